@@ -1,0 +1,101 @@
+// Elementwise activations (ReLU, LeakyReLU, ELU, Sigmoid, Tanh) and Softmax. The activations keep
+// the shape, own no parameters and can run in place; Softmax normalises over dim 0 (channels).
+#pragma once
+
+#include <memory>
+
+#include "convnet/layer.hpp"
+#include "convnet/layer_args.hpp"
+
+namespace convnet {
+
+/// max(0, x).
+class ReLU final : public Layer {
+ public:
+  ReLU() = default;
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "relu";
+
+  [[nodiscard]] std::string kind() const override { return "relu"; }
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] bool in_place() const override { return true; }
+};
+
+struct LeakyReLUOptions {
+  double negative_slope = 0.01;
+};
+
+/// max(0, x) + slope * min(0, x).
+class LeakyReLU final : public Layer {
+ public:
+  explicit LeakyReLU(LeakyReLUOptions options) : options_(options) {}
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "leakyrelu [slope 0.01]";
+
+  [[nodiscard]] std::string kind() const override { return "leakyrelu"; }
+  [[nodiscard]] std::string args() const override;
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] bool in_place() const override { return true; }
+  [[nodiscard]] const LeakyReLUOptions& options() const { return options_; }
+
+ private:
+  LeakyReLUOptions options_;
+};
+
+struct ELUOptions {
+  double alpha = 1.0;
+};
+
+/// x for x > 0, alpha * (exp(x) - 1) otherwise.
+class ELU final : public Layer {
+ public:
+  explicit ELU(ELUOptions options) : options_(options) {}
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "elu [alpha 1.0]";
+
+  [[nodiscard]] std::string kind() const override { return "elu"; }
+  [[nodiscard]] std::string args() const override;
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] bool in_place() const override { return true; }
+  [[nodiscard]] const ELUOptions& options() const { return options_; }
+
+ private:
+  ELUOptions options_;
+};
+
+/// 1 / (1 + exp(-x)).
+class Sigmoid final : public Layer {
+ public:
+  Sigmoid() = default;
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "sigmoid";
+
+  [[nodiscard]] std::string kind() const override { return "sigmoid"; }
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] bool in_place() const override { return true; }
+};
+
+/// tanh(x).
+class Tanh final : public Layer {
+ public:
+  Tanh() = default;
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "tanh";
+
+  [[nodiscard]] std::string kind() const override { return "tanh"; }
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] bool in_place() const override { return true; }
+};
+
+/// exp(x_i) / sum_j exp(x_j) over dim 0 (the class scores of a vector; channels of a volume).
+class Softmax final : public Layer {
+ public:
+  Softmax() = default;
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "softmax";
+
+  [[nodiscard]] std::string kind() const override { return "softmax"; }
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+};
+
+}  // namespace convnet

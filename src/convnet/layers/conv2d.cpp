@@ -1,0 +1,86 @@
+// Conv2d shape, parameters and cost. Weight layout is PyTorch's OIHW: (K, D1/groups, F_h, F_w).
+#include "convnet/layers/conv2d.hpp"
+
+#include "convnet/error.hpp"
+
+namespace convnet {
+
+std::unique_ptr<Layer> Conv2d::from_args(LayerArgs& args) {
+  Conv2dOptions o;
+  o.out_channels = args.positive_int("out_channels");
+  o.window.kernel = args.size2("kernel_size");
+  o.window.stride = args.option_size2("stride", 1).value_or(Size2{1, 1});
+  o.window.padding = args.option_size2("pad", 0).value_or(Size2{0, 0});
+  o.window.dilation = args.option_size2("dilation", 1).value_or(Size2{1, 1});
+  o.window.rounding = args.rounding();
+  o.groups = args.option_int("groups", 1).value_or(1);
+  o.bias = args.option_bool("bias").value_or(true);
+  o.init = args.option_init().value_or(Init::KaimingNormal);
+  if (o.out_channels % o.groups != 0) {
+    args.fail(args.where(), "out_channels " + std::to_string(o.out_channels) + " is not divisible by groups " +
+                                std::to_string(o.groups));
+  }
+  return std::make_unique<Conv2d>(o);
+}
+
+std::string Conv2d::args() const {
+  std::string out = std::to_string(options_.out_channels) + " " + size2_string(options_.window.kernel) +
+                    window_args(options_.window, {1, 1});
+  if (options_.groups != 1) out += " groups " + std::to_string(options_.groups);
+  if (!options_.bias) out += " bias false";
+  if (options_.init != Init::KaimingNormal) out += std::string(" init ") + init_name(options_.init);
+  return out;
+}
+
+Shape Conv2d::output_shape(std::span<const Shape> inputs) const {
+  require_volume(inputs, "conv");
+  const int64_t in_channels = inputs[0].channels();
+  if (in_channels % options_.groups != 0) {
+    throw ShapeError("input depth " + std::to_string(in_channels) + " is not divisible by groups " +
+                     std::to_string(options_.groups));
+  }
+  const Size2 hw = window_output(inputs[0], options_.window, "filter");
+  return {options_.out_channels, hw.h, hw.w};
+}
+
+std::vector<ParamSpec> Conv2d::parameters(std::span<const Shape> inputs) const {
+  const Size2 k = options_.window.kernel;
+  std::vector<ParamSpec> params{{"weight",
+                                 {options_.out_channels, inputs[0].channels() / options_.groups, k.h, k.w},
+                                 false, false, options_.init}};
+  if (options_.bias) params.push_back({"bias", {options_.out_channels}, true, false, Init::Zeros});
+  return params;
+}
+
+int64_t Conv2d::macs(std::span<const Shape> inputs, const Shape& output) const {
+  const Size2 k = options_.window.kernel;
+  return output.numel() * (inputs[0].channels() / options_.groups) * k.h * k.w;
+}
+
+ReceptiveField Conv2d::receptive_field(const ReceptiveField& input) const {
+  return window_receptive_field(input, options_.window);
+}
+
+std::vector<Formula> Conv2d::explain(std::span<const Shape> inputs, const Shape& output) const {
+  std::vector<Formula> lines = window_formulas(inputs[0], options_.window, output);
+  const Size2 k = options_.window.kernel;
+  const int64_t d1 = inputs[0].channels() / options_.groups;
+  const std::string per_filter = std::to_string(k.h) + "*" + std::to_string(k.w) + "*" + std::to_string(d1);
+  const std::string groups_note = options_.groups > 1 ? " (D1 = input depth / groups)" : "";
+  lines.push_back({"output depth", "D2 = K", std::to_string(options_.out_channels), std::to_string(output.channels())});
+  const int64_t weights = k.h * k.w * d1 * options_.out_channels;
+  lines.push_back({"weights", "F*F*D1*K" + groups_note, per_filter + "*" + std::to_string(options_.out_channels),
+                   std::to_string(weights)});
+  if (options_.bias) {
+    lines.push_back({"parameters", "(F*F*D1 + 1)*K",
+                     "(" + per_filter + " + 1)*" + std::to_string(options_.out_channels),
+                     std::to_string(weights + options_.out_channels)});
+  }
+  lines.push_back({"multiply-adds", "W2*H2*D2 * F*F*D1",
+                   std::to_string(output.width()) + "*" + std::to_string(output.height()) + "*" +
+                       std::to_string(output.channels()) + " * " + per_filter,
+                   std::to_string(macs(inputs, output))});
+  return lines;
+}
+
+}  // namespace convnet

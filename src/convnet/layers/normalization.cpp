@@ -1,0 +1,86 @@
+// LocalResponseNorm and BatchNorm arguments, shapes and (for batch norm) parameters. MACs stay 0:
+// only multiplications by weights of conv/fc-like layers are counted, and at inference batch norm
+// folds into the preceding convolution.
+#include "convnet/layers/normalization.hpp"
+
+#include "convnet/error.hpp"
+#include "convnet/layers/format.hpp"
+
+namespace convnet {
+
+std::unique_ptr<Layer> LocalResponseNorm::from_args(LayerArgs& args) {
+  LocalResponseNormOptions o;
+  o.size = args.option_int("size", 1).value_or(o.size);
+  o.alpha = args.option_double("alpha").value_or(o.alpha);
+  o.beta = args.option_double("beta").value_or(o.beta);
+  o.k = args.option_double("k").value_or(o.k);
+  args.finish();
+  return std::make_unique<LocalResponseNorm>(o);
+}
+
+std::string LocalResponseNorm::args() const {
+  const LocalResponseNormOptions d;
+  std::string out;
+  auto add = [&out](const std::string& word) { out += (out.empty() ? "" : " ") + word; };
+  if (options_.size != d.size) add("size " + std::to_string(options_.size));
+  if (options_.alpha != d.alpha) add("alpha " + number_string(options_.alpha));
+  if (options_.beta != d.beta) add("beta " + number_string(options_.beta));
+  if (options_.k != d.k) add("k " + number_string(options_.k));
+  return out;
+}
+
+Shape LocalResponseNorm::output_shape(std::span<const Shape> inputs) const {
+  require_volume(inputs, "lrn");
+  return inputs[0];
+}
+
+std::unique_ptr<Layer> BatchNorm::from_args(LayerArgs& args) {
+  BatchNormOptions o;
+  if (auto eps = args.option_double("eps")) {
+    if (*eps <= 0) args.fail(args.where(), "eps must be positive, found " + number_string(*eps));
+    o.eps = *eps;
+  }
+  if (auto momentum = args.option_double("momentum")) {
+    if (*momentum < 0 || *momentum > 1) {
+      args.fail(args.where(), "momentum must be between 0 and 1, found " + number_string(*momentum));
+    }
+    o.momentum = *momentum;
+  }
+  args.finish();
+  return std::make_unique<BatchNorm>(o);
+}
+
+std::string BatchNorm::args() const {
+  const BatchNormOptions d;
+  std::string out;
+  if (options_.eps != d.eps) out += "eps " + number_string(options_.eps);
+  if (options_.momentum != d.momentum) out += (out.empty() ? "" : " ") + ("momentum " + number_string(options_.momentum));
+  return out;
+}
+
+Shape BatchNorm::output_shape(std::span<const Shape> inputs) const {
+  if (inputs.empty() || inputs[0].rank() == 0) throw ShapeError("batchnorm needs an input with channels");
+  return inputs[0];  // (C, H, W) as BatchNorm2d, (C) as BatchNorm1d
+}
+
+// bn.bias is a learnable parameter (torchvision counts it), but is_bias stays false: "parameters
+// without biases" means the biases of conv/fc layers, the ones a following batch norm makes
+// redundant, and batch norm's shift is what replaces them.
+std::vector<ParamSpec> BatchNorm::parameters(std::span<const Shape> inputs) const {
+  const int64_t c = inputs[0].channels();
+  return {{"weight", {c}, false, false, Init::Ones},
+          {"bias", {c}, false, false, Init::Zeros},
+          {"running_mean", {c}, false, true, Init::Zeros},
+          {"running_var", {c}, false, true, Init::Ones},
+          {"num_batches_tracked", {}, false, true, Init::Zeros}};  // a scalar
+}
+
+std::vector<Formula> BatchNorm::explain(std::span<const Shape> inputs, const Shape& output) const {
+  const int64_t c = inputs[0].channels();
+  return {{"output volume", "same as the input", inputs[0].volume_string(), output.volume_string()},
+          {"parameters", "2*C (weight, bias)", "2*" + std::to_string(c), std::to_string(2 * c)},
+          {"buffers", "2*C + 1 (running_mean, running_var, num_batches_tracked)", "2*" + std::to_string(c) + " + 1",
+           std::to_string(2 * c + 1)}};
+}
+
+}  // namespace convnet

@@ -1,0 +1,61 @@
+// Normalisation layers: LocalResponseNorm across channels (AlexNet) and BatchNorm (BatchNorm2d on
+// volumes, BatchNorm1d on vectors). Neither changes the shape.
+#pragma once
+
+#include <memory>
+
+#include "convnet/layer.hpp"
+#include "convnet/layer_args.hpp"
+
+namespace convnet {
+
+/// PyTorch's LocalResponseNorm: x / (k + alpha/size * sum of x^2 over `size` neighbouring
+/// channels)^beta. PyTorch defaults k to 1.0; the default here is 2, the value AlexNet (and the
+/// lecture notes) use, since AlexNet is the network this layer exists for.
+struct LocalResponseNormOptions {
+  int64_t size = 5;
+  double alpha = 1e-4;
+  double beta = 0.75;
+  double k = 2.0;
+};
+
+class LocalResponseNorm final : public Layer {
+ public:
+  explicit LocalResponseNorm(LocalResponseNormOptions options) : options_(options) {}
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "lrn [size 5] [alpha 1e-4] [beta 0.75] [k 2]";
+
+  [[nodiscard]] std::string kind() const override { return "lrn"; }
+  [[nodiscard]] std::string args() const override;
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] const LocalResponseNormOptions& options() const { return options_; }
+
+ private:
+  LocalResponseNormOptions options_;
+};
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+};
+
+/// Per-channel normalisation with a learnt scale (weight) and shift (bias), plus running
+/// statistics as buffers.
+class BatchNorm final : public Layer {
+ public:
+  explicit BatchNorm(BatchNormOptions options = {}) : options_(options) {}
+  static std::unique_ptr<Layer> from_args(LayerArgs& args);
+  static constexpr const char* kUsage = "batchnorm [eps 1e-5] [momentum 0.1]";
+
+  [[nodiscard]] std::string kind() const override { return "batchnorm"; }
+  [[nodiscard]] std::string args() const override;
+  [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  [[nodiscard]] std::vector<ParamSpec> parameters(std::span<const Shape> inputs) const override;
+  [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
+  [[nodiscard]] const BatchNormOptions& options() const { return options_; }
+
+ private:
+  BatchNormOptions options_;
+};
+
+}  // namespace convnet

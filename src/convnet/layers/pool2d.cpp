@@ -1,0 +1,98 @@
+// Pooling shapes and receptive fields. MACs stay 0: by convention only multiplications by
+// weights are counted (conv, fc, ...), so max/average pooling's comparisons and sums are not.
+#include "convnet/layers/pool2d.hpp"
+
+#include "convnet/error.hpp"
+#include "convnet/layers/format.hpp"
+
+namespace convnet {
+namespace {
+
+Pool2dOptions pool_from_args(LayerArgs& args) {
+  Pool2dOptions o;
+  o.window.kernel = args.size2("kernel_size");
+  o.window.stride = args.option_size2("stride", 1).value_or(o.window.kernel);
+  o.window.padding = args.option_size2("pad", 0).value_or(Size2{0, 0});
+  o.window.rounding = args.rounding();
+  args.finish();
+  return o;
+}
+
+std::string pool_args(const Pool2dOptions& o) {
+  return size2_string(o.window.kernel) + window_args(o.window, o.window.kernel);
+}
+
+// (C, H, W) -> (C, H2, W2). PyTorch refuses padding of more than half the window.
+Shape pool_output(std::span<const Shape> inputs, const Pool2dOptions& o, const char* kind) {
+  require_volume(inputs, kind);
+  const Window& w = o.window;
+  if (w.padding.h > w.kernel.h / 2 || w.padding.w > w.kernel.w / 2) {
+    throw ShapeError("padding " + size2_string(w.padding) + " is more than half the " + size2_string(w.kernel) +
+                     " pooling window (PyTorch requires pad <= " + size2_string({w.kernel.h / 2, w.kernel.w / 2}) +
+                     ")");
+  }
+  const Size2 hw = window_output(inputs[0], w, "pooling window");
+  return {inputs[0].channels(), hw.h, hw.w};
+}
+
+std::vector<Formula> pool_formulas(std::span<const Shape> inputs, const Pool2dOptions& o, const Shape& output) {
+  std::vector<Formula> lines = window_formulas(inputs[0], o.window, output);
+  lines.push_back({"output depth", "D2 = D1", std::to_string(inputs[0].channels()), std::to_string(output.channels())});
+  lines.push_back({"parameters", "none (a fixed function)", "0", "0"});
+  return lines;
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> MaxPool2d::from_args(LayerArgs& args) { return std::make_unique<MaxPool2d>(pool_from_args(args)); }
+
+std::string MaxPool2d::args() const { return pool_args(options_); }
+
+Shape MaxPool2d::output_shape(std::span<const Shape> inputs) const { return pool_output(inputs, options_, "maxpool"); }
+
+ReceptiveField MaxPool2d::receptive_field(const ReceptiveField& input) const {
+  return window_receptive_field(input, options_.window);
+}
+
+std::vector<Formula> MaxPool2d::explain(std::span<const Shape> inputs, const Shape& output) const {
+  return pool_formulas(inputs, options_, output);
+}
+
+std::unique_ptr<Layer> AvgPool2d::from_args(LayerArgs& args) { return std::make_unique<AvgPool2d>(pool_from_args(args)); }
+
+std::string AvgPool2d::args() const { return pool_args(options_); }
+
+Shape AvgPool2d::output_shape(std::span<const Shape> inputs) const { return pool_output(inputs, options_, "avgpool"); }
+
+ReceptiveField AvgPool2d::receptive_field(const ReceptiveField& input) const {
+  return window_receptive_field(input, options_.window);
+}
+
+std::vector<Formula> AvgPool2d::explain(std::span<const Shape> inputs, const Shape& output) const {
+  return pool_formulas(inputs, options_, output);
+}
+
+std::unique_ptr<Layer> GlobalAvgPool2d::from_args(LayerArgs& args) {
+  args.finish();
+  return std::make_unique<GlobalAvgPool2d>();
+}
+
+Shape GlobalAvgPool2d::output_shape(std::span<const Shape> inputs) const {
+  require_volume(inputs, "globalavgpool");
+  return {inputs[0].channels(), 1, 1};
+}
+
+ReceptiveField GlobalAvgPool2d::receptive_field(const ReceptiveField& input) const {
+  ReceptiveField out = input;
+  out.global = true;
+  return out;
+}
+
+std::vector<Formula> GlobalAvgPool2d::explain(std::span<const Shape> inputs, const Shape& output) const {
+  return {{"output volume", "1x1xD1 (average over H1*W1)",
+           "1x1x" + std::to_string(inputs[0].channels()) + " (over " +
+               product_string({inputs[0].height(), inputs[0].width()}) + ")",
+           output.volume_string()}};
+}
+
+}  // namespace convnet

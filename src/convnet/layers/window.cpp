@@ -1,0 +1,114 @@
+// The output-size formula with its error message and hints, and receptive-field arithmetic.
+#include "convnet/layers/window.hpp"
+
+#include <cstdio>
+
+#include "convnet/error.hpp"
+
+namespace convnet {
+namespace {
+
+std::string two_decimals(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", value);
+  return buffer;
+}
+
+// "(7 - 3 + 2*0)/3 + 1", with the dilated extent written out when dilation > 1.
+std::string substituted(int64_t input, int64_t extent, int64_t stride, int64_t padding) {
+  return "(" + std::to_string(input) + " - " + std::to_string(extent) + " + 2*" + std::to_string(padding) +
+         ")/" + std::to_string(stride) + " + 1";
+}
+
+// A hint for a window that does not divide: the smallest padding or the largest stride that does.
+std::string fit_hint(int64_t input, int64_t extent, int64_t stride, int64_t padding) {
+  std::string hint;
+  for (int64_t p = padding + 1; p < extent; ++p) {
+    if ((input - extent + 2 * p) % stride == 0) {
+      hint = "pad " + std::to_string(p);
+      break;
+    }
+  }
+  for (int64_t s = stride - 1; s >= 1; --s) {
+    if ((input - extent + 2 * padding) % s == 0) {
+      hint += (hint.empty() ? "" : " or ") + std::string("stride ") + std::to_string(s);
+      break;
+    }
+  }
+  return "try " + hint + ", or 'round floor' / 'round ceil' if the architecture relies on rounding";
+}
+
+}  // namespace
+
+int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                           Rounding rounding, const char* what) {
+  const int64_t extent = dilation * (kernel - 1) + 1;  // a dilated kernel spans D*(F-1)+1 pixels
+  const int64_t span = input - extent + 2 * padding;
+  if (span < 0) {
+    throw ShapeError("a " + std::to_string(extent) + "-wide " + what + " does not fit a " + std::to_string(input) +
+                     "-wide input padded by " + std::to_string(padding) + ": " +
+                     substituted(input, extent, stride, padding) + " < 1; use a smaller " + what +
+                     " or more padding");
+  }
+  if (span % stride != 0 && rounding == Rounding::Exact) {
+    const double exact = static_cast<double>(span) / static_cast<double>(stride) + 1.0;
+    throw ShapeError(substituted(input, extent, stride, padding) + " = " + two_decimals(exact) + " — a " +
+                     std::to_string(kernel) + "x" + std::to_string(kernel) + " " + what + " at stride " +
+                     std::to_string(stride) + " does not fit a " + std::to_string(input) + "x" +
+                     std::to_string(input) + " input; " + fit_hint(input, extent, stride, padding));
+  }
+  int64_t output = span / stride + 1;
+  if (rounding == Rounding::Ceil && span % stride != 0) {
+    output += 1;
+    // PyTorch/Caffe rule: the last window must start inside the input or its left padding.
+    if ((output - 1) * stride >= input + padding) output -= 1;
+  }
+  return output;
+}
+
+Size2 window_output(const Shape& input, const Window& window, const char* what) {
+  return {window_output_size(input.height(), window.kernel.h, window.stride.h, window.padding.h,
+                             window.dilation.h, window.rounding, what),
+          window_output_size(input.width(), window.kernel.w, window.stride.w, window.padding.w,
+                             window.dilation.w, window.rounding, what)};
+}
+
+ReceptiveField window_receptive_field(const ReceptiveField& input, const Window& window) {
+  if (input.global) return input;
+  ReceptiveField out = input;
+  out.size_h += window.dilation.h * (window.kernel.h - 1) * input.jump_h;
+  out.size_w += window.dilation.w * (window.kernel.w - 1) * input.jump_w;
+  out.jump_h *= window.stride.h;
+  out.jump_w *= window.stride.w;
+  return out;
+}
+
+std::vector<Formula> window_formulas(const Shape& input, const Window& window, const Shape& output) {
+  const char* round = window.rounding == Rounding::Floor ? "floor" : window.rounding == Rounding::Ceil ? "ceil" : "";
+  auto line = [&](const char* quantity, const char* sym, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                  int64_t out) {
+    const int64_t extent = d * (k - 1) + 1;
+    std::string formula = std::string(sym) + "2 = (" + sym + "1 - F + 2P)/S + 1";
+    if (d > 1) formula += ", F = D*(K - 1) + 1 = " + std::to_string(extent);
+    if (*round) formula += ", rounded " + std::string(round);
+    return Formula{quantity, formula, substituted(in, extent, s, p), std::to_string(out)};
+  };
+  return {line("output width", "W", input.width(), window.kernel.w, window.stride.w, window.padding.w,
+               window.dilation.w, output.width()),
+          line("output height", "H", input.height(), window.kernel.h, window.stride.h, window.padding.h,
+               window.dilation.h, output.height())};
+}
+
+std::string size2_string(const Size2& size) { return std::to_string(size.h) + "x" + std::to_string(size.w); }
+
+std::string window_args(const Window& window, const Size2& default_stride) {
+  auto pair = [](const Size2& s) { return s.is_square() ? std::to_string(s.h) : size2_string(s); };
+  std::string out;
+  if (window.stride != default_stride) out += " stride " + pair(window.stride);
+  if (window.padding != Size2{0, 0}) out += " pad " + pair(window.padding);
+  if (window.dilation != Size2{1, 1}) out += " dilation " + pair(window.dilation);
+  if (window.rounding != Rounding::Exact) out += std::string(" round ") + rounding_name(window.rounding);
+  return out;
+}
+
+}  // namespace convnet

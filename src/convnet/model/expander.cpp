@@ -1,0 +1,211 @@
+// Expands a parsed model into a Net: binds block parameters, names every layer by its scope
+// (torchvision style), inserts residual adds and concats, and builds shortcuts only where needed.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "convnet/error.hpp"
+#include "convnet/layers/merge.hpp"
+#include "convnet/model/expression.hpp"
+#include "convnet/model/model.hpp"
+#include "convnet/registry.hpp"
+#include "convnet/zoo/zoo.hpp"
+
+namespace convnet {
+namespace {
+
+using model::Environment;
+using model::Item;
+using model::ItemType;
+
+// A naming scope: "layer1.0." and the next free position for unnamed items.
+struct Scope {
+  std::string prefix;
+  int next_position = 0;
+};
+
+class Expander {
+ public:
+  Expander(const model::ModelAst& ast, const LoadOptions& options)
+      : ast_(ast), builder_(ast.name), rounding_(ast.rounding.value_or(Rounding::Exact)) {
+    for (size_t i = 0; i < ast.inputs.size(); ++i) {
+      const model::InputDecl& input = ast.inputs[i];
+      builder_.input(input.name, i == 0 && options.input_shape ? *options.input_shape : input.shape, input.where);
+    }
+  }
+
+  Net run() && {
+    Scope top;
+    expand_items(ast_.items, top, {}, ast_.inputs.empty() ? -1 : 0);
+    return std::move(builder_).build();
+  }
+
+ private:
+  int expand_items(const std::vector<Item>& items, Scope& scope, const Environment& env, int input) {
+    for (const Item& item : items) input = expand_repeated(item, scope, env, input);
+    return input;
+  }
+
+  // "NAME item xN [as prefixK]" opens scope NAME; an unnamed repetition takes N positions.
+  int expand_repeated(const Item& item, Scope& scope, const Environment& env, int input) {
+    if (item.repeat == 1 && item.repeat_as.empty()) return expand_item(item, scope, env, input, item.name);
+    std::string stem;
+    int first = 0;
+    if (!item.repeat_as.empty()) {
+      size_t digits = item.repeat_as.find_last_not_of("0123456789") + 1;
+      stem = item.repeat_as.substr(0, digits);
+      first = std::stoi(item.repeat_as.substr(digits));
+    }
+    Scope named_scope{scope.prefix + item.name + ".", 0};
+    Scope& target = item.name.empty() ? scope : named_scope;
+    if (!item.name.empty()) ++scope.next_position;
+    for (int k = 0; k < item.repeat; ++k) {
+      const std::string name = item.repeat_as.empty() ? std::string() : stem + std::to_string(first + k);
+      input = expand_item(item, target, env, input, name);
+    }
+    return input;
+  }
+
+  std::string take_name(Scope& scope, const std::string& name) {
+    const int position = scope.next_position++;
+    return scope.prefix + (name.empty() ? std::to_string(position) : name);
+  }
+
+  // A free name for a node that unnamed residual/dense structures add ("layer1.0.add").
+  std::string structural_name(const Scope& scope, const std::string& word) {
+    std::string name = scope.prefix + word;
+    for (int k = 1; builder_.find(name) >= 0; ++k) name = scope.prefix + word + std::to_string(k);
+    return name;
+  }
+
+  int expand_item(const Item& item, Scope& scope, const Environment& env, int input, const std::string& name) {
+    switch (item.type) {
+      case ItemType::Layer: return expand_layer(item, take_name(scope, name), scope, env, input);
+      case ItemType::BlockCall: {
+        Scope inner{take_name(scope, name) + ".", 0};
+        return expand_items(find_block(item.kind).body, inner, bind(item, env), input);
+      }
+      case ItemType::Sequential: {
+        Scope inner{take_name(scope, name) + ".", 0};
+        return expand_items(item.body, inner, env, input);
+      }
+      case ItemType::Concat: {
+        const std::string node_name = take_name(scope, name);
+        Scope inner{node_name + ".", 0};
+        std::vector<int> branches;
+        for (const Item& branch : item.body) branches.push_back(expand_repeated(branch, inner, env, input));
+        return builder_.add(node_name, std::make_unique<Concat>(), branches, item.where);
+      }
+      case ItemType::Residual: return expand_residual(item, scope, env, input, name);
+      case ItemType::Dense: {
+        Scope named_scope{name.empty() ? std::string() : take_name(scope, name) + ".", 0};
+        Scope& inner = name.empty() ? scope : named_scope;
+        const int body = expand_items(item.body, inner, env, input);
+        const std::string node_name = name.empty() ? structural_name(scope, "concat") : inner.prefix + "concat";
+        return builder_.add(node_name, std::make_unique<Concat>(), {input, body}, item.where);
+      }
+    }
+    return input;
+  }
+
+  int expand_residual(const Item& item, Scope& scope, const Environment& env, int input, const std::string& name) {
+    Scope named_scope{name.empty() ? std::string() : take_name(scope, name) + ".", 0};
+    Scope& inner = name.empty() ? scope : named_scope;
+    const int body = expand_items(item.body, inner, env, input);
+    int shortcut = input;
+    if (builder_.shape(body) != builder_.shape(input)) {
+      if (!item.has_shortcut) {
+        throw ShapeError(item.where.str() + ": residual: the body gives " + builder_.shape(body).volume_string() +
+                         " but its input is " + builder_.shape(input).volume_string() +
+                         "; the add needs equal shapes: add a 'shortcut' section (e.g. a 1x1 conv with the new "
+                         "depth and stride) or make the body keep the shape");
+      }
+      Scope shortcut_scope{item.shortcut_name.empty() ? std::string() : take_name(inner, item.shortcut_name) + ".", 0};
+      shortcut = expand_items(item.shortcut, item.shortcut_name.empty() ? inner : shortcut_scope, env, input);
+    }
+    const std::string node_name = name.empty() ? structural_name(scope, "add") : inner.prefix + "add";
+    return builder_.add(node_name, std::make_unique<Add>(), {body, shortcut}, item.where);
+  }
+
+  int expand_layer(const Item& item, const std::string& name, const Scope& scope, const Environment& env, int input) {
+    const LayerKind* kind = builtin_layers().find(item.kind);
+    std::vector<ArgToken> tokens;
+    for (const ArgToken& t : item.args) tokens.push_back({model::substitute(t.text, env, t.where), t.where});
+    std::vector<int> inputs{input};
+    if (kind->takes_input_names) {
+      inputs.clear();
+      for (const ArgToken& t : tokens) inputs.push_back(resolve(t, scope));
+      tokens.clear();
+    }
+    LayerArgs args(kind->name, kind->usage, std::move(tokens), item.where);
+    args.set_default_rounding(rounding_);
+    std::unique_ptr<Layer> layer = kind->from_args(args);
+    args.finish();
+    return builder_.add(name, std::move(layer), inputs, item.where);
+  }
+
+  int resolve(const ArgToken& token, const Scope& scope) {
+    int id = builder_.find(scope.prefix + token.text);
+    if (id < 0) id = builder_.find(token.text);
+    if (id < 0) throw SpecError(token.where.str() + ": no tensor named '" + token.text + "' before this line");
+    return id;
+  }
+
+  const model::BlockDef& find_block(const std::string& name) const {
+    for (const model::BlockDef& b : ast_.blocks) {
+      if (b.name == name) return b;
+    }
+    throw SpecError("unknown block '" + name + "'");
+  }
+
+  // Block parameters: positional, then key=value, then defaults; values as written after $-substitution.
+  Environment bind(const Item& call, const Environment& caller) {
+    const model::BlockDef& block = find_block(call.kind);
+    Environment env;
+    for (size_t i = 0; i < call.args.size(); ++i) {
+      env[block.params[i].name] = model::substitute(call.args[i].text, caller, call.args[i].where);
+    }
+    for (const auto& [key, value] : call.keyword_args) env[key] = model::substitute(value.text, caller, value.where);
+    for (const model::BlockParam& p : block.params) {
+      if (!env.count(p.name) && p.default_value) env[p.name] = p.default_value->text;
+    }
+    return env;
+  }
+
+  const model::ModelAst& ast_;
+  NetBuilder builder_;
+  Rounding rounding_;
+};
+
+}  // namespace
+
+Net build_net(const model::ModelAst& ast, const LoadOptions& options) { return Expander(ast, options).run(); }
+
+Net load_model_text(const std::string& text, const std::string& file, const LoadOptions& options) {
+  return build_net(model::parse(text, file), options);
+}
+
+std::string read_model_source(const std::string& name_or_path, std::string& file) {
+  if (const ZooEntry* entry = find_zoo_model(name_or_path)) {
+    file = name_or_path + ".cnet";
+    return entry->text;
+  }
+  file = name_or_path;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(name_or_path, ec)) {
+    throw IoError("'" + name_or_path + "' is neither a zoo model ('convnet list' shows them) nor a model file");
+  }
+  std::ifstream in(name_or_path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in && !in.eof()) throw IoError(name_or_path + ": cannot read the model file");
+  return text.str();
+}
+
+Net load_model(const std::string& name_or_path, const LoadOptions& options) {
+  std::string file;
+  const std::string text = read_model_source(name_or_path, file);
+  return load_model_text(text, file, options);
+}
+
+}  // namespace convnet

@@ -1,0 +1,97 @@
+// The convnet command-line tool: list/show the zoo, summarise and explain networks.
+// Every convnet::Error becomes one line on stderr and exit code 1; usage errors exit 2.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "convnet/analysis/summary.hpp"
+#include "convnet/error.hpp"
+#include "convnet/model/model.hpp"
+#include "convnet/registry.hpp"
+#include "convnet/zoo/zoo.hpp"
+
+namespace {
+
+using namespace convnet;
+
+LoadOptions load_options(const std::string& input) {
+  LoadOptions options;
+  if (!input.empty()) options.input_shape = model::parse_dims(input, {"--input", 0, 0});
+  return options;
+}
+
+void add_net_argument(CLI::App* command, std::string& net) {
+  command->add_option("NET", net, "a zoo model name ('convnet list') or a model file (.cnet)")->required();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"convnet: define, analyse and run convolutional networks.\n"
+               "Model files use the model language (docs/model-language.md); zoo models are built in."};
+  app.require_subcommand(1);
+
+  auto* list = app.add_subcommand("list", "list the zoo's models");
+  auto* layers = app.add_subcommand("layers", "list the layer kinds of the model language with their usage");
+
+  std::string net;
+  std::string input;
+  int64_t batch = 1;
+  bool json = false;
+  std::string layer_name;
+
+  auto* show = app.add_subcommand("show", "print a zoo model's file");
+  show->add_option("NAME", net, "a zoo model name")->required();
+
+  auto* format = app.add_subcommand("format", "parse a model and print it back in normalised form");
+  add_net_argument(format, net);
+
+  auto* summary = app.add_subcommand(
+      "summary", "per-layer output volume, parameters, activation memory, multiply-adds and receptive field");
+  add_net_argument(summary, net);
+  summary->add_option("--input", input, "input shape CxHxW, replacing the model's (e.g. 3x32x32)");
+  summary->add_option("--batch", batch, "batch size for the memory figures")->check(CLI::PositiveNumber);
+  summary->add_flag("--json", json, "print JSON instead of a table");
+
+  auto* explain = app.add_subcommand("explain", "every formula behind one layer's numbers, with the numbers put in");
+  add_net_argument(explain, net);
+  explain->add_option("LAYER", layer_name, "the layer's full name, as 'convnet summary' prints it")->required();
+  explain->add_option("--input", input, "input shape CxHxW, replacing the model's");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (list->parsed()) {
+      for (const ZooEntry& entry : zoo_entries()) {
+        const std::string text = entry.text;
+        const size_t hash = text.find('#');
+        const std::string about = hash == std::string::npos ? "" : text.substr(hash + 1, text.find('\n', hash) - hash - 1);
+        std::cout << entry.name << std::string(entry.name ? 26 - std::min<size_t>(25, std::string(entry.name).size()) : 1, ' ')
+                  << about << "\n";
+      }
+    } else if (layers->parsed()) {
+      for (const std::string& name : builtin_layers().names()) std::cout << builtin_layers().find(name)->usage << "\n";
+    } else if (show->parsed()) {
+      const ZooEntry* entry = find_zoo_model(net);
+      if (entry == nullptr) throw SpecError("no zoo model named '" + net + "'; 'convnet list' shows them");
+      std::cout << entry->text;
+    } else if (format->parsed()) {
+      std::string file;
+      const std::string text = read_model_source(net, file);
+      const model::ModelAst ast = model::parse(text, file);
+      (void)build_net(ast);  // check it builds before printing it back
+      std::cout << model::print(ast);
+    } else if (summary->parsed()) {
+      const Net built = load_model(net, load_options(input));
+      const Summary s = summarize(built, batch);
+      if (json) std::cout << summary_json(s).dump(2) << "\n";
+      else std::cout << format_summary(s);
+    } else if (explain->parsed()) {
+      const Net built = load_model(net, load_options(input));
+      std::cout << explain_layer(built, layer_name);
+    }
+  } catch (const Error& e) {
+    std::cerr << "convnet: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
