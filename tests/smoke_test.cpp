@@ -1,2 +1,0 @@
-// Placeholder so the test target links while the real tests are written.
-#include <gtest/gtest.h>
