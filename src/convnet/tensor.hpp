@@ -1,0 +1,78 @@
+// Aligned, contiguous, row-major tensors (NCHW for activations, OIHW for conv weights).
+// BasicTensor<double> exists for gradient checks; the runtime uses Tensor = BasicTensor<float>.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace convnet {
+
+/// Bytes held by all tensors now, and the most ever held since the last reset (for memory tests).
+struct TensorMemoryStats {
+  int64_t current_bytes = 0;
+  int64_t peak_bytes = 0;
+};
+[[nodiscard]] TensorMemoryStats tensor_memory_stats();
+void reset_tensor_peak();
+
+namespace detail {
+void* aligned_allocate(int64_t bytes);          // 64-byte aligned (one AVX-512 register)
+void aligned_free(void* pointer, int64_t bytes);
+}  // namespace detail
+
+template <class T>
+class BasicTensor {
+ public:
+  BasicTensor() = default;
+  /// A zero-filled tensor of the given dimensions.
+  explicit BasicTensor(std::vector<int64_t> dims) : dims_(std::move(dims)) {
+    numel_ = 1;
+    for (int64_t d : dims_) numel_ *= d;
+    data_ = static_cast<T*>(detail::aligned_allocate(numel_ * static_cast<int64_t>(sizeof(T))));
+    std::memset(static_cast<void*>(data_), 0, static_cast<size_t>(numel_) * sizeof(T));
+  }
+  BasicTensor(const BasicTensor& other) : BasicTensor(other.dims_) {
+    std::memcpy(static_cast<void*>(data_), other.data_, static_cast<size_t>(numel_) * sizeof(T));
+  }
+  BasicTensor(BasicTensor&& other) noexcept { swap(other); }
+  BasicTensor& operator=(BasicTensor other) noexcept {
+    swap(other);
+    return *this;
+  }
+  ~BasicTensor() { detail::aligned_free(data_, numel_ * static_cast<int64_t>(sizeof(T))); }
+
+  [[nodiscard]] const std::vector<int64_t>& dims() const { return dims_; }
+  [[nodiscard]] int64_t dim(size_t i) const { return dims_[i]; }
+  [[nodiscard]] int64_t numel() const { return numel_; }
+  [[nodiscard]] bool empty() const { return data_ == nullptr; }
+  [[nodiscard]] T* data() { return data_; }
+  [[nodiscard]] const T* data() const { return data_; }
+  [[nodiscard]] T& operator[](int64_t i) { return data_[i]; }
+  [[nodiscard]] const T& operator[](int64_t i) const { return data_[i]; }
+  [[nodiscard]] std::span<T> span() { return {data_, static_cast<size_t>(numel_)}; }
+  [[nodiscard]] std::span<const T> span() const { return {data_, static_cast<size_t>(numel_)}; }
+
+  void fill(T value) {
+    for (int64_t i = 0; i < numel_; ++i) data_[i] = value;
+  }
+  /// Same data, other dimensions of the same element count.
+  void reshape(std::vector<int64_t> dims) { dims_ = std::move(dims); }
+
+ private:
+  void swap(BasicTensor& other) noexcept {
+    std::swap(dims_, other.dims_);
+    std::swap(numel_, other.numel_);
+    std::swap(data_, other.data_);
+  }
+
+  std::vector<int64_t> dims_;
+  int64_t numel_ = 0;
+  T* data_ = nullptr;
+};
+
+using Tensor = BasicTensor<float>;
+
+}  // namespace convnet
