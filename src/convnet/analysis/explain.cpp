@@ -21,7 +21,9 @@ std::string closest_names(const Net& net, const std::string& wanted) {
 
 void line(std::ostringstream& out, const Formula& f) {
   out << "  " << f.quantity << ": " << f.formula << "\n";
-  out << "      = " << f.substituted << " = " << f.result << "\n";
+  out << "      = " << f.substituted;
+  if (f.substituted != f.result) out << " = " << f.result;
+  out << "\n";
 }
 
 }  // namespace
@@ -79,10 +81,13 @@ std::string explain_layer(const Net& net, const std::string& layer_name) {
     out << "  receptive field: the whole input (every output reads every input value)\n";
   } else if (!node.inputs.empty()) {
     const ReceptiveField& in = net.node(node.inputs[0]).receptive_field;
-    out << "  receptive field: R2 = R1 + (F - 1)*J1, J2 = J1*S\n";
-    out << "      = " << in.size_w << " + (F - 1)*" << in.jump_w << " = " << rf.size_w << " wide, " << rf.size_h
-        << " high; step J2 = " << rf.jump_w << (rf.jump_h != rf.jump_w ? "x" + std::to_string(rf.jump_h) : "")
-        << " input pixels\n";
+    // Recover the window's effective extent and stride from the fields before and after.
+    const int64_t extent = (rf.size_w - in.size_w) / in.jump_w + 1;
+    const int64_t stride = rf.jump_w / in.jump_w;
+    out << "  receptive field: R2 = R1 + (F - 1)*J1, step J2 = J1*S (F, S: effective extent and stride)\n";
+    out << "      = " << in.size_w << " + (" << extent << " - 1)*" << in.jump_w << " = " << rf.size_w
+        << (rf.size_h != rf.size_w ? " wide (" + std::to_string(rf.size_h) + " high)" : std::string())
+        << "; J2 = " << in.jump_w << "*" << stride << " = " << rf.jump_w << " pixels of the input\n";
   }
   return out.str();
 }

@@ -41,21 +41,19 @@ std::string fit_hint(int64_t input, int64_t extent, int64_t stride, int64_t padd
 }  // namespace
 
 int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
-                           Rounding rounding, const char* what) {
+                           Rounding rounding, const std::string& window_name, const std::string& input_name) {
   const int64_t extent = dilation * (kernel - 1) + 1;  // a dilated kernel spans D*(F-1)+1 pixels
   const int64_t span = input - extent + 2 * padding;
   if (span < 0) {
-    throw ShapeError("a " + std::to_string(extent) + "-wide " + what + " does not fit a " + std::to_string(input) +
-                     "-wide input padded by " + std::to_string(padding) + ": " +
-                     substituted(input, extent, stride, padding) + " < 1; use a smaller " + what +
-                     " or more padding");
+    throw ShapeError("a " + window_name + " (spanning " + std::to_string(extent) + ") does not fit a " + input_name +
+                     " padded by " + std::to_string(padding) + ": " + substituted(input, extent, stride, padding) +
+                     " < 1; use a smaller window or more padding");
   }
   if (span % stride != 0 && rounding == Rounding::Exact) {
     const double exact = static_cast<double>(span) / static_cast<double>(stride) + 1.0;
-    throw ShapeError(substituted(input, extent, stride, padding) + " = " + two_decimals(exact) + " — a " +
-                     std::to_string(kernel) + "x" + std::to_string(kernel) + " " + what + " at stride " +
-                     std::to_string(stride) + " does not fit a " + std::to_string(input) + "x" +
-                     std::to_string(input) + " input; " + fit_hint(input, extent, stride, padding));
+    throw ShapeError(substituted(input, extent, stride, padding) + " = " + two_decimals(exact) + " — a " + window_name +
+                     " at stride " + std::to_string(stride) + " does not fit a " + input_name + "; " +
+                     fit_hint(input, extent, stride, padding));
   }
   int64_t output = span / stride + 1;
   if (rounding == Rounding::Ceil && span % stride != 0) {
@@ -67,10 +65,14 @@ int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_
 }
 
 Size2 window_output(const Shape& input, const Window& window, const char* what) {
-  return {window_output_size(input.height(), window.kernel.h, window.stride.h, window.padding.h,
-                             window.dilation.h, window.rounding, what),
-          window_output_size(input.width(), window.kernel.w, window.stride.w, window.padding.w,
-                             window.dilation.w, window.rounding, what)};
+  const std::string window_name = size2_string(window.kernel) + " " + what;
+  const std::string input_name = std::to_string(input.height()) + "x" + std::to_string(input.width()) + " input";
+  const std::string axis_h = window.kernel.is_square() && input.height() == input.width() ? "" : " (along the height)";
+  const std::string axis_w = window.kernel.is_square() && input.height() == input.width() ? "" : " (along the width)";
+  return {window_output_size(input.height(), window.kernel.h, window.stride.h, window.padding.h, window.dilation.h,
+                             window.rounding, window_name, input_name + axis_h),
+          window_output_size(input.width(), window.kernel.w, window.stride.w, window.padding.w, window.dilation.w,
+                             window.rounding, window_name, input_name + axis_w)};
 }
 
 ReceptiveField window_receptive_field(const ReceptiveField& input, const Window& window) {

@@ -20,9 +20,10 @@ struct Window {
 };
 
 /// Output size along one axis; throws ShapeError when the window does not fit (or is too big).
-/// `what` names the filter in messages ("filter", "pooling window").
+/// `what` describes the window and the input in messages ("3x3 filter", "7x7 input").
 [[nodiscard]] int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding,
-                                         int64_t dilation, Rounding rounding, const char* what);
+                                         int64_t dilation, Rounding rounding, const std::string& window_name,
+                                         const std::string& input_name);
 
 /// Output (H, W) for a (C, H, W) input.
 [[nodiscard]] Size2 window_output(const Shape& input, const Window& window, const char* what);

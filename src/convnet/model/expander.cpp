@@ -90,11 +90,14 @@ class Expander {
         return expand_items(item.body, inner, env, input);
       }
       case ItemType::Concat: {
-        const std::string node_name = take_name(scope, name);
-        Scope inner{node_name + ".", 0};
+        // A named concat opens a scope and names its output; an unnamed one is transparent.
+        const std::string node_name = name.empty() ? std::string() : take_name(scope, name);
+        Scope named_scope{node_name + ".", 0};
+        Scope& inner = name.empty() ? scope : named_scope;
         std::vector<int> branches;
         for (const Item& branch : item.body) branches.push_back(expand_repeated(branch, inner, env, input));
-        return builder_.add(node_name, std::make_unique<Concat>(), branches, item.where);
+        return builder_.add(name.empty() ? structural_name(scope, "concat") : node_name, std::make_unique<Concat>(),
+                            branches, item.where);
       }
       case ItemType::Residual: return expand_residual(item, scope, env, input, name);
       case ItemType::Dense: {
