@@ -11,6 +11,11 @@ int64_t ParamSpec::numel() const {
   return n;
 }
 
+int64_t ParamSpec::input_fan() const {
+  if (fan_in > 0) return fan_in;
+  return dims.empty() || dims[0] == 0 ? 1 : numel() / dims[0];
+}
+
 std::vector<ParamSpec> Layer::parameters(std::span<const Shape> /*inputs*/) const { return {}; }
 
 int64_t Layer::macs(std::span<const Shape> /*inputs*/, const Shape& /*output*/) const { return 0; }
@@ -18,6 +23,17 @@ int64_t Layer::macs(std::span<const Shape> /*inputs*/, const Shape& /*output*/) 
 std::vector<Formula> Layer::explain(std::span<const Shape> inputs, const Shape& output) const {
   std::string in = inputs.empty() ? std::string("-") : inputs[0].volume_string();
   return {{"output volume", "same as the input", in, output.volume_string()}};
+}
+
+void Layer::forward(const RunContext& /*ctx*/, std::span<const Tensor* const> /*inputs*/,
+                    std::span<Tensor* const> /*params*/, Tensor& /*output*/) {
+  throw Error("layer kind '" + kind() + "' has no forward computation");
+}
+
+void Layer::backward(const RunContext& /*ctx*/, std::span<const Tensor* const> /*inputs*/, const Tensor& /*output*/,
+                     const Tensor& /*grad_output*/, std::span<Tensor* const> /*params*/,
+                     std::span<Tensor* const> /*grad_params*/, std::span<const GradTarget> /*grad_inputs*/) {
+  throw Error("layer kind '" + kind() + "' has no backward computation");
 }
 
 void require_volume(std::span<const Shape> inputs, const std::string& kind) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "convnet/compute.hpp"
 #include "convnet/init.hpp"
 #include "convnet/shape.hpp"
 
@@ -20,7 +21,9 @@ struct ParamSpec {
   bool is_bias = false;         // counted apart in "parameters without biases"
   bool is_buffer = false;       // not learnable (running statistics)
   Init init = Init::Zeros;
+  int64_t fan_in = 0;           // inputs per output for He/Xavier; 0 means numel / dims[0]
   [[nodiscard]] int64_t numel() const;
+  [[nodiscard]] int64_t input_fan() const;
 };
 
 /// Receptive field of one output element on the network input: size and step (jump), per axis.
@@ -68,6 +71,16 @@ class Layer {
   [[nodiscard]] virtual ReceptiveField receptive_field(const ReceptiveField& input) const { return input; }
   /// The formulas behind the output shape, parameters and MACs, with the numbers put in.
   [[nodiscard]] virtual std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const;
+
+  /// Computes `output` (N, ...) from `inputs` (N, ...); `params` in parameters() order. `output`
+  /// arrives sized; it may be the same object as *inputs[0] when in_place() (inference only).
+  /// Training-mode state the backward needs (masks, argmax, batch statistics) stays in the layer.
+  virtual void forward(const RunContext& ctx, std::span<const Tensor* const> inputs, std::span<Tensor* const> params,
+                       Tensor& output);
+  /// Adds dL/dparams into grad_params, and writes or adds (GradTarget::accumulate) dL/dinputs.
+  virtual void backward(const RunContext& ctx, std::span<const Tensor* const> inputs, const Tensor& output,
+                        const Tensor& grad_output, std::span<Tensor* const> params,
+                        std::span<Tensor* const> grad_params, std::span<const GradTarget> grad_inputs);
 };
 
 /// Checks the input is a (C, H, W) volume; throws ShapeError otherwise.

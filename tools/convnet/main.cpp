@@ -15,7 +15,12 @@ using namespace convnet;
 
 LoadOptions load_options(const std::string& input) {
   LoadOptions options;
-  if (!input.empty()) options.input_shape = model::parse_dims(input, {"--input", 0, 0});
+  if (input.empty()) return options;
+  try {
+    options.input_shape = model::parse_dims(input, {});
+  } catch (const SpecError&) {
+    throw SpecError("--input: expected CxHxW (e.g. 3x224x224) or a vector size, found '" + input + "'");
+  }
   return options;
 }
 
@@ -57,7 +62,12 @@ int main(int argc, char** argv) {
   explain->add_option("LAYER", layer_name, "the layer's full name, as 'convnet summary' prints it")->required();
   explain->add_option("--input", input, "input shape CxHxW, replacing the model's");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, or the usage error
+    return code == 0 ? 0 : 2;
+  }
 
   try {
     if (list->parsed()) {

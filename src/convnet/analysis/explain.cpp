@@ -1,21 +1,25 @@
 // `convnet explain`: one layer's numbers, each with its formula and the numbers put in.
+#include <algorithm>
 #include <sstream>
 
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
+#include "convnet/text.hpp"
 
 namespace convnet {
 namespace {
 
+// Up to five layer names nearest to `wanted` (edit distance at most a third of its length, min 2).
 std::string closest_names(const Net& net, const std::string& wanted) {
-  std::string out;
-  int shown = 0;
+  std::vector<std::pair<size_t, std::string>> scored;
+  const size_t limit = std::max<size_t>(2, wanted.size() / 3);
   for (const Node& node : net.nodes()) {
-    if (node.name.find(wanted) != std::string::npos || wanted.find(node.name) != std::string::npos) {
-      out += (shown ? ", " : "") + node.name;
-      if (++shown == 8) break;
-    }
+    const size_t d = edit_distance(wanted, node.name);
+    if (d <= limit) scored.emplace_back(d, node.name);
   }
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string out;
+  for (size_t i = 0; i < scored.size() && i < 5; ++i) out += (i ? ", " : "") + scored[i].second;
   return out;
 }
 

@@ -1,0 +1,189 @@
+// Forward, backward and the inference memory plan.
+#include "convnet/executor.hpp"
+
+#include "convnet/error.hpp"
+#include "convnet/init.hpp"
+#include "convnet/kernels/onednn/engine.hpp"
+
+namespace convnet {
+namespace {
+
+std::vector<int64_t> batched(int64_t batch, const Shape& shape) {
+  std::vector<int64_t> dims{batch};
+  dims.insert(dims.end(), shape.dims().begin(), shape.dims().end());
+  return dims;
+}
+
+std::string dims_string(const std::vector<int64_t>& dims) {
+  std::string out;
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? "x" : "") + std::to_string(dims[i]);
+  return out;
+}
+
+}  // namespace
+
+Executor::Executor(Net& net, ExecutorOptions options) : net_(net), options_(options), rng_(options.seed) {
+  if (options_.backend == Backend::OneDnn) engine_ = std::make_unique<onednn::Engine>();
+  context_.backend = options_.backend;
+  context_.engine = engine_.get();
+  context_.rng = &rng_;
+  const size_t n = net_.nodes().size();
+  params_.resize(n);
+  grads_.resize(n);
+  owned_.resize(n);
+  values_.assign(n, nullptr);
+  grad_values_.resize(n);
+  last_reader_.assign(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = net_.nodes()[i];
+    for (int input : node.inputs) last_reader_[static_cast<size_t>(input)] = static_cast<int>(i);
+    for (const ParamSpec& spec : node.params) {
+      params_[i].emplace_back(spec.dims);
+      grads_[i].push_back(spec.is_buffer ? Tensor() : Tensor(spec.dims));
+    }
+  }
+  initialize_parameters(options_.seed);
+}
+
+Executor::~Executor() = default;
+
+std::vector<NamedParameter> Executor::named_parameters() {
+  std::vector<NamedParameter> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Node& node = net_.nodes()[i];
+    for (size_t p = 0; p < params_[i].size(); ++p) {
+      const ParamSpec& spec = node.params[p];
+      out.push_back({node.name + "." + spec.name, &params_[i][p], spec.is_buffer ? nullptr : &grads_[i][p], &spec});
+    }
+  }
+  return out;
+}
+
+void Executor::initialize_parameters(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Node& node = net_.nodes()[i];
+    for (size_t p = 0; p < params_[i].size(); ++p) {
+      const ParamSpec& spec = node.params[p];
+      const int64_t fan_in = spec.input_fan();
+      const int64_t fan_out = spec.dims.empty() ? 1 : spec.numel() / fan_in;
+      initialize(params_[i][p], spec.init, fan_in, fan_out, rng);
+    }
+  }
+}
+
+const Tensor& Executor::forward(const Tensor& input, bool training) {
+  const Tensor* inputs[] = {&input};
+  return forward(inputs, training);
+}
+
+const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool training) {
+  if (inputs.size() != net_.inputs().size()) {
+    throw ShapeError(net_.name() + ": expected " + std::to_string(net_.inputs().size()) + " input tensor(s), got " +
+                     std::to_string(inputs.size()));
+  }
+  const int64_t batch = inputs.empty() || inputs[0]->dims().empty() ? 0 : inputs[0]->dim(0);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Node& node = net_.node(net_.inputs()[k]);
+    const std::vector<int64_t> expected = batched(batch, node.output);
+    if (inputs[k]->dims() != expected || batch < 1) {
+      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " + dims_string(expected) +
+                       " (N x " + node.output.chw_string() + "), got " + dims_string(inputs[k]->dims()));
+    }
+    values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
+  }
+  context_.training = training;
+  trained_forward_ = training;
+  const auto& nodes = net_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& node = nodes[i];
+    if (node.inputs.empty()) continue;  // a network input, already placed
+    std::vector<const Tensor*> in;
+    for (int j : node.inputs) in.push_back(values_[static_cast<size_t>(j)]);
+    std::vector<Tensor*> params;
+    for (Tensor& t : params_[i]) params.push_back(&t);
+    const auto j0 = static_cast<size_t>(node.inputs[0]);
+    const bool reuse = !training && node.layer->in_place() && node.inputs.size() == 1 && !owned_[j0].empty() &&
+                       last_reader_[j0] == static_cast<int>(i) && static_cast<int>(j0) != net_.output();
+    if (reuse) {
+      owned_[i] = std::move(owned_[j0]);  // in place: the input's buffer becomes the output
+      owned_[i].reshape(batched(batch, node.output));
+      values_[j0] = nullptr;
+      in[0] = &owned_[i];
+    } else if (owned_[i].dims() != batched(batch, node.output)) {
+      owned_[i] = Tensor(batched(batch, node.output));
+    }
+    values_[i] = &owned_[i];
+    node.layer->forward(context_, in, params, owned_[i]);
+    if (!training) {
+      // The memory plan: free every input whose last reader this was.
+      for (int j : node.inputs) {
+        const auto js = static_cast<size_t>(j);
+        if (last_reader_[js] == static_cast<int>(i) && j != net_.output() && !owned_[js].empty()) {
+          owned_[js] = Tensor();
+          values_[js] = nullptr;
+        }
+      }
+    }
+  }
+  return *values_[static_cast<size_t>(net_.output())];
+}
+
+void Executor::backward(const Tensor& grad_output) {
+  if (!trained_forward_) throw Error("backward needs a forward in training mode first");
+  const auto out = static_cast<size_t>(net_.output());
+  if (grad_output.dims() != values_[out]->dims()) {
+    throw ShapeError("backward: the output gradient must be " + dims_string(values_[out]->dims()) + ", got " +
+                     dims_string(grad_output.dims()));
+  }
+  for (Tensor& g : grad_values_) g = Tensor();
+  grad_values_[out] = grad_output;
+  const auto& nodes = net_.nodes();
+  for (size_t i = nodes.size(); i-- > 0;) {
+    const Node& node = nodes[i];
+    if (node.inputs.empty() || grad_values_[i].empty()) continue;
+    std::vector<const Tensor*> in;
+    std::vector<GradTarget> targets;
+    for (int j : node.inputs) {
+      const auto js = static_cast<size_t>(j);
+      in.push_back(values_[js]);
+      const bool is_input = nodes[js].inputs.empty();
+      if (is_input && !input_gradients_) {
+        targets.push_back({});
+      } else if (grad_values_[js].empty()) {
+        grad_values_[js] = Tensor(values_[js]->dims());
+        targets.push_back({&grad_values_[js], false});
+      } else {
+        targets.push_back({&grad_values_[js], true});  // a fan-out: sum the branches' gradients
+      }
+    }
+    // The same tensor read twice by one layer: its second gradient adds to the first.
+    for (size_t a = 0; a < targets.size(); ++a) {
+      for (size_t b = 0; b < a; ++b) {
+        if (targets[a].tensor != nullptr && targets[a].tensor == targets[b].tensor) targets[a].accumulate = true;
+      }
+    }
+    std::vector<Tensor*> params;
+    std::vector<Tensor*> grads;
+    for (size_t p = 0; p < params_[i].size(); ++p) {
+      params.push_back(&params_[i][p]);
+      grads.push_back(node.params[p].is_buffer ? nullptr : &grads_[i][p]);
+    }
+    node.layer->backward(context_, in, *values_[i], grad_values_[i], params, grads, targets);
+    if (i != out) grad_values_[i] = Tensor();  // consumed
+  }
+}
+
+void Executor::zero_grad() {
+  for (auto& node_grads : grads_) {
+    for (Tensor& g : node_grads) g.fill(0.0f);
+  }
+}
+
+const Tensor& Executor::input_gradient(size_t input_index) const {
+  const Tensor& g = grad_values_.at(static_cast<size_t>(net_.inputs().at(input_index)));
+  if (g.empty()) throw Error("no input gradient: call set_input_gradients(true) before backward");
+  return g;
+}
+
+}  // namespace convnet

@@ -1,0 +1,74 @@
+// Runs a built Net: owns its parameters, gradients and activations; forward in topological
+// order, backward in reverse, summing gradients where a tensor fans out. In inference every
+// activation is freed as soon as its last reader has run (the memory plan is made once, here).
+#pragma once
+
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "convnet/compute.hpp"
+#include "convnet/net.hpp"
+#include "convnet/tensor.hpp"
+
+namespace convnet {
+
+struct ExecutorOptions {
+  Backend backend = Backend::OneDnn;
+  uint64_t seed = 0;  // parameter initialisation, dropout and drop-path
+};
+
+/// A parameter or buffer with its full torchvision-style name; `grad` is null for buffers.
+struct NamedParameter {
+  std::string name;
+  Tensor* value = nullptr;
+  Tensor* grad = nullptr;
+  const ParamSpec* spec = nullptr;
+};
+
+class Executor {
+ public:
+  /// Keeps a reference to `net` (which must outlive the executor) and initialises parameters.
+  explicit Executor(Net& net, ExecutorOptions options = {});
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  [[nodiscard]] const Net& net() const { return net_; }
+  [[nodiscard]] std::vector<NamedParameter> named_parameters();
+  /// Re-initialises every parameter and buffer from `seed` (He for weights unless the model says).
+  void initialize_parameters(uint64_t seed);
+
+  /// Runs a batch; `inputs` follow net.inputs(), each (N, ...declared shape). Throws ShapeError
+  /// on a wrong shape. The result stays valid until the next forward.
+  const Tensor& forward(std::span<const Tensor* const> inputs, bool training);
+  const Tensor& forward(const Tensor& input, bool training);
+  /// After forward(training = true): adds dL/dparams into every gradient.
+  void backward(const Tensor& grad_output);
+  void zero_grad();
+  /// Ask backward to also compute dL/dinputs (off by default).
+  void set_input_gradients(bool wanted) { input_gradients_ = wanted; }
+  [[nodiscard]] const Tensor& input_gradient(size_t input_index) const;
+  /// A node's output of the last forward (training mode keeps all of them).
+  [[nodiscard]] const Tensor* activation(int node) const { return values_.at(static_cast<size_t>(node)); }
+  [[nodiscard]] RunContext& context() { return context_; }
+
+ private:
+  Net& net_;
+  ExecutorOptions options_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<onednn::Engine> engine_;
+  RunContext context_;
+  std::vector<std::vector<Tensor>> params_;        // per node, in ParamSpec order
+  std::vector<std::vector<Tensor>> grads_;         // empty tensors for buffers
+  std::vector<Tensor> owned_;                      // node outputs this executor allocated
+  std::vector<const Tensor*> values_;              // where each node's output is now
+  std::vector<Tensor> grad_values_;                // dL/d(node output) during backward
+  std::vector<int> last_reader_;                   // memory plan: last node reading each output
+  bool trained_forward_ = false;
+  bool input_gradients_ = false;
+};
+
+}  // namespace convnet

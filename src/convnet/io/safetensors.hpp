@@ -1,0 +1,42 @@
+// Weights and checkpoints as safetensors: an 8-byte little-endian header length, a JSON header
+// (name -> dtype, shape, byte offsets; optional "__metadata__"), then raw little-endian data.
+// Readable by PyTorch (safetensors.torch) and the whole ecosystem.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "convnet/executor.hpp"
+
+namespace convnet {
+
+struct StoredTensor {
+  std::string dtype;              // "F32", "F64", "I64"
+  std::vector<int64_t> shape;
+  std::vector<float> values;      // converted to float32
+};
+
+struct SafetensorsContent {
+  std::map<std::string, StoredTensor> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+/// Reads a whole file; throws IoError naming the file and what is wrong (truncated, bad header,
+/// offsets outside the data, unsupported dtype).
+[[nodiscard]] SafetensorsContent read_safetensors(const std::string& path);
+
+/// Writes float32 tensors atomically: a temporary file in the same folder, fsync, rename.
+/// An existing file at `path` stays intact until the new one is complete.
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+/// Saves every parameter and buffer of the executor under its torchvision-style name.
+void save_weights(Executor& executor, const std::string& path);
+
+/// Loads weights by name. Every name, shape and dtype is checked first and all mismatches are
+/// reported in one IoError; on error no parameter is changed.
+void load_weights(Executor& executor, const std::string& path);
+
+}  // namespace convnet
