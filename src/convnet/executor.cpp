@@ -1,6 +1,8 @@
 // Forward, backward and the inference memory plan.
 #include "convnet/executor.hpp"
 
+#include <chrono>
+
 #include "convnet/error.hpp"
 #include "convnet/init.hpp"
 #include "convnet/kernels/onednn/engine.hpp"
@@ -114,7 +116,9 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
       owned_[i] = Tensor(batched(batch, node.output));
     }
     values_[i] = &owned_[i];
+    const auto start = std::chrono::steady_clock::now();
     node.layer->forward(context_, in, params, owned_[i]);
+    if (profiling_) forward_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!training) {
       // The memory plan: free every input whose last reader this was.
       for (int j : node.inputs) {
@@ -169,9 +173,17 @@ void Executor::backward(const Tensor& grad_output) {
       params.push_back(&params_[i][p]);
       grads.push_back(node.params[p].is_buffer ? nullptr : &grads_[i][p]);
     }
+    const auto start = std::chrono::steady_clock::now();
     node.layer->backward(context_, in, *values_[i], grad_values_[i], params, grads, targets);
+    if (profiling_) backward_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i != out) grad_values_[i] = Tensor();  // consumed
   }
+}
+
+void Executor::set_profiling(bool on) {
+  profiling_ = on;
+  forward_seconds_.assign(net_.nodes().size(), 0.0);
+  backward_seconds_.assign(net_.nodes().size(), 0.0);
 }
 
 void Executor::zero_grad() {

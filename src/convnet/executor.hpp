@@ -54,6 +54,10 @@ class Executor {
   /// A node's output of the last forward (training mode keeps all of them).
   [[nodiscard]] const Tensor* activation(int node) const { return values_.at(static_cast<size_t>(node)); }
   [[nodiscard]] RunContext& context() { return context_; }
+  /// Per-node wall time of forward and backward, summed over calls while profiling is on.
+  void set_profiling(bool on);
+  [[nodiscard]] const std::vector<double>& forward_seconds() const { return forward_seconds_; }
+  [[nodiscard]] const std::vector<double>& backward_seconds() const { return backward_seconds_; }
 
  private:
   Net& net_;
@@ -67,6 +71,9 @@ class Executor {
   std::vector<const Tensor*> values_;              // where each node's output is now
   std::vector<Tensor> grad_values_;                // dL/d(node output) during backward
   std::vector<int> last_reader_;                   // memory plan: last node reading each output
+  std::vector<double> forward_seconds_;
+  std::vector<double> backward_seconds_;
+  bool profiling_ = false;
   bool trained_forward_ = false;
   bool input_gradients_ = false;
 };

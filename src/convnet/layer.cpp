@@ -25,14 +25,13 @@ std::vector<Formula> Layer::explain(std::span<const Shape> inputs, const Shape& 
   return {{"output volume", "same as the input", in, output.volume_string()}};
 }
 
-void Layer::forward(const RunContext& /*ctx*/, std::span<const Tensor* const> /*inputs*/,
-                    std::span<Tensor* const> /*params*/, Tensor& /*output*/) {
+void Layer::forward(const RunContext& /*ctx*/, Inputs /*inputs*/, Params /*params*/, Tensor& /*output*/) {
   throw Error("layer kind '" + kind() + "' has no forward computation");
 }
 
-void Layer::backward(const RunContext& /*ctx*/, std::span<const Tensor* const> /*inputs*/, const Tensor& /*output*/,
-                     const Tensor& /*grad_output*/, std::span<Tensor* const> /*params*/,
-                     std::span<Tensor* const> /*grad_params*/, std::span<const GradTarget> /*grad_inputs*/) {
+void Layer::backward(const RunContext& /*ctx*/, Inputs /*inputs*/, const Tensor& /*output*/,
+                     const Tensor& /*grad_output*/, Params /*params*/, Params /*grad_params*/,
+                     GradTargets /*grad_inputs*/) {
   throw Error("layer kind '" + kind() + "' has no backward computation");
 }
 

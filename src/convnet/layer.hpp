@@ -37,6 +37,12 @@ struct ReceptiveField {
   bool operator==(const ReceptiveField&) const = default;
 };
 
+/// Argument lists of forward/backward: input activations, parameters (or their gradients), and
+/// where each input's gradient goes.
+using Inputs = std::span<const Tensor* const>;
+using Params = std::span<Tensor* const>;
+using GradTargets = std::span<const GradTarget>;
+
 /// One line of `convnet explain`: a quantity, its formula, the numbers put in, and the result.
 struct Formula {
   std::string quantity;      // "output width"
@@ -75,12 +81,10 @@ class Layer {
   /// Computes `output` (N, ...) from `inputs` (N, ...); `params` in parameters() order. `output`
   /// arrives sized; it may be the same object as *inputs[0] when in_place() (inference only).
   /// Training-mode state the backward needs (masks, argmax, batch statistics) stays in the layer.
-  virtual void forward(const RunContext& ctx, std::span<const Tensor* const> inputs, std::span<Tensor* const> params,
-                       Tensor& output);
+  virtual void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output);
   /// Adds dL/dparams into grad_params, and writes or adds (GradTarget::accumulate) dL/dinputs.
-  virtual void backward(const RunContext& ctx, std::span<const Tensor* const> inputs, const Tensor& output,
-                        const Tensor& grad_output, std::span<Tensor* const> params,
-                        std::span<Tensor* const> grad_params, std::span<const GradTarget> grad_inputs);
+  virtual void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                        Params params, Params grad_params, GradTargets grad_inputs);
 };
 
 /// Checks the input is a (C, H, W) volume; throws ShapeError otherwise.

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "bench.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
 #include "convnet/model/model.hpp"
@@ -62,6 +63,19 @@ int main(int argc, char** argv) {
   explain->add_option("LAYER", layer_name, "the layer's full name, as 'convnet summary' prints it")->required();
   explain->add_option("--input", input, "input shape CxHxW, replacing the model's");
 
+  BenchOptions bench_options;
+  auto* bench = app.add_subcommand("bench", "time forward (or forward + backward) passes: images/s, ms per batch, "
+                                            "per-layer breakdown, achieved GFLOP/s");
+  bench->add_option("NET", bench_options.net, "a zoo model name or a model file")->required();
+  bench->add_option("--input", bench_options.input, "input shape CxHxW, replacing the model's");
+  bench->add_option("--batch", bench_options.batch, "images per batch (default 32)")->check(CLI::PositiveNumber);
+  bench->add_flag("--train", bench_options.train, "time forward + backward (training) instead of inference");
+  bench->add_option("--threads", bench_options.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  bench->add_option("--reps", bench_options.repetitions, "timed repetitions (median reported; default 10)")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--warmup", bench_options.warmup, "untimed warm-up batches (default 2)")->check(CLI::NonNegativeNumber);
+  bench->add_flag("--reference", bench_options.reference, "time the reference kernels instead of oneDNN");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -98,6 +112,8 @@ int main(int argc, char** argv) {
     } else if (explain->parsed()) {
       const Net built = load_model(net, load_options(input));
       std::cout << explain_layer(built, layer_name);
+    } else if (bench->parsed()) {
+      return run_bench(bench_options);
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";

@@ -1,6 +1,10 @@
 // Activation arguments and shapes: every one maps an input shape to the same output shape.
 #include "convnet/layers/activation.hpp"
 
+#include "convnet/kernels/reference/activation.hpp"
+#include "convnet/kernels/reference/softmax.hpp"
+#include "convnet/layers/compute_util.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -59,5 +63,77 @@ Shape Tanh::output_shape(std::span<const Shape> inputs) const { return same_shap
 
 std::unique_ptr<Layer> Softmax::from_args(LayerArgs& args) { return no_arguments<Softmax>(args); }
 Shape Softmax::output_shape(std::span<const Shape> inputs) const { return same_shape(inputs); }
+
+}  // namespace convnet
+
+// ----- compute: the pointwise kernels; every backward reads the forward output y -----
+
+namespace convnet {
+
+namespace ref = kernels::reference;
+
+void ReLU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  ref::relu_forward(output.numel(), inputs[0]->data(), output.data());
+}
+void ReLU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                    GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    ref::relu_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+  }
+}
+
+void LeakyReLU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  ref::leaky_relu_forward(output.numel(), static_cast<float>(options_.negative_slope), inputs[0]->data(), output.data());
+}
+void LeakyReLU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                         GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    ref::leaky_relu_backward(output.numel(), static_cast<float>(options_.negative_slope), output.data(), grad_output.data(), dx,
+                             grad_inputs[0].accumulate);
+  }
+}
+
+void ELU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  ref::elu_forward(output.numel(), static_cast<float>(options_.alpha), inputs[0]->data(), output.data());
+}
+void ELU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                   GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    ref::elu_backward(output.numel(), static_cast<float>(options_.alpha), output.data(), grad_output.data(), dx,
+                      grad_inputs[0].accumulate);
+  }
+}
+
+void Sigmoid::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  ref::sigmoid_forward(output.numel(), inputs[0]->data(), output.data());
+}
+void Sigmoid::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                       GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    ref::sigmoid_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+  }
+}
+
+void Tanh::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  ref::tanh_forward(output.numel(), inputs[0]->data(), output.data());
+}
+void Tanh::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                    GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    ref::tanh_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+  }
+}
+
+void Softmax::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  const ref::SoftmaxGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  ref::softmax_forward(g, inputs[0]->data(), output.data());
+}
+void Softmax::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                       GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    const ref::SoftmaxGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+    ref::softmax_backward(g, output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+  }
+}
 
 }  // namespace convnet

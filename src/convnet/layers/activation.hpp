@@ -18,6 +18,9 @@ class ReLU final : public Layer {
 
   [[nodiscard]] std::string kind() const override { return "relu"; }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
 };
 
@@ -35,6 +38,9 @@ class LeakyReLU final : public Layer {
   [[nodiscard]] std::string kind() const override { return "leakyrelu"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
   [[nodiscard]] const LeakyReLUOptions& options() const { return options_; }
 
@@ -56,6 +62,9 @@ class ELU final : public Layer {
   [[nodiscard]] std::string kind() const override { return "elu"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
   [[nodiscard]] const ELUOptions& options() const { return options_; }
 
@@ -72,6 +81,9 @@ class Sigmoid final : public Layer {
 
   [[nodiscard]] std::string kind() const override { return "sigmoid"; }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
 };
 
@@ -84,6 +96,9 @@ class Tanh final : public Layer {
 
   [[nodiscard]] std::string kind() const override { return "tanh"; }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
 };
 
@@ -96,6 +111,9 @@ class Softmax final : public Layer {
 
   [[nodiscard]] std::string kind() const override { return "softmax"; }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
 };
 
 }  // namespace convnet

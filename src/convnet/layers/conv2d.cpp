@@ -1,6 +1,9 @@
 // Conv2d shape, parameters and cost. Weight layout is PyTorch's OIHW: (K, D1/groups, F_h, F_w).
 #include "convnet/layers/conv2d.hpp"
 
+#include "convnet/kernels/reference/conv2d.hpp"
+#include "convnet/layers/compute_util.hpp"
+
 #include "convnet/error.hpp"
 
 namespace convnet {
@@ -81,6 +84,31 @@ std::vector<Formula> Conv2d::explain(std::span<const Shape> inputs, const Shape&
                        std::to_string(output.channels()) + " * " + per_filter,
                    std::to_string(macs(inputs, output))});
   return lines;
+}
+
+}  // namespace convnet
+
+// ----- compute: params are weight (K, C/groups, F_h, F_w) and, with bias, bias (K) -----
+
+namespace convnet {
+
+void Conv2d::forward(const RunContext&, Inputs inputs, Params params, Tensor& output) {
+  const auto g = conv_geometry(*inputs[0], output, options_.window, options_.groups);
+  kernels::reference::conv2d_forward(g, inputs[0]->data(), params[0]->data(),
+                                     options_.bias ? params[1]->data() : nullptr, output.data());
+}
+
+void Conv2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                      Params params, Params grad_params, GradTargets grad_inputs) {
+  const auto g = conv_geometry(*inputs[0], output, options_.window, options_.groups);
+  // Input gradient written or added per its target; parameter gradients always added.
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    kernels::reference::conv2d_backward(g, inputs[0]->data(), params[0]->data(), grad_output.data(), dx, nullptr,
+                                        nullptr, grad_inputs[0].accumulate);
+  }
+  kernels::reference::conv2d_backward(g, inputs[0]->data(), params[0]->data(), grad_output.data(), nullptr,
+                                      grad_or_null(grad_params, 0), options_.bias ? grad_or_null(grad_params, 1) : nullptr,
+                                      true);
 }
 
 }  // namespace convnet

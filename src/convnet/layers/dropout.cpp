@@ -1,6 +1,10 @@
 // Dropout and DropPath arguments; both keep the input shape.
 #include "convnet/layers/dropout.hpp"
 
+#include <algorithm>
+#include "convnet/layers/compute_util.hpp"
+#include "convnet/kernels/reference/dropout.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -41,5 +45,49 @@ std::unique_ptr<Layer> DropPath::from_args(LayerArgs& args) {
 std::string DropPath::args() const { return number_string(options_.p); }
 
 Shape DropPath::output_shape(std::span<const Shape> inputs) const { return same_shape(inputs); }
+
+}  // namespace convnet
+
+// ----- compute: identity in inference; a fresh mask from the run's generator in training -----
+
+namespace convnet {
+
+void Dropout::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (!ctx.training || options_.p == 0.0) {
+    if (output.data() != inputs[0]->data()) std::copy_n(inputs[0]->data(), output.numel(), output.data());
+    return;
+  }
+  mask_.resize(static_cast<size_t>(output.numel()));
+  kernels::reference::dropout_forward(output.numel(), static_cast<float>(options_.p), inputs[0]->data(), output.data(),
+                                      mask_.data(), *ctx.rng);
+}
+void Dropout::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                       GradTargets grad_inputs) {
+  float* dx = target_or_null(grad_inputs[0]);
+  if (dx == nullptr) return;
+  if (options_.p == 0.0) mask_.assign(static_cast<size_t>(output.numel()), 1);
+  kernels::reference::dropout_backward(output.numel(), static_cast<float>(options_.p), mask_.data(),
+                                       grad_output.data(), dx, grad_inputs[0].accumulate);
+}
+
+void DropPath::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (!ctx.training || options_.p == 0.0) {
+    if (output.data() != inputs[0]->data()) std::copy_n(inputs[0]->data(), output.numel(), output.data());
+    return;
+  }
+  const kernels::reference::DropPathGeometry g{batch_of(output), output.numel() / batch_of(output)};
+  mask_.resize(static_cast<size_t>(g.batch));
+  kernels::reference::drop_path_forward(g, static_cast<float>(options_.p), inputs[0]->data(), output.data(),
+                                        mask_.data(), *ctx.rng);
+}
+void DropPath::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                        GradTargets grad_inputs) {
+  float* dx = target_or_null(grad_inputs[0]);
+  if (dx == nullptr) return;
+  const kernels::reference::DropPathGeometry g{batch_of(output), output.numel() / batch_of(output)};
+  if (options_.p == 0.0) mask_.assign(static_cast<size_t>(g.batch), 1);
+  kernels::reference::drop_path_backward(g, static_cast<float>(options_.p), mask_.data(), grad_output.data(), dx,
+                                         grad_inputs[0].accumulate);
+}
 
 }  // namespace convnet

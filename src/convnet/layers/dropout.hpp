@@ -22,11 +22,15 @@ class Dropout final : public Layer {
   [[nodiscard]] std::string kind() const override { return "dropout"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
   [[nodiscard]] const DropoutOptions& options() const { return options_; }
 
  private:
   DropoutOptions options_;
+  std::vector<uint8_t> mask_;  // (N, ...): 1 where the value was kept
 };
 
 struct DropPathOptions {
@@ -42,11 +46,15 @@ class DropPath final : public Layer {
   [[nodiscard]] std::string kind() const override { return "droppath"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
   [[nodiscard]] const DropPathOptions& options() const { return options_; }
 
  private:
   DropPathOptions options_;
+  std::vector<uint8_t> mask_;  // (N): 1 where the sample's branch was kept
 };
 
 }  // namespace convnet

@@ -2,6 +2,9 @@
 // in_features = the input's element count (H*W*D for a volume).
 #include "convnet/layers/linear.hpp"
 
+#include "convnet/kernels/reference/linear.hpp"
+#include "convnet/layers/compute_util.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -62,6 +65,32 @@ std::vector<Formula> Linear::explain(std::span<const Shape> inputs, const Shape&
   }
   lines.push_back({"multiply-adds", "N_in*N_out", nn, std::to_string(macs(inputs, output))});
   return lines;
+}
+
+}  // namespace convnet
+
+// ----- compute: a volume input is read as (N, C*H*W), as Caffe's InnerProduct does -----
+
+namespace convnet {
+
+void Linear::forward(const RunContext&, Inputs inputs, Params params, Tensor& output) {
+  const int64_t batch = batch_of(output);
+  kernels::reference::linear_forward(batch, inputs[0]->numel() / batch, options_.out_features, inputs[0]->data(),
+                                     params[0]->data(), options_.bias ? params[1]->data() : nullptr, output.data());
+}
+
+void Linear::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                      Params params, Params grad_params, GradTargets grad_inputs) {
+  const int64_t batch = batch_of(output);
+  const int64_t in_features = inputs[0]->numel() / batch;
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    kernels::reference::linear_backward(batch, in_features, options_.out_features, inputs[0]->data(),
+                                        params[0]->data(), grad_output.data(), dx, nullptr, nullptr,
+                                        grad_inputs[0].accumulate);
+  }
+  kernels::reference::linear_backward(batch, in_features, options_.out_features, inputs[0]->data(), params[0]->data(),
+                                      grad_output.data(), nullptr, grad_or_null(grad_params, 0),
+                                      options_.bias ? grad_or_null(grad_params, 1) : nullptr, true);
 }
 
 }  // namespace convnet

@@ -27,6 +27,9 @@ class LocallyConnected2d final : public Layer {
   [[nodiscard]] std::string kind() const override { return "local"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] std::vector<ParamSpec> parameters(std::span<const Shape> inputs) const override;
   [[nodiscard]] int64_t macs(std::span<const Shape> inputs, const Shape& output) const override;
   [[nodiscard]] ReceptiveField receptive_field(const ReceptiveField& input) const override;

@@ -22,11 +22,15 @@ class Maxout final : public Layer {
   [[nodiscard]] std::string kind() const override { return "maxout"; }
   [[nodiscard]] std::string args() const override { return std::to_string(options_.pieces); }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
   [[nodiscard]] const MaxoutOptions& options() const { return options_; }
 
  private:
   MaxoutOptions options_;
+  std::vector<int64_t> argmax_;  // (N, C/K, ...): input channel of each maximum
 };
 
 }  // namespace convnet

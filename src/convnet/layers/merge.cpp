@@ -3,6 +3,10 @@
 #include "convnet/layers/merge.hpp"
 
 #include <algorithm>
+#include "convnet/layers/compute_util.hpp"
+#include "convnet/kernels/reference/elementwise.hpp"
+
+#include <algorithm>
 
 #include "convnet/error.hpp"
 
@@ -74,6 +78,71 @@ std::vector<Formula> Concat::explain(std::span<const Shape> inputs, const Shape&
     substituted += (i == 0 ? "" : " + ") + std::to_string(inputs[i].channels());
   }
   return {{"output depth", formula, substituted, std::to_string(output.channels())}};
+}
+
+}  // namespace convnet
+
+// ----- compute -----
+
+namespace convnet {
+namespace {
+
+std::vector<const float*> data_of(Inputs inputs) {
+  std::vector<const float*> out;
+  for (const Tensor* t : inputs) out.push_back(t->data());
+  return out;
+}
+
+}  // namespace
+
+void Add::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  kernels::reference::add_forward(output.numel(), data_of(inputs), output.data());
+}
+void Add::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                   GradTargets grad_inputs) {
+  // dL/dx_i = dL/dy for every input: the add gate distributes the gradient.
+  for (const GradTarget& target : grad_inputs) {
+    float* dx = target_or_null(target);
+    if (dx == nullptr) continue;
+    float* const one[] = {dx};
+    kernels::reference::add_backward(output.numel(), grad_output.data(), std::span<float* const>(one), target.accumulate);
+  }
+}
+
+void Mul::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  kernels::reference::mul_forward(output.numel(), data_of(inputs), output.data());
+}
+void Mul::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+                   GradTargets grad_inputs) {
+  // dL/dx_i = dL/dy * prod_{j != i} x_j: the mul gate switches the inputs.
+  for (size_t i = 0; i < grad_inputs.size(); ++i) {
+    float* dx = target_or_null(grad_inputs[i]);
+    if (dx == nullptr) continue;
+    std::vector<float*> grads(inputs.size(), nullptr);
+    grads[i] = dx;
+    kernels::reference::mul_backward(output.numel(), data_of(inputs), grad_output.data(), grads,
+                                     grad_inputs[i].accumulate);
+  }
+}
+
+void Concat::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  std::vector<int64_t> channels;
+  for (const Tensor* t : inputs) channels.push_back(channels_of(*t));
+  kernels::reference::concat_forward({batch_of(output), positions_of(output), channels}, data_of(inputs), output.data());
+}
+void Concat::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
+                      Params, GradTargets grad_inputs) {
+  // dL/dx_i is the slice of dL/dy that x_i filled.
+  std::vector<int64_t> channels;
+  for (const Tensor* t : inputs) channels.push_back(channels_of(*t));
+  for (size_t i = 0; i < grad_inputs.size(); ++i) {
+    float* dx = target_or_null(grad_inputs[i]);
+    if (dx == nullptr) continue;
+    std::vector<float*> grads(inputs.size(), nullptr);
+    grads[i] = dx;
+    kernels::reference::concat_backward({batch_of(output), positions_of(output), channels}, grad_output.data(), grads,
+                                        grad_inputs[i].accumulate);
+  }
 }
 
 }  // namespace convnet

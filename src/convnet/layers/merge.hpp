@@ -21,6 +21,9 @@ class Add final : public Layer {
   [[nodiscard]] int min_inputs() const override { return 2; }
   [[nodiscard]] int max_inputs() const override { return std::numeric_limits<int>::max(); }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
 };
 
 /// Elementwise product of 2 or more inputs of one shape.
@@ -34,6 +37,9 @@ class Mul final : public Layer {
   [[nodiscard]] int min_inputs() const override { return 2; }
   [[nodiscard]] int max_inputs() const override { return std::numeric_limits<int>::max(); }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
 };
 
 /// Concatenation along dim 0 (channels) of 2 or more inputs with equal H and W (or of vectors).
@@ -48,6 +54,9 @@ class Concat final : public Layer {
   [[nodiscard]] int min_inputs() const override { return 2; }
   [[nodiscard]] int max_inputs() const override { return std::numeric_limits<int>::max(); }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
 };
 

@@ -3,6 +3,11 @@
 // folds into the preceding convolution.
 #include "convnet/layers/normalization.hpp"
 
+#include <algorithm>
+#include "convnet/layers/compute_util.hpp"
+#include "convnet/kernels/reference/lrn.hpp"
+#include "convnet/kernels/reference/batch_norm.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -81,6 +86,57 @@ std::vector<Formula> BatchNorm::explain(std::span<const Shape> inputs, const Sha
           {"parameters", "2*C (weight, bias)", "2*" + std::to_string(c), std::to_string(2 * c)},
           {"buffers", "2*C + 1 (running_mean, running_var, num_batches_tracked)", "2*" + std::to_string(c) + " + 1",
            std::to_string(2 * c + 1)}};
+}
+
+}  // namespace convnet
+
+// ----- compute -----
+
+namespace convnet {
+
+void LocalResponseNorm::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  if (scale_.dims() != output.dims()) scale_ = Tensor(output.dims());
+  const kernels::reference::LrnGeometry g{batch_of(output), channels_of(output), positions_of(output), options_.size,
+                                          options_.alpha, options_.beta, options_.k};
+  kernels::reference::lrn_forward(g, inputs[0]->data(), output.data(), scale_.data());
+}
+void LocalResponseNorm::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                                 Params, Params, GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    const kernels::reference::LrnGeometry g{batch_of(output), channels_of(output), positions_of(output),
+                                            options_.size, options_.alpha, options_.beta, options_.k};
+    kernels::reference::lrn_backward(g, inputs[0]->data(), scale_.data(), grad_output.data(), dx,
+                                     grad_inputs[0].accumulate);
+  }
+}
+
+// params: weight (C), bias (C), running_mean (C), running_var (C), num_batches_tracked ().
+void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) {
+  const kernels::reference::BatchNormGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  const auto eps = static_cast<float>(options_.eps);
+  if (!ctx.training) {
+    kernels::reference::batch_norm_forward_inference(g, eps, inputs[0]->data(), params[0]->data(), params[1]->data(),
+                                                     params[2]->data(), params[3]->data(), output.data());
+    return;
+  }
+  saved_mean_.resize(static_cast<size_t>(g.channels));
+  saved_inv_std_.resize(static_cast<size_t>(g.channels));
+  kernels::reference::batch_norm_forward_training(g, eps, static_cast<float>(options_.momentum), inputs[0]->data(),
+                                                  params[0]->data(), params[1]->data(), output.data(),
+                                                  params[2]->data(), params[3]->data(), saved_mean_.data(),
+                                                  saved_inv_std_.data());
+  (*params[4])[0] += 1.0f;  // num_batches_tracked
+}
+void BatchNorm::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                         Params params, Params grad_params, GradTargets grad_inputs) {
+  // Parameter gradients always add; the input gradient follows its target. Two calls keep both rules.
+  const kernels::reference::BatchNormGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
+                                          saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
+                                          nullptr, nullptr, grad_inputs[0].accumulate);
+  kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
+                                          saved_inv_std_.data(), grad_output.data(), nullptr,
+                                          grad_or_null(grad_params, 0), grad_or_null(grad_params, 1), true);
 }
 
 }  // namespace convnet

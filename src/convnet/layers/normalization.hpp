@@ -28,10 +28,14 @@ class LocalResponseNorm final : public Layer {
   [[nodiscard]] std::string kind() const override { return "lrn"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] const LocalResponseNormOptions& options() const { return options_; }
 
  private:
   LocalResponseNormOptions options_;
+  Tensor scale_;  // (N, C, H, W): k + alpha/size * sum x^2, saved for backward
 };
 
 struct BatchNormOptions {
@@ -50,12 +54,17 @@ class BatchNorm final : public Layer {
   [[nodiscard]] std::string kind() const override { return "batchnorm"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] std::vector<ParamSpec> parameters(std::span<const Shape> inputs) const override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
   [[nodiscard]] const BatchNormOptions& options() const { return options_; }
 
  private:
   BatchNormOptions options_;
+  std::vector<float> saved_mean_;     // (C): batch mean of the last training forward
+  std::vector<float> saved_inv_std_;  // (C): 1 / sqrt(batch variance + eps)
 };
 
 }  // namespace convnet

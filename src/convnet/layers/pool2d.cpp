@@ -2,6 +2,10 @@
 // weights are counted (conv, fc, ...), so max/average pooling's comparisons and sums are not.
 #include "convnet/layers/pool2d.hpp"
 
+#include <algorithm>
+#include "convnet/layers/compute_util.hpp"
+#include "convnet/kernels/reference/pool2d.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -93,6 +97,59 @@ std::vector<Formula> GlobalAvgPool2d::explain(std::span<const Shape> inputs, con
            "1x1x" + std::to_string(inputs[0].channels()) + " (over " +
                product_string({inputs[0].height(), inputs[0].width()}) + ")",
            output.volume_string()}};
+}
+
+}  // namespace convnet
+
+// ----- compute -----
+
+namespace convnet {
+namespace {
+
+kernels::reference::Pool2dGeometry pool_geometry(const Tensor& x, const Tensor& y, const Window& w) {
+  return {.batch = x.dim(0), .channels = x.dim(1), .in_h = x.dim(2), .in_w = x.dim(3), .out_h = y.dim(2),
+          .out_w = y.dim(3), .kernel_h = w.kernel.h, .kernel_w = w.kernel.w, .stride_h = w.stride.h,
+          .stride_w = w.stride.w, .pad_h = w.padding.h, .pad_w = w.padding.w};
+}
+
+}  // namespace
+
+void MaxPool2d::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  argmax_.resize(static_cast<size_t>(output.numel()));
+  kernels::reference::max_pool2d_forward(pool_geometry(*inputs[0], output, options_.window), inputs[0]->data(),
+                                         output.data(), argmax_.data());
+}
+void MaxPool2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
+                         Params, GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    kernels::reference::max_pool2d_backward(pool_geometry(*inputs[0], output, options_.window), argmax_.data(),
+                                            grad_output.data(), dx, grad_inputs[0].accumulate);
+  }
+}
+
+void AvgPool2d::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  kernels::reference::avg_pool2d_forward(pool_geometry(*inputs[0], output, options_.window), inputs[0]->data(),
+                                         output.data());
+}
+void AvgPool2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
+                         Params, GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    kernels::reference::avg_pool2d_backward(pool_geometry(*inputs[0], output, options_.window), grad_output.data(),
+                                            dx, grad_inputs[0].accumulate);
+  }
+}
+
+void GlobalAvgPool2d::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+  const Tensor& x = *inputs[0];
+  kernels::reference::global_avg_pool2d_forward({x.dim(0), x.dim(1), x.dim(2), x.dim(3)}, x.data(), output.data());
+}
+void GlobalAvgPool2d::backward(const RunContext&, Inputs inputs, const Tensor&, const Tensor& grad_output, Params,
+                               Params, GradTargets grad_inputs) {
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    const Tensor& x = *inputs[0];
+    kernels::reference::global_avg_pool2d_backward({x.dim(0), x.dim(1), x.dim(2), x.dim(3)}, grad_output.data(), dx,
+                                                   grad_inputs[0].accumulate);
+  }
 }
 
 }  // namespace convnet

@@ -24,12 +24,16 @@ class MaxPool2d final : public Layer {
   [[nodiscard]] std::string kind() const override { return "maxpool"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] ReceptiveField receptive_field(const ReceptiveField& input) const override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
   [[nodiscard]] const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
+  std::vector<int64_t> argmax_;  // (N, C, H2, W2): flat input index of each maximum, for backward
 };
 
 /// Average pooling. Like PyTorch's default (count_include_pad=True), zero padding counts in the
@@ -43,6 +47,9 @@ class AvgPool2d final : public Layer {
   [[nodiscard]] std::string kind() const override { return "avgpool"; }
   [[nodiscard]] std::string args() const override;
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] ReceptiveField receptive_field(const ReceptiveField& input) const override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
   [[nodiscard]] const Pool2dOptions& options() const { return options_; }
@@ -60,6 +67,9 @@ class GlobalAvgPool2d final : public Layer {
 
   [[nodiscard]] std::string kind() const override { return "globalavgpool"; }
   [[nodiscard]] Shape output_shape(std::span<const Shape> inputs) const override;
+  void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
+  void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
+                Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] ReceptiveField receptive_field(const ReceptiveField& input) const override;
   [[nodiscard]] std::vector<Formula> explain(std::span<const Shape> inputs, const Shape& output) const override;
 };

@@ -2,6 +2,9 @@
 // conv weights; the bias (K) is shared by every bank.
 #include "convnet/layers/tiled_conv2d.hpp"
 
+#include "convnet/kernels/reference/tiled_conv2d.hpp"
+#include "convnet/layers/compute_util.hpp"
+
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -72,6 +75,30 @@ std::vector<Formula> TiledConv2d::explain(std::span<const Shape> inputs, const S
                    product_string({output.width(), output.height(), output.channels()}) + " * " + per_filter,
                    std::to_string(macs(inputs, output))});
   return lines;
+}
+
+}  // namespace convnet
+
+// ----- compute: weight (T, T, K, C, F_h, F_w), bias (K) -----
+
+namespace convnet {
+
+void TiledConv2d::forward(const RunContext&, Inputs inputs, Params params, Tensor& output) {
+  const auto g = conv_geometry(*inputs[0], output, options_.window, 1);
+  kernels::reference::tiled_conv2d_forward(g, options_.tile, inputs[0]->data(), params[0]->data(),
+                                           options_.bias ? params[1]->data() : nullptr, output.data());
+}
+
+void TiledConv2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+                           Params params, Params grad_params, GradTargets grad_inputs) {
+  const auto g = conv_geometry(*inputs[0], output, options_.window, 1);
+  if (float* dx = target_or_null(grad_inputs[0])) {
+    kernels::reference::tiled_conv2d_backward(g, options_.tile, inputs[0]->data(), params[0]->data(),
+                                              grad_output.data(), dx, nullptr, nullptr, grad_inputs[0].accumulate);
+  }
+  kernels::reference::tiled_conv2d_backward(g, options_.tile, inputs[0]->data(), params[0]->data(), grad_output.data(),
+                                            nullptr, grad_or_null(grad_params, 0),
+                                            options_.bias ? grad_or_null(grad_params, 1) : nullptr, true);
 }
 
 }  // namespace convnet

@@ -1,7 +1,7 @@
+// Layout: any shape, treated as a flat buffer of n elements; dx may alias dy when accumulate is false.
 // Reference elementwise activations: ReLU, LeakyReLU, ELU, Sigmoid, Tanh. Forward may run in
 // place (y == x). Every backward takes the forward OUTPUT y, so it works after an in-place forward;
 // for ReLU and LeakyReLU (slope >= 0) passing the input x instead gives the same result.
-// Layout: any shape, treated as a flat buffer of n elements; dx may alias dy when accumulate is false.
 #pragma once
 
 #include <cmath>

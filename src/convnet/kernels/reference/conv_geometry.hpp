@@ -1,12 +1,12 @@
-// Geometry of a 2-D sliding-window kernel (convolution, locally connected, tiled), shared by the
-// reference and the fast kernels, and the range of outputs whose tap lands inside the input.
 // Layout: x (N, C, H, W) -> y (N, K, H2, W2) through an F_h x F_w window.
+// Geometry of a 2-D sliding-window kernel (convolution, locally connected, tiled), shared with the
+// oneDNN kernels, and the range of outputs whose tap lands inside the input.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
-namespace convnet::kernels {
+namespace convnet::kernels::reference {
 
 /// Input (batch, in_channels, in_h, in_w), output (batch, out_channels, out_h, out_w), as PyTorch's
 /// Conv2d: stride, zero padding on both sides, dilation and groups. The layer computes out_h/out_w
@@ -28,4 +28,4 @@ struct TapRange {
   return {std::min(begin, end), end, offset};
 }
 
-}  // namespace convnet::kernels
+}  // namespace convnet::kernels::reference

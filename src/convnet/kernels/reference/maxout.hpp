@@ -1,6 +1,6 @@
+// Layout: x (N, C, P) with P = H*W (P = 1 for (N, F) vectors); y, argmax (N, C/K, P).
 // Reference maxout (Goodfellow et al. 2013): output channel j is the max over the K consecutive
 // input channels j*K .. j*K + K-1, at each position; the argmax routes the gradient back.
-// Layout: x (N, C, P) with P = H*W (P = 1 for (N, F) vectors); y, argmax (N, C/K, P).
 #pragma once
 
 #include <algorithm>

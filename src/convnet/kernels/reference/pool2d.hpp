@@ -1,7 +1,7 @@
+// Layout: x (N, C, in_h, in_w), y and argmax (N, C, out_h, out_w), all contiguous NCHW.
 // Reference pooling: max and average pooling over a 2-D window, and global average pooling.
 // Windows follow PyTorch: zero padding counts in the average's divisor (count_include_pad=True),
 // and a window that ceil rounding pushes past the padded border is clipped there.
-// Layout: x (N, C, in_h, in_w), y and argmax (N, C, out_h, out_w), all contiguous NCHW.
 #pragma once
 
 #include <algorithm>

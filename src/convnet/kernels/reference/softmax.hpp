@@ -1,7 +1,7 @@
+// Layout: x, y (N, C, P) with P = H*W (P = 1 for vectors); logits, probabilities (N, F); labels (N).
 // Reference softmax over dim 1 (the features of (N, F), the channels of (N, C, H, W) at each
 // position, as PyTorch's softmax(x, dim=1)), numerically stable by subtracting the max, and the
 // fused softmax + cross-entropy loss (mean over the batch) of a classifier head.
-// Layout: x, y (N, C, P) with P = H*W (P = 1 for vectors); logits, probabilities (N, F); labels (N).
 #pragma once
 
 #include <algorithm>
