@@ -6,6 +6,8 @@
 #include "bench.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
+#include "convnet/executor.hpp"
+#include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
 #include "convnet/zoo/zoo.hpp"
@@ -76,6 +78,18 @@ int main(int argc, char** argv) {
   bench->add_option("--warmup", bench_options.warmup, "untimed warm-up batches (default 2)")->check(CLI::NonNegativeNumber);
   bench->add_flag("--reference", bench_options.reference, "time the reference kernels instead of oneDNN");
 
+  std::string weights;
+  std::string images;
+  std::string out;
+  bool reference = false;
+  auto* forward = app.add_subcommand(
+      "forward", "run a network on a batch stored as safetensors ('input', N x C x H x W) and save its output");
+  add_net_argument(forward, net);
+  forward->add_option("--weights", weights, "safetensors weights (torchvision names); default: He-initialised");
+  forward->add_option("--images", images, "safetensors file holding a tensor named 'input'")->required();
+  forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
+  forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -112,6 +126,20 @@ int main(int argc, char** argv) {
     } else if (explain->parsed()) {
       const Net built = load_model(net, load_options(input));
       std::cout << explain_layer(built, layer_name);
+    } else if (forward->parsed()) {
+      const SafetensorsContent batch = read_safetensors(images);
+      auto it = batch.tensors.find("input");
+      if (it == batch.tensors.end()) throw IoError(images + ": no tensor named 'input'");
+      LoadOptions options;
+      std::vector<int64_t> dims(it->second.shape.begin() + (it->second.shape.empty() ? 0 : 1), it->second.shape.end());
+      if (!dims.empty()) options.input_shape = Shape(dims);
+      Net built = load_model(net, options);
+      Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn});
+      if (!weights.empty()) load_weights(executor, weights);
+      Tensor input(it->second.shape);
+      std::copy(it->second.values.begin(), it->second.values.end(), input.data());
+      const Tensor& output = executor.forward(input, false);
+      write_safetensors(out, {{"output", &output}});
     } else if (bench->parsed()) {
       return run_bench(bench_options);
     }
