@@ -1,11 +1,11 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Compare convnet with torchvision on resnet18, resnet50, vgg16 and densenet121 (run by hand).
 
 Each model is built by torchvision with random initialisation (fixed seed), switched to eval mode,
 saved as safetensors under torchvision's state_dict names, and run by `convnet forward` on the
 same random 224x224 batch. Prints the relative error max|a - b| / max|b| of the logits per model.
 
-    python3 tests/golden/compare_torchvision.py [path/to/convnet]   # default build/convnet
+    /usr/bin/python3 tests/golden/compare_torchvision.py [path/to/convnet]   # default build/convnet
 
 Needs Debian's python3-torch and python3-torchvision; never run by CI.
 """

@@ -72,66 +72,119 @@ namespace convnet {
 
 namespace ref = kernels::reference;
 
-void ReLU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void ReLU::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, kernels::onednn::EltwiseKind::Relu, 0.0f, output.numel(), inputs[0]->data(), output.data());
+    return;
+  }
   ref::relu_forward(output.numel(), inputs[0]->data(), output.data());
 }
-void ReLU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void ReLU::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                     GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::Relu, 0.0f, output.numel(), output.data(),
+                       grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::relu_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
   }
 }
 
-void LeakyReLU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void LeakyReLU::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, kernels::onednn::EltwiseKind::LeakyRelu, static_cast<float>(options_.negative_slope), output.numel(), inputs[0]->data(), output.data());
+    return;
+  }
   ref::leaky_relu_forward(output.numel(), static_cast<float>(options_.negative_slope), inputs[0]->data(), output.data());
 }
-void LeakyReLU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void LeakyReLU::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                          GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::LeakyRelu, static_cast<float>(options_.negative_slope), output.numel(), output.data(),
+                       grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::leaky_relu_backward(output.numel(), static_cast<float>(options_.negative_slope), output.data(), grad_output.data(), dx,
                              grad_inputs[0].accumulate);
   }
 }
 
-void ELU::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void ELU::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, kernels::onednn::EltwiseKind::Elu, static_cast<float>(options_.alpha), output.numel(), inputs[0]->data(), output.data());
+    return;
+  }
   ref::elu_forward(output.numel(), static_cast<float>(options_.alpha), inputs[0]->data(), output.data());
 }
-void ELU::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void ELU::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                    GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::Elu, static_cast<float>(options_.alpha), output.numel(), output.data(),
+                       grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::elu_backward(output.numel(), static_cast<float>(options_.alpha), output.data(), grad_output.data(), dx,
                       grad_inputs[0].accumulate);
   }
 }
 
-void Sigmoid::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void Sigmoid::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, kernels::onednn::EltwiseKind::Sigmoid, 0.0f, output.numel(), inputs[0]->data(), output.data());
+    return;
+  }
   ref::sigmoid_forward(output.numel(), inputs[0]->data(), output.data());
 }
-void Sigmoid::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void Sigmoid::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                        GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::Sigmoid, 0.0f, output.numel(), output.data(),
+                       grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::sigmoid_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
   }
 }
 
-void Tanh::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void Tanh::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, kernels::onednn::EltwiseKind::Tanh, 0.0f, output.numel(), inputs[0]->data(), output.data());
+    return;
+  }
   ref::tanh_forward(output.numel(), inputs[0]->data(), output.data());
 }
-void Tanh::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void Tanh::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                     GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::Tanh, 0.0f, output.numel(), output.data(),
+                       grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::tanh_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
   }
 }
 
-void Softmax::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void Softmax::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
   const ref::SoftmaxGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, g, inputs[0]->data(), output.data());
+    return;
+  }
   ref::softmax_forward(g, inputs[0]->data(), output.data());
 }
-void Softmax::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
-                       GradTargets grad_inputs) {
+void Softmax::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params,
+                       Params, GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
     const ref::SoftmaxGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, g, output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     ref::softmax_backward(g, output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
   }
 }

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "convnet/kernels/onednn/eltwise.hpp"
+#include "convnet/kernels/onednn/softmax.hpp"
 #include "convnet/layer.hpp"
 #include "convnet/layer_args.hpp"
 
@@ -22,6 +24,8 @@ class ReLU final : public Layer {
   void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
                 Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
+ private:
+  kernels::onednn::Eltwise onednn_;
 };
 
 struct LeakyReLUOptions {
@@ -46,6 +50,7 @@ class LeakyReLU final : public Layer {
 
  private:
   LeakyReLUOptions options_;
+  kernels::onednn::Eltwise onednn_;
 };
 
 struct ELUOptions {
@@ -70,6 +75,7 @@ class ELU final : public Layer {
 
  private:
   ELUOptions options_;
+  kernels::onednn::Eltwise onednn_;
 };
 
 /// 1 / (1 + exp(-x)).
@@ -85,6 +91,8 @@ class Sigmoid final : public Layer {
   void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
                 Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
+ private:
+  kernels::onednn::Eltwise onednn_;
 };
 
 /// tanh(x).
@@ -100,6 +108,8 @@ class Tanh final : public Layer {
   void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
                 Params grad_params, GradTargets grad_inputs) override;
   [[nodiscard]] bool in_place() const override { return true; }
+ private:
+  kernels::onednn::Eltwise onednn_;
 };
 
 /// exp(x_i) / sum_j exp(x_j) over dim 0 (the class scores of a vector; channels of a volume).
@@ -114,6 +124,8 @@ class Softmax final : public Layer {
   void forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) override;
   void backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params params,
                 Params grad_params, GradTargets grad_inputs) override;
+ private:
+  kernels::onednn::Softmax onednn_;
 };
 
 }  // namespace convnet

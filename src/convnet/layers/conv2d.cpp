@@ -92,15 +92,28 @@ std::vector<Formula> Conv2d::explain(std::span<const Shape> inputs, const Shape&
 
 namespace convnet {
 
-void Conv2d::forward(const RunContext&, Inputs inputs, Params params, Tensor& output) {
+void Conv2d::forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) {
   const auto g = conv_geometry(*inputs[0], output, options_.window, options_.groups);
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, g, inputs[0]->data(), params[0]->data(), options_.bias ? params[1]->data() : nullptr,
+                    output.data());
+    return;
+  }
   kernels::reference::conv2d_forward(g, inputs[0]->data(), params[0]->data(),
                                      options_.bias ? params[1]->data() : nullptr, output.data());
 }
 
-void Conv2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+void Conv2d::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
                       Params params, Params grad_params, GradTargets grad_inputs) {
   const auto g = conv_geometry(*inputs[0], output, options_.window, options_.groups);
+  if (ctx.backend == Backend::OneDnn) {
+    if (float* dx = target_or_null(grad_inputs[0])) {
+      onednn_.backward_data(*ctx.engine, g, params[0]->data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+    }
+    onednn_.backward_weights(*ctx.engine, g, inputs[0]->data(), grad_output.data(), grad_or_null(grad_params, 0),
+                             options_.bias ? grad_or_null(grad_params, 1) : nullptr, true);
+    return;
+  }
   // Input gradient written or added per its target; parameter gradients always added.
   if (float* dx = target_or_null(grad_inputs[0])) {
     kernels::reference::conv2d_backward(g, inputs[0]->data(), params[0]->data(), grad_output.data(), dx, nullptr,

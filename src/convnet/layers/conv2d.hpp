@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "convnet/kernels/onednn/conv2d.hpp"
 #include "convnet/layer.hpp"
 #include "convnet/layer_args.hpp"
 #include "convnet/layers/window.hpp"
@@ -40,6 +41,7 @@ class Conv2d final : public Layer {
 
  private:
   Conv2dOptions options_;
+  kernels::onednn::Conv2d onednn_;  // cached oneDNN primitives
 };
 
 }  // namespace convnet

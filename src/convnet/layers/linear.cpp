@@ -73,16 +73,31 @@ std::vector<Formula> Linear::explain(std::span<const Shape> inputs, const Shape&
 
 namespace convnet {
 
-void Linear::forward(const RunContext&, Inputs inputs, Params params, Tensor& output) {
+void Linear::forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) {
   const int64_t batch = batch_of(output);
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, batch, inputs[0]->numel() / batch, options_.out_features, inputs[0]->data(),
+                    params[0]->data(), options_.bias ? params[1]->data() : nullptr, output.data());
+    return;
+  }
   kernels::reference::linear_forward(batch, inputs[0]->numel() / batch, options_.out_features, inputs[0]->data(),
                                      params[0]->data(), options_.bias ? params[1]->data() : nullptr, output.data());
 }
 
-void Linear::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+void Linear::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
                       Params params, Params grad_params, GradTargets grad_inputs) {
   const int64_t batch = batch_of(output);
   const int64_t in_features = inputs[0]->numel() / batch;
+  if (ctx.backend == Backend::OneDnn) {
+    if (float* dx = target_or_null(grad_inputs[0])) {
+      onednn_.backward_data(*ctx.engine, batch, in_features, options_.out_features, params[0]->data(),
+                            grad_output.data(), dx, grad_inputs[0].accumulate);
+    }
+    onednn_.backward_weights(*ctx.engine, batch, in_features, options_.out_features, inputs[0]->data(),
+                             grad_output.data(), grad_or_null(grad_params, 0),
+                             options_.bias ? grad_or_null(grad_params, 1) : nullptr, true);
+    return;
+  }
   if (float* dx = target_or_null(grad_inputs[0])) {
     kernels::reference::linear_backward(batch, in_features, options_.out_features, inputs[0]->data(),
                                         params[0]->data(), grad_output.data(), dx, nullptr, nullptr,

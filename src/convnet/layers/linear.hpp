@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "convnet/kernels/onednn/linear.hpp"
 #include "convnet/layer.hpp"
 #include "convnet/layer_args.hpp"
 
@@ -35,6 +36,7 @@ class Linear final : public Layer {
 
  private:
   LinearOptions options_;
+  kernels::onednn::Linear onednn_;
 };
 
 }  // namespace convnet

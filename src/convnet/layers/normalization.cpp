@@ -94,17 +94,25 @@ std::vector<Formula> BatchNorm::explain(std::span<const Shape> inputs, const Sha
 
 namespace convnet {
 
-void LocalResponseNorm::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
-  if (scale_.dims() != output.dims()) scale_ = Tensor(output.dims());
+void LocalResponseNorm::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
   const kernels::reference::LrnGeometry g{batch_of(output), channels_of(output), positions_of(output), options_.size,
                                           options_.alpha, options_.beta, options_.k};
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, g, ctx.training, inputs[0]->data(), output.data());
+    return;
+  }
+  if (scale_.dims() != output.dims()) scale_ = Tensor(output.dims());
   kernels::reference::lrn_forward(g, inputs[0]->data(), output.data(), scale_.data());
 }
-void LocalResponseNorm::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+void LocalResponseNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
                                  Params, Params, GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
     const kernels::reference::LrnGeometry g{batch_of(output), channels_of(output), positions_of(output),
                                             options_.size, options_.alpha, options_.beta, options_.k};
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, g, inputs[0]->data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     kernels::reference::lrn_backward(g, inputs[0]->data(), scale_.data(), grad_output.data(), dx,
                                      grad_inputs[0].accumulate);
   }
@@ -114,6 +122,11 @@ void LocalResponseNorm::backward(const RunContext&, Inputs inputs, const Tensor&
 void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Tensor& output) {
   const kernels::reference::BatchNormGeometry g{batch_of(output), channels_of(output), positions_of(output)};
   const auto eps = static_cast<float>(options_.eps);
+  if (!ctx.training && ctx.backend == Backend::OneDnn) {
+    onednn_.forward_inference(*ctx.engine, g, eps, inputs[0]->data(), params[0]->data(), params[1]->data(),
+                              params[2]->data(), params[3]->data(), output.data());
+    return;
+  }
   if (!ctx.training) {
     kernels::reference::batch_norm_forward_inference(g, eps, inputs[0]->data(), params[0]->data(), params[1]->data(),
                                                      params[2]->data(), params[3]->data(), output.data());
@@ -121,16 +134,32 @@ void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Ten
   }
   saved_mean_.resize(static_cast<size_t>(g.channels));
   saved_inv_std_.resize(static_cast<size_t>(g.channels));
-  kernels::reference::batch_norm_forward_training(g, eps, static_cast<float>(options_.momentum), inputs[0]->data(),
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward_training(*ctx.engine, g, eps, static_cast<float>(options_.momentum), inputs[0]->data(),
+                             params[0]->data(), params[1]->data(), output.data(), params[2]->data(), params[3]->data(),
+                             saved_mean_.data(), saved_inv_std_.data());
+  } else {
+    kernels::reference::batch_norm_forward_training(g, eps, static_cast<float>(options_.momentum), inputs[0]->data(),
                                                   params[0]->data(), params[1]->data(), output.data(),
                                                   params[2]->data(), params[3]->data(), saved_mean_.data(),
                                                   saved_inv_std_.data());
+  }
   (*params[4])[0] += 1.0f;  // num_batches_tracked
 }
-void BatchNorm::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output,
+void BatchNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
                          Params params, Params grad_params, GradTargets grad_inputs) {
   // Parameter gradients always add; the input gradient follows its target. Two calls keep both rules.
   const kernels::reference::BatchNormGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  if (ctx.backend == Backend::OneDnn) {
+    const auto eps = static_cast<float>(options_.eps);
+    onednn_.backward(*ctx.engine, g, eps, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
+                     saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]), nullptr, nullptr,
+                     grad_inputs[0].accumulate);
+    onednn_.backward(*ctx.engine, g, eps, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
+                     saved_inv_std_.data(), grad_output.data(), nullptr, grad_or_null(grad_params, 0),
+                     grad_or_null(grad_params, 1), true);
+    return;
+  }
   kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
                                           saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
                                           nullptr, nullptr, grad_inputs[0].accumulate);

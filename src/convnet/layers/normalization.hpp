@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "convnet/kernels/onednn/batch_norm.hpp"
+#include "convnet/kernels/onednn/lrn.hpp"
 #include "convnet/layer.hpp"
 #include "convnet/layer_args.hpp"
 
@@ -36,6 +38,7 @@ class LocalResponseNorm final : public Layer {
  private:
   LocalResponseNormOptions options_;
   Tensor scale_;  // (N, C, H, W): k + alpha/size * sum x^2, saved for backward
+  kernels::onednn::LocalResponseNorm onednn_;  // keeps the training workspace
 };
 
 struct BatchNormOptions {
@@ -65,6 +68,7 @@ class BatchNorm final : public Layer {
   BatchNormOptions options_;
   std::vector<float> saved_mean_;     // (C): batch mean of the last training forward
   std::vector<float> saved_inv_std_;  // (C): 1 / sqrt(batch variance + eps)
+  kernels::onednn::BatchNorm onednn_;
 };
 
 }  // namespace convnet

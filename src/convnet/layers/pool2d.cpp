@@ -114,26 +114,45 @@ kernels::reference::Pool2dGeometry pool_geometry(const Tensor& x, const Tensor& 
 
 }  // namespace
 
-void MaxPool2d::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void MaxPool2d::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), ctx.training, inputs[0]->data(),
+                    output.data());
+    return;
+  }
   argmax_.resize(static_cast<size_t>(output.numel()));
   kernels::reference::max_pool2d_forward(pool_geometry(*inputs[0], output, options_.window), inputs[0]->data(),
                                          output.data(), argmax_.data());
 }
-void MaxPool2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
+void MaxPool2d::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
                          Params, GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), grad_output.data(), dx,
+                       grad_inputs[0].accumulate);
+      return;
+    }
     kernels::reference::max_pool2d_backward(pool_geometry(*inputs[0], output, options_.window), argmax_.data(),
                                             grad_output.data(), dx, grad_inputs[0].accumulate);
   }
 }
 
-void AvgPool2d::forward(const RunContext&, Inputs inputs, Params, Tensor& output) {
+void AvgPool2d::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
+  if (ctx.backend == Backend::OneDnn) {
+    onednn_.forward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), inputs[0]->data(), output.data());
+    return;
+  }
   kernels::reference::avg_pool2d_forward(pool_geometry(*inputs[0], output, options_.window), inputs[0]->data(),
                                          output.data());
 }
-void AvgPool2d::backward(const RunContext&, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
+void AvgPool2d::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output, Params,
                          Params, GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.backend == Backend::OneDnn) {
+      onednn_.backward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), grad_output.data(), dx,
+                       grad_inputs[0].accumulate);
+      return;
+    }
     kernels::reference::avg_pool2d_backward(pool_geometry(*inputs[0], output, options_.window), grad_output.data(),
                                             dx, grad_inputs[0].accumulate);
   }

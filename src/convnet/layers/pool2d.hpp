@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "convnet/kernels/onednn/pool2d.hpp"
 #include "convnet/layer.hpp"
 #include "convnet/layer_args.hpp"
 #include "convnet/layers/window.hpp"
@@ -34,6 +35,7 @@ class MaxPool2d final : public Layer {
  private:
   Pool2dOptions options_;
   std::vector<int64_t> argmax_;  // (N, C, H2, W2): flat input index of each maximum, for backward
+  kernels::onednn::MaxPool2d onednn_;  // keeps the training workspace
 };
 
 /// Average pooling. Like PyTorch's default (count_include_pad=True), zero padding counts in the
@@ -56,6 +58,7 @@ class AvgPool2d final : public Layer {
 
  private:
   Pool2dOptions options_;
+  kernels::onednn::AvgPool2d onednn_;
 };
 
 /// Average over the whole H x W plane: (C, H, W) -> (C, 1, 1). Each output sees the whole input.

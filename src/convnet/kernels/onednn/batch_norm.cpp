@@ -8,9 +8,9 @@ namespace convnet::kernels::onednn {
 
 namespace {
 
-std::array<int64_t, 6> bn_key(const Engine& engine, const BatchNormGeometry& g, float eps) {
+std::array<int64_t, 6> bn_key(Engine& engine, const BatchNormGeometry& g, float eps) {
   return {g.batch, g.channels, g.positions, static_cast<int64_t>(std::bit_cast<uint32_t>(eps)), 0,
-          static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+          engine_id(engine)};
 }
 
 dnnl::memory::desc bn_data_desc(const BatchNormGeometry& g) {
@@ -32,7 +32,7 @@ dnnl::batch_normalization_forward::primitive_desc forward_pd(Engine& engine, con
 }  // namespace
 
 void BatchNorm::bind_channels(Engine& engine, const BatchNormGeometry& g) {
-  if (channels_ == g.channels && channels_engine_ == &engine) return;
+  if (channels_ == g.channels && channels_engine_ == engine_id(engine)) return;
   const dnnl::engine& e = engine.engine();
   const auto c = f32_desc({g.channels}, Tag::x);
   scale_ = unbound_memory(c, e);
@@ -46,7 +46,7 @@ void BatchNorm::bind_channels(Engine& engine, const BatchNormGeometry& g) {
   auto* zero = static_cast<float*>(unused_shift_.get_data_handle());
   for (int64_t i = 0; i < g.channels; ++i) zero[i] = 0.0F;
   channels_ = g.channels;
-  channels_engine_ = &engine;
+  channels_engine_ = engine_id(engine);
 }
 
 void BatchNorm::forward_training(Engine& engine, const BatchNormGeometry& g, float eps, float momentum,

@@ -53,7 +53,7 @@ class BatchNorm {
   dnnl::memory scale_, shift_, mean_, variance_, variance_internal_, diff_scale_, diff_shift_,
       unused_shift_;
   int64_t channels_ = -1;
-  const Engine* channels_engine_ = nullptr;
+  int64_t channels_engine_ = 0;
 };
 
 }  // namespace convnet::kernels::onednn

@@ -31,13 +31,19 @@ using Args = std::unordered_map<int, dnnl::memory>;
   return attr;
 }
 
+/// Identifies the oneDNN engine in cache keys. Every Step holds a reference to its engine, so the
+/// handle of an engine that cached primitives were made for cannot be reused by a new engine.
+[[nodiscard]] inline int64_t engine_id(Engine& engine) {
+  return static_cast<int64_t>(reinterpret_cast<uintptr_t>(engine.engine().get()));
+}
+
 /// A primitive and the scratchpad it owns; run() adds the scratchpad to the arguments.
 class Step {
  public:
   Step() = default;
   template <class PrimitiveDesc>
   Step(const PrimitiveDesc& pd, const dnnl::engine& engine)
-      : primitive_(pd.get()), scratchpad_(pd.scratchpad_desc(), engine) {}
+      : engine_(engine), primitive_(pd.get()), scratchpad_(pd.scratchpad_desc(), engine) {}
 
   void run(Engine& engine, Args args) {
     args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_);
@@ -45,6 +51,7 @@ class Step {
   }
 
  private:
+  dnnl::engine engine_;  // keeps the engine (and so engine_id) alive while its primitives are cached
   dnnl::primitive primitive_;
   dnnl::memory scratchpad_;
 };

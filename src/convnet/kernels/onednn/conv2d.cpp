@@ -1,7 +1,6 @@
 // Layout: x (N, C, H, W), w (K, C/groups, F_h, F_w), b (K), y (N, K, H2, W2), all plain float32.
 #include "convnet/kernels/onednn/conv2d.hpp"
 
-#include <bit>
 
 namespace convnet::kernels::onednn {
 
@@ -34,11 +33,11 @@ ConvDescs conv_descs(const Conv2dGeometry& g) {
   return d;
 }
 
-std::array<int64_t, 18> conv_key(const Engine& engine, const Conv2dGeometry& g, bool flag) {
+std::array<int64_t, 18> conv_key(Engine& engine, const Conv2dGeometry& g, bool flag) {
   return {g.batch,    g.in_channels, g.in_h,     g.in_w,     g.out_channels, g.out_h,
           g.out_w,    g.kernel_h,    g.kernel_w, g.stride_h, g.stride_w,     g.pad_h,
           g.pad_w,    g.dilation_h,  g.dilation_w, g.groups, flag ? 1 : 0,
-          static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+          engine_id(engine)};
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(Engine& engine, const ConvDescs& d, bool with_bias) {

@@ -26,9 +26,9 @@ float eltwise_alpha(EltwiseKind kind, float alpha) {
   return kind == EltwiseKind::LeakyRelu || kind == EltwiseKind::Elu ? alpha : 0.0F;
 }
 
-std::array<int64_t, 4> eltwise_key(const Engine& engine, EltwiseKind kind, float alpha, int64_t n) {
+std::array<int64_t, 4> eltwise_key(Engine& engine, EltwiseKind kind, float alpha, int64_t n) {
   return {static_cast<int64_t>(kind), static_cast<int64_t>(std::bit_cast<uint32_t>(eltwise_alpha(kind, alpha))), n,
-          static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+          engine_id(engine)};
 }
 
 dnnl::eltwise_forward::primitive_desc forward_pd(Engine& engine, EltwiseKind kind, float alpha, int64_t n) {

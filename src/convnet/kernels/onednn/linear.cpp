@@ -1,7 +1,6 @@
 // Layout: x (N, I), w (O, I), b (O), y (N, O), plain float32.
 #include "convnet/kernels/onednn/linear.hpp"
 
-#include <bit>
 
 namespace convnet::kernels::onednn {
 
@@ -16,8 +15,8 @@ LinearDescs linear_descs(int64_t batch, int64_t in_features, int64_t out_feature
           f32_desc({out_features}, Tag::x), f32_desc({batch, out_features}, Tag::nc)};
 }
 
-std::array<int64_t, 5> linear_key(const Engine& engine, int64_t batch, int64_t in, int64_t out, bool flag) {
-  return {batch, in, out, flag ? 1 : 0, static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+std::array<int64_t, 5> linear_key(Engine& engine, int64_t batch, int64_t in, int64_t out, bool flag) {
+  return {batch, in, out, flag ? 1 : 0, engine_id(engine)};
 }
 
 dnnl::inner_product_forward::primitive_desc forward_pd(Engine& engine, const LinearDescs& d, bool with_bias) {

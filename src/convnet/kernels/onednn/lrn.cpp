@@ -2,12 +2,13 @@
 #include "convnet/kernels/onednn/lrn.hpp"
 
 #include <bit>
+#include <cassert>
 
 namespace convnet::kernels::onednn {
 
 namespace {
 
-std::array<int64_t, 9> lrn_key(const Engine& engine, const LrnGeometry& g, bool training) {
+std::array<int64_t, 9> lrn_key(Engine& engine, const LrnGeometry& g, bool training) {
   return {g.batch,
           g.channels,
           g.positions,
@@ -16,7 +17,7 @@ std::array<int64_t, 9> lrn_key(const Engine& engine, const LrnGeometry& g, bool 
           std::bit_cast<int64_t>(g.beta),
           std::bit_cast<int64_t>(g.k),
           training ? 1 : 0,
-          static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+          engine_id(engine)};
 }
 
 dnnl::memory::desc lrn_desc(const LrnGeometry& g) {
@@ -55,6 +56,7 @@ void LocalResponseNorm::forward(Engine& engine, const LrnGeometry& g, bool train
   f.step.run(engine, std::move(args));
   f.dst.finish(engine, output, false);
   engine.stream().wait();
+  workspace_key_ = training ? key : Key{};
 }
 
 void LocalResponseNorm::backward(Engine& engine, const LrnGeometry& g, const float* input, const float* grad_output,
@@ -77,6 +79,7 @@ void LocalResponseNorm::backward(Engine& engine, const LrnGeometry& g, const flo
                  Output(e, lrn_desc(g), pd.diff_src_desc())};
     has_backward_ = true;
   }
+  assert(workspace_key_ == key);  // the layer ran a training forward of g
   Backward& b = backward_;
   b.step.run(engine, {{DNNL_ARG_SRC, b.src.bind(engine, input)},
                       {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},

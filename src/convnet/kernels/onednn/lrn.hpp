@@ -46,6 +46,7 @@ class LocalResponseNorm {
   Backward backward_;
   bool has_forward_ = false, has_backward_ = false;
   dnnl::memory workspace_;
+  Key workspace_key_{};  // the training forward the workspace belongs to
   std::vector<float> scale_;  // even sizes: the reference's saved scale
 };
 

@@ -2,7 +2,6 @@
 #include "convnet/kernels/onednn/pool2d.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cassert>
 
 namespace convnet::kernels::onednn::detail {
@@ -24,10 +23,10 @@ PoolDescs pool_descs(const Pool2dGeometry& g) {
            right_padding(g.in_w, g.out_w, g.stride_w, g.kernel_w, g.pad_w)}};
 }
 
-std::array<int64_t, 14> pool_key(const Engine& engine, const Pool2dGeometry& g, bool training) {
+std::array<int64_t, 14> pool_key(Engine& engine, const Pool2dGeometry& g, bool training) {
   return {g.batch,    g.channels, g.in_h,  g.in_w,  g.out_h,       g.out_w,
           g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          training ? 1 : 0, static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+          training ? 1 : 0, engine_id(engine)};
 }
 
 dnnl::pooling_forward::primitive_desc forward_pd(Engine& engine, dnnl::algorithm algorithm, const PoolDescs& d,
@@ -50,7 +49,7 @@ std::vector<float> axis_factors(int64_t out, int64_t stride, int64_t pad, int64_
 
 }  // namespace
 
-void Pool2dPrimitives::update_correction(const Engine& engine, const Pool2dGeometry& g) {
+void Pool2dPrimitives::update_correction(Engine& engine, const Pool2dGeometry& g) {
   if (algorithm_ != dnnl::algorithm::pooling_avg_include_padding) return;
   const Key key = pool_key(engine, g, false);
   if (has_correction_ && correction_key_ == key) return;

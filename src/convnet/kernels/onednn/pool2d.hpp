@@ -40,7 +40,7 @@ class Pool2dPrimitives {
     Input diff_dst;
     Output diff_src;
   };
-  void update_correction(const Engine& engine, const Pool2dGeometry& g);
+  void update_correction(Engine& engine, const Pool2dGeometry& g);
 
   dnnl::algorithm algorithm_;
   Forward forward_;

@@ -1,14 +1,13 @@
 // Layout: x, y (N, C, P), plain float32.
 #include "convnet/kernels/onednn/softmax.hpp"
 
-#include <bit>
 
 namespace convnet::kernels::onednn {
 
 namespace {
 
-std::array<int64_t, 4> softmax_key(const Engine& engine, const SoftmaxGeometry& g) {
-  return {g.batch, g.channels, g.positions, static_cast<int64_t>(std::bit_cast<uintptr_t>(&engine))};
+std::array<int64_t, 4> softmax_key(Engine& engine, const SoftmaxGeometry& g) {
+  return {g.batch, g.channels, g.positions, engine_id(engine)};
 }
 
 dnnl::memory::desc softmax_desc(const SoftmaxGeometry& g) {
