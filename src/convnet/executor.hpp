@@ -54,6 +54,8 @@ class Executor {
   /// A node's output of the last forward (training mode keeps all of them).
   [[nodiscard]] const Tensor* activation(int node) const { return values_.at(static_cast<size_t>(node)); }
   [[nodiscard]] RunContext& context() { return context_; }
+  /// The generator behind dropout and drop-path masks (saved in checkpoints for exact resume).
+  [[nodiscard]] std::mt19937_64& rng() { return rng_; }
   /// Per-node wall time of forward and backward, summed over calls while profiling is on.
   void set_profiling(bool on);
   [[nodiscard]] const std::vector<double>& forward_seconds() const { return forward_seconds_; }
