@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "train_commands.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
 
+  const std::function<int()> run_training_command = add_train_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -142,6 +145,8 @@ int main(int argc, char** argv) {
       write_safetensors(out, {{"output", &output}});
     } else if (bench->parsed()) {
       return run_bench(bench_options);
+    } else {
+      return run_training_command();
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";

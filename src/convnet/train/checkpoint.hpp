@@ -1,0 +1,43 @@
+// Checkpoints: one safetensors file holding the weights (torchvision names), the optimiser state
+// ("optimizer.momentum.<name>") and, in its metadata, everything else a run needs to continue
+// exactly: the model text, preprocessing, class names, epoch and batch position, step count, RNG
+// state, schedule state and the metrics so far. Written atomically (temp file, fsync, rename).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "convnet/data/loader.hpp"
+#include "convnet/executor.hpp"
+#include "convnet/net.hpp"
+#include "convnet/train/optimizer.hpp"
+
+namespace convnet {
+
+inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+
+/// Saves weights, optimiser state (when given) and `meta` (which must hold "model" and "network").
+void save_checkpoint(const std::string& path, Executor& executor, Optimizer* optimizer, const nlohmann::json& meta);
+
+/// Reads a checkpoint's metadata only; throws IoError for a missing, truncated or corrupted file.
+[[nodiscard]] nlohmann::json read_checkpoint_meta(const std::string& path);
+
+/// Loads weights (and optimiser state when given) into an executor of the same network; every
+/// mismatch is reported at once (IoError) and nothing is changed on error.
+void load_checkpoint_tensors(const std::string& path, Executor& executor, Optimizer* optimizer);
+
+/// A trained model ready for eval/predict: its graph, weights, preprocessing and class names.
+struct TrainedModel {
+  std::unique_ptr<Net> net;
+  std::unique_ptr<Executor> executor;
+  Normalization normalization;
+  std::vector<std::string> class_names;
+  nlohmann::json meta;
+};
+
+/// Opens CKPT (a checkpoint file, or a training folder holding checkpoint.safetensors).
+[[nodiscard]] TrainedModel open_trained_model(const std::string& path, Backend backend);
+
+}  // namespace convnet

@@ -1,0 +1,34 @@
+// Evaluation of a classifier on a dataset: loss, top-1, top-5 and the confusion matrix; and of an
+// ensemble that averages its members' probabilities.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convnet/data/loader.hpp"
+#include "convnet/executor.hpp"
+
+namespace convnet {
+
+struct Evaluation {
+  int64_t count = 0;
+  double loss = 0;                 // mean cross-entropy
+  double top1 = 0;                 // fraction correct
+  double top5 = 0;
+  std::vector<int64_t> confusion;  // (classes, classes): row = true label, column = prediction
+  std::vector<float> probabilities;  // (N, classes), kept when asked
+};
+
+/// Runs `data` through the executor in inference mode, `batch` images at a time.
+[[nodiscard]] Evaluation evaluate(Executor& executor, const Dataset& data, const Normalization& norm, int64_t batch,
+                                  bool keep_probabilities = false);
+
+/// Scores given probabilities (N, classes) against labels: the ensemble's evaluation.
+[[nodiscard]] Evaluation score_probabilities(const std::vector<float>& probabilities, const std::vector<int64_t>& labels,
+                                             int64_t classes);
+
+/// The confusion matrix as text, with class names.
+[[nodiscard]] std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names);
+
+}  // namespace convnet

@@ -1,0 +1,68 @@
+// Learning-rate schedules.
+#include "convnet/train/schedule.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "convnet/error.hpp"
+
+namespace convnet {
+
+ScheduleOptions parse_schedule(const std::string& text) {
+  ScheduleOptions o;
+  const size_t colon = text.find(':');
+  o.kind = text.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : text.substr(colon + 1);
+  auto number = [&](int64_t fallback) {
+    if (arg.empty()) return fallback;
+    char* end = nullptr;
+    const long long v = std::strtoll(arg.c_str(), &end, 10);
+    if (end != arg.c_str() + arg.size() || v < 1) throw SpecError("--schedule " + text + ": expected a positive whole number after ':'");
+    return static_cast<int64_t>(v);
+  };
+  if (o.kind == "step") o.step_epochs = number(30);
+  else if (o.kind == "plateau") o.patience = number(2);
+  else if ((o.kind == "constant" || o.kind == "cosine") && arg.empty()) {
+  } else {
+    throw SpecError("--schedule " + text + ": expected constant, step[:EPOCHS], plateau[:PATIENCE] or cosine");
+  }
+  return o;
+}
+
+double Schedule::lr(double progress) const {
+  double lr = base_lr_;
+  if (options_.kind == "step") {
+    lr = base_lr_ * std::pow(options_.factor, std::floor(progress / static_cast<double>(options_.step_epochs)));
+  } else if (options_.kind == "plateau") {
+    lr = plateau_lr_;
+  } else if (options_.kind == "cosine") {
+    lr = 0.5 * base_lr_ * (1.0 + std::cos(std::numbers::pi * progress / static_cast<double>(total_epochs_)));
+  }
+  if (progress < static_cast<double>(options_.warmup_epochs)) {
+    lr *= (progress + 1e-3) / static_cast<double>(options_.warmup_epochs);  // linear ramp from ~0
+  }
+  return lr;
+}
+
+void Schedule::end_epoch(double validation_accuracy) {
+  if (options_.kind != "plateau") return;
+  if (validation_accuracy > best_) {
+    best_ = validation_accuracy;
+    bad_epochs_ = 0;
+  } else if (++bad_epochs_ >= options_.patience) {
+    plateau_lr_ *= options_.factor;  // the notes: divide by 10 when validation accuracy plateaus
+    bad_epochs_ = 0;
+  }
+}
+
+nlohmann::json Schedule::state() const {
+  return {{"plateau_lr", plateau_lr_}, {"best", best_}, {"bad_epochs", bad_epochs_}};
+}
+
+void Schedule::load_state(const nlohmann::json& state) {
+  plateau_lr_ = state.at("plateau_lr").get<double>();
+  best_ = state.at("best").get<double>();
+  bad_epochs_ = state.at("bad_epochs").get<int64_t>();
+}
+
+}  // namespace convnet

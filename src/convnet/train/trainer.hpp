@@ -1,0 +1,70 @@
+// The training loop of `convnet train`: data, preprocessing, augmentation, SGD/Adam with a
+// schedule, per-epoch evaluation and metrics, crash-safe checkpoints and exact resume.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "convnet/compute.hpp"
+#include "convnet/data/dataset.hpp"
+#include "convnet/data/loader.hpp"
+#include "convnet/train/optimizer.hpp"
+#include "convnet/train/schedule.hpp"
+
+namespace convnet {
+
+struct TrainOptions {
+  std::string model;                       // zoo name or model file
+  std::string data = kDefaultDataPath;
+  std::string out_dir;
+  bool resume = false;                     // continue the run in out_dir
+  int64_t epochs = 10;
+  int64_t batch = 128;
+  double lr = 0.01;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  double validation = 0.0;                 // fraction of the training set held out
+  Normalization::Mode normalization = Normalization::Mode::PerChannel;
+  bool divide_by_std = true;
+  AugmentOptions augment;
+  uint64_t seed = 0;
+  int64_t checkpoint_every = 0;            // steps between mid-epoch checkpoints (0: epoch ends only)
+  Backend backend = Backend::OneDnn;
+  int64_t limit_train = 0;                 // use only the first N training images (0: all)
+};
+
+/// What one epoch reports (a row of metrics.csv).
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double train_loss = 0, train_top1 = 0;
+  double eval_loss = 0, eval_top1 = 0, eval_top5 = 0;
+  double lr = 0;
+  double seconds = 0;
+};
+
+/// Progress within an epoch, for the CLI's progress bar.
+struct Progress {
+  int64_t epoch = 0, epochs = 0;
+  int64_t batch = 0, batches = 0;
+  double loss = 0, top1 = 0;          // running means over the epoch so far
+  double images_per_second = 0;
+  double seconds_left = 0;            // estimate for this epoch
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  double test_top1 = 0, test_top5 = 0, test_loss = 0;
+  double seconds = 0;
+};
+
+/// Runs training as configured. Throws Error (IoError, SpecError, ...) on bad input before any
+/// file is written; a diverging loss (NaN/Inf) throws Error naming the step, leaving the last
+/// good checkpoint in place.
+/// `on_ready` runs once setup has succeeded (data read, network built), before anything is written.
+TrainResult train(const TrainOptions& options, const std::function<void()>& on_ready,
+                  const std::function<void(const Progress&)>& on_progress,
+                  const std::function<void(const EpochMetrics&)>& on_epoch);
+
+}  // namespace convnet
