@@ -148,24 +148,28 @@ void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Ten
 }
 void BatchNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& output, const Tensor& grad_output,
                          Params params, Params grad_params, GradTargets grad_inputs) {
-  // Parameter gradients always add; the input gradient follows its target. Two calls keep both rules.
+  // One kernel call gives dL/dx (written or added per its target) and dL/dgamma, dL/dbeta into
+  // scratch, which is then added to the parameter gradients, as every parameter gradient is.
   const kernels::reference::BatchNormGeometry g{batch_of(output), channels_of(output), positions_of(output)};
+  // Zeroed, so the scratch is right whether the call writes or adds (it follows dx's target).
+  grad_scale_.assign(static_cast<size_t>(g.channels), 0.0f);
+  grad_shift_.assign(static_cast<size_t>(g.channels), 0.0f);
+  const bool accumulate = grad_inputs[0].accumulate;
   if (ctx.backend == Backend::OneDnn) {
-    const auto eps = static_cast<float>(options_.eps);
-    onednn_.backward(*ctx.engine, g, eps, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
-                     saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]), nullptr, nullptr,
-                     grad_inputs[0].accumulate);
-    onednn_.backward(*ctx.engine, g, eps, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
-                     saved_inv_std_.data(), grad_output.data(), nullptr, grad_or_null(grad_params, 0),
-                     grad_or_null(grad_params, 1), true);
-    return;
+    onednn_.backward(*ctx.engine, g, static_cast<float>(options_.eps), inputs[0]->data(), params[0]->data(),
+                     saved_mean_.data(), saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
+                     grad_scale_.data(), grad_shift_.data(), accumulate);
+  } else {
+    kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
+                                            saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
+                                            grad_scale_.data(), grad_shift_.data(), accumulate);
   }
-  kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
-                                          saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
-                                          nullptr, nullptr, grad_inputs[0].accumulate);
-  kernels::reference::batch_norm_backward(g, inputs[0]->data(), params[0]->data(), saved_mean_.data(),
-                                          saved_inv_std_.data(), grad_output.data(), nullptr,
-                                          grad_or_null(grad_params, 0), grad_or_null(grad_params, 1), true);
+  float* grad_weight = grad_or_null(grad_params, 0);
+  float* grad_bias = grad_or_null(grad_params, 1);
+  for (int64_t c = 0; c < g.channels; ++c) {
+    if (grad_weight != nullptr) grad_weight[c] += grad_scale_[static_cast<size_t>(c)];
+    if (grad_bias != nullptr) grad_bias[c] += grad_shift_[static_cast<size_t>(c)];
+  }
 }
 
 }  // namespace convnet

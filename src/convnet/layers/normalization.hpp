@@ -68,6 +68,8 @@ class BatchNorm final : public Layer {
   BatchNormOptions options_;
   std::vector<float> saved_mean_;     // (C): batch mean of the last training forward
   std::vector<float> saved_inv_std_;  // (C): 1 / sqrt(batch variance + eps)
+  std::vector<float> grad_scale_;     // (C): scratch for dL/dweight before it is added
+  std::vector<float> grad_shift_;     // (C): scratch for dL/dbias
   kernels::onednn::BatchNorm onednn_;
 };
 
