@@ -155,4 +155,49 @@ inline void store(float* dst, const float* src, int64_t n, bool accumulate) {
   return pad_r > 0 ? pad_r : 0;
 }
 
+/// The cached steps of a layer with weights (convolution, inner product), each with the buffers
+/// it binds; run() binds the caller's plain buffers, executes and delivers the outputs.
+struct WeightsForward {
+  Step step;
+  Input src, weights, bias;
+  Output dst;
+  void run(Engine& engine, const float* x, const float* w, const float* b, float* y) {
+    Args args{{DNNL_ARG_SRC, src.bind(engine, x)}, {DNNL_ARG_WEIGHTS, weights.bind(engine, w)},
+              {DNNL_ARG_DST, dst.target(y, false)}};
+    if (b != nullptr) args.emplace(DNNL_ARG_BIAS, bias.bind(engine, b));
+    step.run(engine, std::move(args));
+    dst.finish(engine, y, false);
+    engine.stream().wait();
+  }
+};
+
+struct WeightsBackwardData {
+  Step step;
+  Input weights, diff_dst;
+  Output diff_src;
+  void run(Engine& engine, const float* w, const float* dy, float* dx, bool accumulate) {
+    step.run(engine, {{DNNL_ARG_WEIGHTS, weights.bind(engine, w)},
+                      {DNNL_ARG_DIFF_DST, diff_dst.bind(engine, dy)},
+                      {DNNL_ARG_DIFF_SRC, diff_src.target(dx, accumulate)}});
+    diff_src.finish(engine, dx, accumulate);
+    engine.stream().wait();
+  }
+};
+
+struct WeightsBackwardWeights {
+  Step step;
+  Input src, diff_dst;
+  Output diff_weights, diff_bias;
+  void run(Engine& engine, const float* x, const float* dy, float* dw, float* db, bool accumulate) {
+    Args args{{DNNL_ARG_SRC, src.bind(engine, x)},
+              {DNNL_ARG_DIFF_DST, diff_dst.bind(engine, dy)},
+              {DNNL_ARG_DIFF_WEIGHTS, diff_weights.target(dw, accumulate)}};
+    if (db != nullptr) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias.target(db, accumulate));
+    step.run(engine, std::move(args));
+    diff_weights.finish(engine, dw, accumulate);
+    if (db != nullptr) diff_bias.finish(engine, db, accumulate);
+    engine.stream().wait();
+  }
+};
+
 }  // namespace convnet::kernels::onednn

@@ -57,22 +57,16 @@ void Conv2d::forward(Engine& engine, const Conv2dGeometry& g, const float* input
                      const float* bias, float* output) {
   const bool with_bias = bias != nullptr;
   const Key key = conv_key(engine, g, with_bias);
-  if (!has_forward_ || forward_.key != key) {
+  if (!has_forward_ || forward_key_ != key) {
     const ConvDescs d = conv_descs(g);
     const auto pd = forward_pd(engine, d, with_bias);
     const dnnl::engine& e = engine.engine();
-    forward_ = {key, Step(pd, e), Input(e, d.src, pd.src_desc()), Input(e, d.weights, pd.weights_desc()),
+    forward_key_ = key;
+    forward_ = {Step(pd, e), Input(e, d.src, pd.src_desc()), Input(e, d.weights, pd.weights_desc()),
                 with_bias ? Input(e, d.bias, pd.bias_desc()) : Input(), Output(e, d.dst, pd.dst_desc())};
     has_forward_ = true;
   }
-  Forward& f = forward_;
-  Args args{{DNNL_ARG_SRC, f.src.bind(engine, input)},
-            {DNNL_ARG_WEIGHTS, f.weights.bind(engine, weight)},
-            {DNNL_ARG_DST, f.dst.target(output, false)}};
-  if (with_bias) args.emplace(DNNL_ARG_BIAS, f.bias.bind(engine, bias));
-  f.step.run(engine, std::move(args));
-  f.dst.finish(engine, output, false);
-  engine.stream().wait();
+  forward_.run(engine, input, weight, bias, output);
 }
 
 void Conv2d::backward_data(Engine& engine, const Conv2dGeometry& g, const float* weight, const float* grad_output,
@@ -80,23 +74,19 @@ void Conv2d::backward_data(Engine& engine, const Conv2dGeometry& g, const float*
   // dL/dx[n,c',ih,iw] = sum_{k,p,q} dL/dy[n,k,i,j] w[k,c,p,q] over the taps that read (ih, iw)
   if (grad_input == nullptr) return;
   const Key key = conv_key(engine, g, false);
-  if (!has_backward_data_ || backward_data_.key != key) {
+  if (!has_backward_data_ || backward_data_key_ != key) {
     const ConvDescs d = conv_descs(g);
     const auto hint = forward_pd(engine, d, false);
     const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
                                                      d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
     const dnnl::convolution_backward_data::primitive_desc pd(desc, scratchpad_attr(), engine.engine(), hint);
     const dnnl::engine& e = engine.engine();
-    backward_data_ = {key, Step(pd, e), Input(e, d.weights, pd.weights_desc()),
+    backward_data_key_ = key;
+    backward_data_ = {Step(pd, e), Input(e, d.weights, pd.weights_desc()),
                       Input(e, d.dst, pd.diff_dst_desc()), Output(e, d.src, pd.diff_src_desc())};
     has_backward_data_ = true;
   }
-  BackwardData& b = backward_data_;
-  b.step.run(engine, {{DNNL_ARG_WEIGHTS, b.weights.bind(engine, weight)},
-                      {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},
-                      {DNNL_ARG_DIFF_SRC, b.diff_src.target(grad_input, accumulate)}});
-  b.diff_src.finish(engine, grad_input, accumulate);
-  engine.stream().wait();
+  backward_data_.run(engine, weight, grad_output, grad_input, accumulate);
 }
 
 void Conv2d::backward_weights(Engine& engine, const Conv2dGeometry& g, const float* input, const float* grad_output,
@@ -105,7 +95,7 @@ void Conv2d::backward_weights(Engine& engine, const Conv2dGeometry& g, const flo
   if (grad_weight == nullptr && grad_bias == nullptr) return;
   const bool with_bias = grad_bias != nullptr;
   const Key key = conv_key(engine, g, with_bias);
-  if (!has_backward_weights_ || backward_weights_.key != key) {
+  if (!has_backward_weights_ || backward_weights_key_ != key) {
     const ConvDescs d = conv_descs(g);
     const auto hint = forward_pd(engine, d, with_bias);
     const dnnl::convolution_backward_weights::desc desc =
@@ -117,7 +107,8 @@ void Conv2d::backward_weights(Engine& engine, const Conv2dGeometry& g, const flo
                                                              d.pad_l, d.pad_r);
     const dnnl::convolution_backward_weights::primitive_desc pd(desc, scratchpad_attr(), engine.engine(), hint);
     const dnnl::engine& e = engine.engine();
-    backward_weights_ = {key,
+    backward_weights_key_ = key;
+    backward_weights_ = {
                          Step(pd, e),
                          Input(e, d.src, pd.src_desc()),
                          Input(e, d.dst, pd.diff_dst_desc()),
@@ -125,15 +116,7 @@ void Conv2d::backward_weights(Engine& engine, const Conv2dGeometry& g, const flo
                          with_bias ? Output(e, d.bias, pd.diff_bias_desc()) : Output()};
     has_backward_weights_ = true;
   }
-  BackwardWeights& b = backward_weights_;
-  Args args{{DNNL_ARG_SRC, b.src.bind(engine, input)},
-            {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},
-            {DNNL_ARG_DIFF_WEIGHTS, b.diff_weights.target(grad_weight, accumulate)}};
-  if (with_bias) args.emplace(DNNL_ARG_DIFF_BIAS, b.diff_bias.target(grad_bias, accumulate));
-  b.step.run(engine, std::move(args));
-  b.diff_weights.finish(engine, grad_weight, accumulate);
-  if (with_bias) b.diff_bias.finish(engine, grad_bias, accumulate);
-  engine.stream().wait();
+  backward_weights_.run(engine, input, grad_output, grad_weight, with_bias ? grad_bias : nullptr, accumulate);
 }
 
 void Conv2d::backward(Engine& engine, const Conv2dGeometry& g, const float* input, const float* weight,

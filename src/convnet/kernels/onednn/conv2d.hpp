@@ -36,28 +36,10 @@ class Conv2d {
 
  private:
   using Key = std::array<int64_t, 18>;
-  struct Forward {
-    Key key{};
-    Step step;
-    Input src, weights, bias;
-    Output dst;
-  };
-  struct BackwardData {
-    Key key{};
-    Step step;
-    Input weights, diff_dst;
-    Output diff_src;
-  };
-  struct BackwardWeights {
-    Key key{};
-    Step step;
-    Input src, diff_dst;
-    Output diff_weights, diff_bias;
-  };
-
-  Forward forward_;
-  BackwardData backward_data_;
-  BackwardWeights backward_weights_;
+  Key forward_key_{}, backward_data_key_{}, backward_weights_key_{};
+  WeightsForward forward_;
+  WeightsBackwardData backward_data_;
+  WeightsBackwardWeights backward_weights_;
   bool has_forward_ = false, has_backward_data_ = false, has_backward_weights_ = false;
 };
 

@@ -33,22 +33,16 @@ void Linear::forward(Engine& engine, int64_t batch, int64_t in_features, int64_t
                      const float* weight, const float* bias, float* output) {
   const bool with_bias = bias != nullptr;
   const Key key = linear_key(engine, batch, in_features, out_features, with_bias);
-  if (!has_forward_ || forward_.key != key) {
+  if (!has_forward_ || forward_key_ != key) {
     const LinearDescs d = linear_descs(batch, in_features, out_features);
     const auto pd = forward_pd(engine, d, with_bias);
     const dnnl::engine& e = engine.engine();
-    forward_ = {key, Step(pd, e), Input(e, d.src, pd.src_desc()), Input(e, d.weights, pd.weights_desc()),
+    forward_key_ = key;
+    forward_ = {Step(pd, e), Input(e, d.src, pd.src_desc()), Input(e, d.weights, pd.weights_desc()),
                 with_bias ? Input(e, d.bias, pd.bias_desc()) : Input(), Output(e, d.dst, pd.dst_desc())};
     has_forward_ = true;
   }
-  Forward& f = forward_;
-  Args args{{DNNL_ARG_SRC, f.src.bind(engine, input)},
-            {DNNL_ARG_WEIGHTS, f.weights.bind(engine, weight)},
-            {DNNL_ARG_DST, f.dst.target(output, false)}};
-  if (with_bias) args.emplace(DNNL_ARG_BIAS, f.bias.bind(engine, bias));
-  f.step.run(engine, std::move(args));
-  f.dst.finish(engine, output, false);
-  engine.stream().wait();
+  forward_.run(engine, input, weight, bias, output);
 }
 
 void Linear::backward_data(Engine& engine, int64_t batch, int64_t in_features, int64_t out_features,
@@ -56,22 +50,18 @@ void Linear::backward_data(Engine& engine, int64_t batch, int64_t in_features, i
   // dL/dx = dL/dy w
   if (grad_input == nullptr) return;
   const Key key = linear_key(engine, batch, in_features, out_features, false);
-  if (!has_backward_data_ || backward_data_.key != key) {
+  if (!has_backward_data_ || backward_data_key_ != key) {
     const LinearDescs d = linear_descs(batch, in_features, out_features);
     const auto hint = forward_pd(engine, d, false);
     const dnnl::inner_product_backward_data::desc desc(d.src, d.weights, d.dst);
     const dnnl::inner_product_backward_data::primitive_desc pd(desc, scratchpad_attr(), engine.engine(), hint);
     const dnnl::engine& e = engine.engine();
-    backward_data_ = {key, Step(pd, e), Input(e, d.weights, pd.weights_desc()),
+    backward_data_key_ = key;
+    backward_data_ = {Step(pd, e), Input(e, d.weights, pd.weights_desc()),
                       Input(e, d.dst, pd.diff_dst_desc()), Output(e, d.src, pd.diff_src_desc())};
     has_backward_data_ = true;
   }
-  BackwardData& b = backward_data_;
-  b.step.run(engine, {{DNNL_ARG_WEIGHTS, b.weights.bind(engine, weight)},
-                      {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},
-                      {DNNL_ARG_DIFF_SRC, b.diff_src.target(grad_input, accumulate)}});
-  b.diff_src.finish(engine, grad_input, accumulate);
-  engine.stream().wait();
+  backward_data_.run(engine, weight, grad_output, grad_input, accumulate);
 }
 
 void Linear::backward_weights(Engine& engine, int64_t batch, int64_t in_features, int64_t out_features,
@@ -81,7 +71,7 @@ void Linear::backward_weights(Engine& engine, int64_t batch, int64_t in_features
   if (grad_weight == nullptr && grad_bias == nullptr) return;
   const bool with_bias = grad_bias != nullptr;
   const Key key = linear_key(engine, batch, in_features, out_features, with_bias);
-  if (!has_backward_weights_ || backward_weights_.key != key) {
+  if (!has_backward_weights_ || backward_weights_key_ != key) {
     const LinearDescs d = linear_descs(batch, in_features, out_features);
     const auto hint = forward_pd(engine, d, with_bias);
     const dnnl::inner_product_backward_weights::desc desc =
@@ -89,7 +79,8 @@ void Linear::backward_weights(Engine& engine, int64_t batch, int64_t in_features
                   : dnnl::inner_product_backward_weights::desc(d.src, d.weights, d.dst);
     const dnnl::inner_product_backward_weights::primitive_desc pd(desc, scratchpad_attr(), engine.engine(), hint);
     const dnnl::engine& e = engine.engine();
-    backward_weights_ = {key,
+    backward_weights_key_ = key;
+    backward_weights_ = {
                          Step(pd, e),
                          Input(e, d.src, pd.src_desc()),
                          Input(e, d.dst, pd.diff_dst_desc()),
@@ -97,15 +88,7 @@ void Linear::backward_weights(Engine& engine, int64_t batch, int64_t in_features
                          with_bias ? Output(e, d.bias, pd.diff_bias_desc()) : Output()};
     has_backward_weights_ = true;
   }
-  BackwardWeights& b = backward_weights_;
-  Args args{{DNNL_ARG_SRC, b.src.bind(engine, input)},
-            {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},
-            {DNNL_ARG_DIFF_WEIGHTS, b.diff_weights.target(grad_weight, accumulate)}};
-  if (with_bias) args.emplace(DNNL_ARG_DIFF_BIAS, b.diff_bias.target(grad_bias, accumulate));
-  b.step.run(engine, std::move(args));
-  b.diff_weights.finish(engine, grad_weight, accumulate);
-  if (with_bias) b.diff_bias.finish(engine, grad_bias, accumulate);
-  engine.stream().wait();
+  backward_weights_.run(engine, input, grad_output, grad_weight, with_bias ? grad_bias : nullptr, accumulate);
 }
 
 void Linear::backward(Engine& engine, int64_t batch, int64_t in_features, int64_t out_features, const float* input,
