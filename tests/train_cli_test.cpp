@@ -137,9 +137,8 @@ TEST_F(TrainCli, RunKilledMidEpochResumesToBitIdenticalWeights) {
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
 
-  const Result resumed = run({"train", "--resume", "--data", (root_ / "data").string(), "--out",
-                              (root_ / "killed").string(), "--epochs", "3", "--batch", "16", "--lr", "0.05",
-                              "--checkpoint-every", "5", "--deterministic"});
+  const Result resumed =
+      run({"train", "--resume", "--out", (root_ / "killed").string(), "--epochs", "3", "--deterministic"});
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   const auto straight = tensors_of(root_ / "straight" / "checkpoint.safetensors");
   const auto killed = tensors_of(checkpoint);
@@ -177,11 +176,19 @@ TEST_F(TrainCli, OutputFolderHoldingAnotherRunIsRefusedAndKept) {
   EXPECT_EQ(read_file(root_ / "run" / "checkpoint.safetensors"), weights);
 }
 
+TEST_F(TrainCli, ResumeRefusesToChangeTheRunsSettings) {
+  ASSERT_EQ(run(train_args("run", {"--epochs", "1"})).code, 0);
+  const Result r = run({"train", "--resume", "--out", (root_ / "run").string(), "--lr", "0.5"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--resume continues with the run's own settings");
+  const Result longer = run({"train", "--resume", "--out", (root_ / "run").string(), "--epochs", "2"});
+  ASSERT_EQ(longer.code, 0) << longer.err;
+  EXPECT_EQ(lines_of(read_file(root_ / "run" / "metrics.csv")).size(), 3u);  // header + 2 epochs
+}
+
 TEST_F(TrainCli, CheckpointOfAnotherNetworkIsRefused) {
   ASSERT_EQ(run(train_args("run", {"--epochs", "1"})).code, 0);
-  std::vector<std::string> args = train_args("run", {"--resume"});
-  args[1] = "resnet20";
-  const Result r = run(args);
+  const Result r = run({"train", "resnet20", "--resume", "--out", (root_ / "run").string()});
   expect_one_line_error(r);
   EXPECT_CONTAINS(r.err, "not of resnet20");
 }
@@ -197,8 +204,7 @@ TEST_F(TrainCli, CorruptedCheckpointIsAClearError) {
   EXPECT_CONTAINS(eval.err, "checkpoint.safetensors");
   write_file(checkpoint, "not a checkpoint at all");
   expect_one_line_error(run({"eval", checkpoint.string()}));
-  const Result resume = run(train_args("run", {"--resume"}));
-  expect_one_line_error(resume);
+  expect_one_line_error(run({"train", "--resume", "--out", (root_ / "run").string()}));
 }
 
 TEST_F(TrainCli, BadDataFilesAreClearErrorsAndWriteNothing) {

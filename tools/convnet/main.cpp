@@ -1,4 +1,5 @@
-// The convnet command-line tool: list/show the zoo, summarise and explain networks.
+// The convnet command-line tool: the zoo (list, show, layers, format), analysis (summary,
+// explain), running (forward, bench) and training (train, eval, predict).
 // Every convnet::Error becomes one line on stderr and exit code 1; usage errors exit 2.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -150,6 +151,13 @@ int main(int argc, char** argv) {
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "convnet: out of memory (try a smaller --batch)\n";
+    return 1;
+  } catch (const std::exception& e) {
+    // A failure the library did not turn into a convnet::Error (a bug worth reporting): still one line.
+    std::cerr << "convnet: unexpected error: " << e.what() << "\n";
     return 1;
   }
   return 0;

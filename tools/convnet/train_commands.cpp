@@ -103,6 +103,10 @@ int run_eval(const EvalArgs& a) {
   const std::string data_path = !a.data.empty() ? a.data : models.front().meta.value("data", std::string(kDefaultDataPath));
   const DataSplits data = load_dataset(data_path);
   const auto classes = static_cast<int64_t>(models.front().class_names.size());
+  if (static_cast<int64_t>(data.test.class_names.size()) != classes) {
+    throw SpecError(data_path + " has " + std::to_string(data.test.class_names.size()) + " classes, the model " +
+                    std::to_string(classes));
+  }
   std::vector<float> sum;
   for (size_t i = 0; i < models.size(); ++i) {
     TrainedModel& m = models[i];
@@ -167,36 +171,36 @@ std::function<int()> add_train_commands(CLI::App& app) {
   train->add_option("--data", t.data, "dataset folder: IDX, CIFAR binary, or images in class folders")
       ->capture_default_str();
   train->add_option("--out", t.out_dir, "folder for checkpoints and metrics.csv (must not hold another run)")->required();
-  train->add_flag("--resume", t.resume, "continue the run in --out exactly where it stopped");
+  train->add_flag("--resume", t.resume, "continue the run in --out exactly where it stopped, with its own settings");
   train->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--batch", t.batch, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--lr", t.lr, "base learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--optimizer", t.optimizer.kind, "sgd or adam")->capture_default_str();
-  train->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str();
+  train->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
   train->add_flag("--nesterov", t.optimizer.nesterov, "Nesterov momentum");
-  train->add_option("--weight-decay", t.optimizer.weight_decay, "L2 weight decay")->capture_default_str();
+  train->add_option("--weight-decay", t.optimizer.weight_decay, "L2 weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
   train->add_option("--schedule", train_args->schedule, "constant, step:EPOCHS, plateau[:PATIENCE] or cosine")
       ->capture_default_str();
-  train->add_option("--warmup", train_args->warmup, "epochs of linear learning-rate warm-up")->capture_default_str();
+  train->add_option("--warmup", train_args->warmup, "epochs of linear learning-rate warm-up")->capture_default_str()->check(CLI::NonNegativeNumber);
   train->add_option("--validation", t.validation, "fraction of the training set held out for evaluation each epoch")
       ->check(CLI::Range(0.0, 0.5));
   train->add_option("--normalize", train_args->normalization, "none, mean-image or per-channel")->capture_default_str();
-  train->add_option("--crop-padding", t.augment.crop_padding, "random crops from images padded by this much");
+  train->add_option("--crop-padding", t.augment.crop_padding, "random crops from images padded by this much")->check(CLI::NonNegativeNumber);
   train->add_flag("--flip", t.augment.horizontal_flip, "random horizontal flips");
-  train->add_option("--pca-lighting", t.augment.pca_lighting, "AlexNet's PCA colour noise std (3-channel data)");
+  train->add_option("--pca-lighting", t.augment.pca_lighting, "AlexNet's PCA colour noise std (3-channel data)")->check(CLI::NonNegativeNumber);
   train->add_option("--seed", t.seed, "seed for initialisation, shuffling, augmentation and dropout")->capture_default_str();
-  train->add_option("--checkpoint-every", t.checkpoint_every, "also checkpoint every N steps (0: at epoch ends)");
-  train->add_option("--threads", train_args->threads, "threads (default: all cores)");
+  train->add_option("--checkpoint-every", t.checkpoint_every, "also checkpoint every N steps (0: at epoch ends)")->check(CLI::NonNegativeNumber);
+  train->add_option("--threads", train_args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   train->add_flag("--deterministic", train_args->deterministic, "one thread: bit-identical runs and resumes");
   train->add_flag("--reference", train_args->reference, "reference kernels instead of oneDNN (slow)");
-  train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)");
+  train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)")->check(CLI::NonNegativeNumber);
 
   auto* eval = app.add_subcommand("eval", "top-1/top-5 and confusion matrix on the test set; several checkpoints "
                                           "form an ensemble averaging probabilities");
   eval->add_option("CKPT", eval_args->checkpoints, "checkpoint files or training folders")->required();
   eval->add_option("--data", eval_args->data, "dataset folder (default: the one the model trained on)");
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(CLI::PositiveNumber);
-  eval->add_option("--threads", eval_args->threads, "threads (default: all cores)");
+  eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
   predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();
@@ -205,6 +209,18 @@ std::function<int()> add_train_commands(CLI::App& app) {
 
   // A later occurrence of an option wins, so scripts can append overrides.
   for (CLI::Option* option : train->get_options()) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  // A resumed run keeps the settings it started with (they are in its checkpoint).
+  train->callback([train] {
+    if (train->get_option("--resume")->count() == 0) return;
+    for (const char* name : {"--data", "--batch", "--lr", "--optimizer", "--momentum", "--nesterov", "--weight-decay",
+                             "--schedule", "--warmup", "--validation", "--normalize", "--crop-padding", "--flip",
+                             "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {
+      if (train->get_option(name)->count() > 0) {
+        throw CLI::ValidationError(std::string(name) + ": --resume continues with the run's own settings; only "
+                                   "--epochs, --threads, --deterministic and --reference may be given");
+      }
+    }
+  });
 
   return [=]() -> int {
     if (train->parsed()) return run_train(*train_args);

@@ -60,8 +60,7 @@ namespace {
 
 std::string rf_string(const ReceptiveField& rf) {
   if (rf.global) return "global";
-  std::string size = rf.size_h == rf.size_w ? std::to_string(rf.size_h) + "x" + std::to_string(rf.size_w)
-                                            : std::to_string(rf.size_h) + "x" + std::to_string(rf.size_w);
+  std::string size = std::to_string(rf.size_h) + "x" + std::to_string(rf.size_w);
   std::string step = rf.jump_h == rf.jump_w ? std::to_string(rf.jump_h)
                                             : std::to_string(rf.jump_h) + "x" + std::to_string(rf.jump_w);
   return size + " /" + step;

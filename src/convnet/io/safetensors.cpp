@@ -1,15 +1,13 @@
 // safetensors reading and atomic writing.
 #include "convnet/io/safetensors.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "convnet/error.hpp"
+#include "convnet/io/atomic_file.hpp"
 
 namespace convnet {
 namespace {
@@ -26,16 +24,6 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
-}
-
-void write_all(int fd, const void* data, size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n <= 0) throw IoError(path + ": write failed: " + std::strerror(errno));
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
 }
 
 }  // namespace
@@ -123,38 +111,29 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string text = header.dump();
   while ((text.size() + 8) % 8 != 0) text += ' ';  // keep the data 8-byte aligned
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw IoError(temp + ": cannot create: " + std::strerror(errno));
-  try {
-    unsigned char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>((text.size() >> (8 * i)) & 0xff);
-    write_all(fd, length, 8, temp);
-    write_all(fd, text.data(), text.size(), temp);
-    for (const auto& [name, tensor] : tensors) {
-      write_all(fd, tensor->data(), static_cast<size_t>(tensor->numel()) * 4, temp);  // x86-64 is little-endian
-    }
-    if (::fsync(fd) != 0) throw IoError(temp + ": fsync failed: " + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
+  AtomicFile file(path);
+  unsigned char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>((text.size() >> (8 * i)) & 0xff);
+  file.write(length, 8);
+  file.write(text.data(), text.size());
+  for (const auto& [name, tensor] : tensors) {
+    file.write(tensor->data(), static_cast<size_t>(tensor->numel()) * 4);  // x86-64 is little-endian
   }
-  ::close(fd);
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    throw IoError(path + ": cannot replace: " + std::strerror(errno));
-  }
+  file.commit();
+}
+
+std::vector<std::pair<std::string, const Tensor*>> parameter_tensors(Executor& executor) {
+  std::vector<std::pair<std::string, const Tensor*>> tensors;
+  for (const NamedParameter& p : executor.named_parameters()) tensors.emplace_back(p.name, p.value);
+  return tensors;
 }
 
 void save_weights(Executor& executor, const std::string& path) {
-  std::vector<std::pair<std::string, const Tensor*>> tensors;
-  for (const NamedParameter& p : executor.named_parameters()) tensors.emplace_back(p.name, p.value);
-  write_safetensors(path, tensors, {{"format", "pt"}, {"network", executor.net().name()}});
+  write_safetensors(path, parameter_tensors(executor), {{"format", "pt"}, {"network", executor.net().name()}});
 }
 
-void load_weights(Executor& executor, const std::string& path) {
-  const SafetensorsContent content = read_safetensors(path);
+void load_parameters(const SafetensorsContent& content, Executor& executor, const std::string& source,
+                     const std::string& other_prefix) {
   std::vector<std::string> problems;
   std::vector<NamedParameter> params = executor.named_parameters();
   for (const NamedParameter& p : params) {
@@ -173,19 +152,24 @@ void load_weights(Executor& executor, const std::string& path) {
     }
   }
   for (const auto& [name, tensor] : content.tensors) {
+    if (!other_prefix.empty() && name.rfind(other_prefix, 0) == 0) continue;
     const bool known = std::any_of(params.begin(), params.end(), [&](const NamedParameter& p) { return p.name == name; });
     if (!known) problems.push_back("unexpected '" + name + "' " + shape_string(tensor.shape));
   }
   if (!problems.empty()) {
-    std::string message = path + ": does not fit network '" + executor.net().name() + "' (" +
+    std::string message = source + ": does not fit network '" + executor.net().name() + "' (" +
                           std::to_string(problems.size()) + " problem(s)): ";
     for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
     throw IoError(message);
   }
   for (const NamedParameter& p : params) {
     const StoredTensor& t = content.tensors.at(p.name);
-    std::memcpy(p.value->data(), t.values.data(), t.values.size() * sizeof(float));
+    std::copy(t.values.begin(), t.values.end(), p.value->data());
   }
+}
+
+void load_weights(Executor& executor, const std::string& path) {
+  load_parameters(read_safetensors(path), executor, path);
 }
 
 }  // namespace convnet

@@ -32,6 +32,15 @@ struct SafetensorsContent {
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
+/// Every parameter and buffer of the executor with its torchvision-style name, for writing.
+[[nodiscard]] std::vector<std::pair<std::string, const Tensor*>> parameter_tensors(Executor& executor);
+
+/// Checks every name, shape and dtype of `content` against the executor's parameters (tensors
+/// whose names start with `other_prefix` belong to someone else and are skipped), reports all
+/// mismatches in one IoError naming `source`, and only then copies the values in.
+void load_parameters(const SafetensorsContent& content, Executor& executor, const std::string& source,
+                     const std::string& other_prefix = "");
+
 /// Saves every parameter and buffer of the executor under its torchvision-style name.
 void save_weights(Executor& executor, const std::string& path);
 

@@ -6,7 +6,6 @@
 #include "convnet/layers/compute_util.hpp"
 #include "convnet/kernels/reference/elementwise.hpp"
 
-#include <algorithm>
 
 #include "convnet/error.hpp"
 

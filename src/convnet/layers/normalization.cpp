@@ -132,6 +132,10 @@ void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Ten
                                                      params[2]->data(), params[3]->data(), output.data());
     return;
   }
+  if (g.batch * g.positions == 1) {
+    throw ShapeError("batch norm in training needs more than one value per channel (batch 1 of a vector): use a "
+                     "larger batch");
+  }
   saved_mean_.resize(static_cast<size_t>(g.channels));
   saved_inv_std_.resize(static_cast<size_t>(g.channels));
   if (ctx.backend == Backend::OneDnn) {

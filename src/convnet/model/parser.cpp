@@ -201,14 +201,18 @@ class Parser {
     };
     if (line.size() >= 4 && line[line.size() - 2].text == "as" && is_repeat(line[line.size() - 3])) {
       item.repeat_as = line.back().text;
-      if (!is_identifier(item.repeat_as) || !std::isdigit(static_cast<unsigned char>(item.repeat_as.back()))) {
+      const size_t digits = item.repeat_as.size() - item.repeat_as.find_last_not_of("0123456789") - 1;
+      if (!is_identifier(item.repeat_as) || digits == 0 || digits > 6) {
         fail(line.back().where, "expected a name ending in a number after 'as' (e.g. denselayer1), found " + describe(line.back()));
       }
       line.resize(line.size() - 2);
     }
     if (line.size() >= 2 && is_repeat(line.back())) {
-      item.repeat = std::atoi(line.back().text.c_str() + 1);
-      if (item.repeat < 1) fail(line.back().where, "repetition must be at least x1");
+      const std::string count = line.back().text.substr(1);
+      if (count.size() > 5 || std::stoll(count) < 1 || std::stoll(count) > 10000) {
+        fail(line.back().where, "repetition must be from x1 to x10000, found '" + line.back().text + "'");
+      }
+      item.repeat = static_cast<int>(std::stoll(count));
       line.pop_back();
     } else if (!item.repeat_as.empty()) {
       fail(line.back().where, "'as' needs a repetition before it (x6 as denselayer1)");

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "convnet/error.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
 
 namespace convnet {
@@ -40,6 +41,10 @@ Evaluation score_probabilities(const std::vector<float>& probabilities, const st
   for (int64_t n = 0; n < e.count; ++n) {
     const float* p = probabilities.data() + n * classes;
     const int64_t label = labels[static_cast<size_t>(n)];
+    if (label < 0 || label >= classes) {
+      throw Error("label " + std::to_string(label) + " of test image " + std::to_string(n) + " is outside the model's " +
+                  std::to_string(classes) + " classes");
+    }
     const int64_t predicted = std::max_element(p, p + classes) - p;
     // Top-5: the label is among the five largest when fewer than five classes score higher.
     const int64_t higher = std::count_if(p, p + classes, [&](float v) { return v > p[label]; });
@@ -55,7 +60,7 @@ Evaluation score_probabilities(const std::vector<float>& probabilities, const st
 }
 
 std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names) {
-  const auto classes = static_cast<int64_t>(class_names.size());
+  const auto classes = static_cast<int64_t>(std::min(class_names.size(), static_cast<size_t>(std::sqrt(e.confusion.size()))));
   std::string out = "confusion matrix (rows: true class, columns: predicted)\n";
   char cell[32];
   out += std::string(14, ' ');

@@ -14,7 +14,7 @@ struct ScheduleOptions {
   int64_t step_epochs = 30;       // step: divide every this many epochs
   double factor = 0.1;            // step and plateau: multiply by this
   int64_t patience = 2;           // plateau: epochs without improvement before a drop
-  int64_t warmup_epochs = 0;      // linear ramp from lr/10... to lr over these epochs
+  int64_t warmup_epochs = 0;      // linear ramp from ~0 to the scheduled lr over these epochs
 };
 
 /// Parses "constant", "step:30", "plateau", "plateau:3", "cosine"; throws SpecError otherwise.

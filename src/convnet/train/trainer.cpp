@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "convnet/error.hpp"
+#include "convnet/io/atomic_file.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/loss.hpp"
 #include "convnet/model/model.hpp"
@@ -30,24 +31,60 @@ EpochMetrics metrics_from_json(const nlohmann::json& j) {
           j.at("eval_top5"), j.at("lr"), j.at("seconds")};
 }
 
-// metrics.csv is rewritten whole (temp + rename) from the rows the checkpoint holds, so a crash
-// between the two writes can never leave a duplicated or missing row after resume.
+// metrics.csv is rewritten whole from the rows the checkpoint holds (temp file, fsync, rename), so
+// a crash between the two writes can never leave a duplicated or missing row after resume.
 void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& rows) {
-  const fs::path path = dir / "metrics.csv";
-  const fs::path temp = dir / "metrics.csv.tmp";
-  {
-    std::ofstream out(temp);
-    out << "epoch,train_loss,train_top1,eval_loss,eval_top1,eval_top5,lr,seconds\n";
-    for (const EpochMetrics& m : rows) {
-      out << m.epoch << "," << m.train_loss << "," << m.train_top1 << "," << m.eval_loss << "," << m.eval_top1 << ","
-          << m.eval_top5 << "," << m.lr << "," << m.seconds << "\n";
-    }
-    if (!out) throw IoError(temp.string() + ": cannot write");
+  std::ostringstream text;
+  text << "epoch,train_loss,train_top1,eval_loss,eval_top1,eval_top5,lr,seconds\n";
+  for (const EpochMetrics& m : rows) {
+    text << m.epoch << "," << m.train_loss << "," << m.train_top1 << "," << m.eval_loss << "," << m.eval_top1 << ","
+         << m.eval_top5 << "," << m.lr << "," << m.seconds << "\n";
   }
-  fs::rename(temp, path);
+  write_file_atomically((dir / "metrics.csv").string(), text.str());
 }
 
-std::string read_text(const std::string& model, std::string& file) { return read_model_source(model, file); }
+// The settings a run keeps for its whole life; --resume takes them from the checkpoint.
+nlohmann::json settings_json(const TrainOptions& o) {
+  return {{"data", o.data}, {"batch", o.batch}, {"lr", o.lr}, {"optimizer", o.optimizer.kind},
+          {"momentum", o.optimizer.momentum}, {"nesterov", o.optimizer.nesterov},
+          {"weight_decay", o.optimizer.weight_decay}, {"beta1", o.optimizer.beta1}, {"beta2", o.optimizer.beta2},
+          {"eps", o.optimizer.eps}, {"schedule", o.schedule.kind}, {"step_epochs", o.schedule.step_epochs},
+          {"factor", o.schedule.factor}, {"patience", o.schedule.patience}, {"warmup", o.schedule.warmup_epochs},
+          {"validation", o.validation}, {"normalization", static_cast<int>(o.normalization)},
+          {"divide_by_std", o.divide_by_std}, {"crop_padding", o.augment.crop_padding},
+          {"flip", o.augment.horizontal_flip}, {"pca_lighting", o.augment.pca_lighting}, {"seed", o.seed},
+          {"checkpoint_every", o.checkpoint_every}, {"limit_train", o.limit_train}};
+}
+
+TrainOptions settings_from_json(const nlohmann::json& j, TrainOptions o) {
+  o.data = j.at("data");
+  o.batch = j.at("batch");
+  o.lr = j.at("lr");
+  o.optimizer = {j.at("optimizer"), j.at("momentum"), j.at("nesterov"), j.at("weight_decay"), j.at("beta1"),
+                 j.at("beta2"), j.at("eps")};
+  o.schedule = {j.at("schedule"), j.at("step_epochs"), j.at("factor"), j.at("patience"), j.at("warmup")};
+  o.validation = j.at("validation");
+  o.normalization = static_cast<Normalization::Mode>(j.at("normalization").get<int>());
+  o.divide_by_std = j.at("divide_by_std");
+  o.augment = {j.at("crop_padding"), j.at("flip"), j.at("pca_lighting")};
+  o.seed = j.at("seed");
+  o.checkpoint_every = j.at("checkpoint_every");
+  o.limit_train = j.at("limit_train");
+  return o;
+}
+
+void check_options(const TrainOptions& o) {
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw SpecError("train: " + message);
+  };
+  require(o.epochs >= 1 && o.batch >= 1, "--epochs and --batch must be at least 1");
+  require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive");
+  require(o.optimizer.momentum >= 0 && o.optimizer.weight_decay >= 0, "--momentum and --weight-decay must be >= 0");
+  require(o.augment.crop_padding >= 0 && o.augment.pca_lighting >= 0, "--crop-padding and --pca-lighting must be >= 0");
+  require(o.checkpoint_every >= 0 && o.limit_train >= 0 && o.schedule.warmup_epochs >= 0,
+          "--checkpoint-every, --limit and --warmup must be >= 0");
+  require(o.validation >= 0 && o.validation < 1, "--validation must be in [0, 1)");
+}
 
 std::string rng_string(const std::mt19937_64& rng) {
   std::ostringstream out;
@@ -57,23 +94,36 @@ std::string rng_string(const std::mt19937_64& rng) {
 
 }  // namespace
 
-TrainResult train(const TrainOptions& o, const std::function<void()>& on_ready,
+TrainResult train(const TrainOptions& given, const std::function<void()>& on_ready,
                   const std::function<void(const Progress&)>& on_progress,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const auto run_start = Clock::now();
-  const fs::path dir(o.out_dir);
+  const fs::path dir(given.out_dir);
   const fs::path checkpoint_path = dir / kCheckpointFile;
-  if (o.out_dir.empty()) throw SpecError("train: --out DIR is required");
-  const bool has_run = fs::exists(checkpoint_path) || fs::exists(dir / "metrics.csv");
-  if (has_run && !o.resume) {
-    throw IoError(o.out_dir + ": holds another run (checkpoint.safetensors / metrics.csv); use --resume to continue "
-                  "it or choose another --out");
+  if (given.out_dir.empty()) throw SpecError("train: --out DIR is required");
+  std::error_code ec;
+  const bool has_run = fs::exists(checkpoint_path, ec) || fs::exists(dir / "metrics.csv", ec);
+  if (has_run && !given.resume) {
+    throw IoError(given.out_dir + ": holds another run (checkpoint.safetensors / metrics.csv); use --resume to "
+                  "continue it or choose another --out");
   }
-  if (o.resume && !fs::exists(checkpoint_path)) throw IoError(checkpoint_path.string() + ": no checkpoint to resume");
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw IoError(given.out_dir + ": exists and is not a folder");
+  if (given.resume && !fs::is_regular_file(checkpoint_path, ec)) {
+    throw IoError(checkpoint_path.string() + ": no checkpoint to resume");
+  }
 
   // Everything that can fail on bad input happens before the first write.
   nlohmann::json meta;
-  if (o.resume) meta = read_checkpoint_meta(checkpoint_path.string());
+  TrainOptions o = given;
+  if (given.resume) {
+    meta = read_checkpoint_meta(checkpoint_path.string());
+    try {
+      o = settings_from_json(meta.at("settings"), given);  // the run's own settings; only epochs may change
+    } catch (const nlohmann::json::exception& e) {
+      throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: " + e.what());
+    }
+  }
+  check_options(o);
   DataSplits data = load_dataset(o.data);
   if (o.limit_train > 0 && o.limit_train < data.train.size()) {
     data.train.labels.resize(static_cast<size_t>(o.limit_train));
@@ -83,10 +133,10 @@ TrainResult train(const TrainOptions& o, const std::function<void()>& on_ready,
   const Dataset& eval_set = o.validation > 0 ? validation : data.test;
 
   std::string model_file;
-  const std::string model_text = o.resume ? meta["model"].get<std::string>() : read_text(o.model, model_file);
+  const std::string model_text = o.resume ? meta["model"].get<std::string>() : read_model_source(o.model, model_file);
   if (o.resume && !o.model.empty()) {
     std::string file;
-    if (read_text(o.model, file) != model_text) {
+    if (read_model_source(o.model, file) != model_text) {
       throw IoError(checkpoint_path.string() + ": the checkpoint is of network '" + meta["network"].get<std::string>() +
                     "', not of " + o.model);
     }
@@ -119,14 +169,22 @@ TrainResult train(const TrainOptions& o, const std::function<void()>& on_ready,
       seen = meta.at("seen").get<double>();
       epoch_seconds = meta.at("epoch_seconds").get<double>();
       schedule.load_state(meta.at("schedule"));
-      std::istringstream(meta.at("rng").get<std::string>()) >> executor.rng();
+      std::istringstream rng_state(meta.at("rng").get<std::string>());
+      rng_state >> executor.rng();
+      if (!rng_state) throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: bad RNG state");
       for (const auto& row : meta.at("metrics")) history.push_back(metrics_from_json(row));
     } catch (const nlohmann::json::exception& e) {
       throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: " + e.what());
     }
   }
+  if (o.augment.pca_lighting > 0 && data.train.image_shape.channels() != 3) {
+    throw SpecError("train: --pca-lighting needs 3-channel images; " + o.data + " has " +
+                    std::to_string(data.train.image_shape.channels()));
+  }
   if (on_ready) on_ready();
-  fs::create_directories(dir);
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(o.out_dir + ": cannot create the folder: " + ec.message());
+  if (o.resume) write_metrics_csv(dir, history);  // a crash may have come between checkpoint and CSV
 
   LoaderOptions loader_options{.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed};
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
@@ -135,7 +193,7 @@ TrainResult train(const TrainOptions& o, const std::function<void()>& on_ready,
                         {"epoch", at_epoch}, {"batch", at_batch}, {"step", optimizer->steps()},
                         {"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen},
                         {"epoch_seconds", epoch_seconds}, {"schedule", schedule.state()},
-                        {"rng", rng_string(executor.rng())}, {"data", o.data}, {"seed", o.seed}};
+                        {"rng", rng_string(executor.rng())}, {"data", o.data}, {"settings", settings_json(o)}};
     m["metrics"] = nlohmann::json::array();
     for (const EpochMetrics& row : history) m["metrics"].push_back(metrics_json(row));
     save_checkpoint(checkpoint_path.string(), executor, optimizer.get(), m);
