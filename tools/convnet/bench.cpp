@@ -22,7 +22,7 @@ int run_bench(const BenchOptions& o) {
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   omp_set_num_threads(threads);
   LoadOptions load;
-  if (!o.input.empty()) load.input_shape = model::parse_dims(o.input, {});
+  if (!o.input.empty()) load.input_shape = parse_input_option(o.input);
   Net net = load_model(o.net, load);
   const Summary summary = summarize(net, o.batch);
   Executor executor(net, {.backend = o.reference ? Backend::Reference : Backend::OneDnn, .seed = 1});

@@ -20,12 +20,7 @@ using namespace convnet;
 
 LoadOptions load_options(const std::string& input) {
   LoadOptions options;
-  if (input.empty()) return options;
-  try {
-    options.input_shape = model::parse_dims(input, {});
-  } catch (const SpecError&) {
-    throw SpecError("--input: expected CxHxW (e.g. 3x224x224) or a vector size, found '" + input + "'");
-  }
+  if (!input.empty()) options.input_shape = parse_input_option(input);
   return options;
 }
 

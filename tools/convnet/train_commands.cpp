@@ -11,6 +11,7 @@
 
 #include "convnet/data/dataset.hpp"
 #include "convnet/error.hpp"
+#include "convnet/kernels/reference/softmax.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/trainer.hpp"
@@ -139,11 +140,8 @@ int run_predict(const PredictArgs& a) {
     Tensor input({1, shape.channels(), shape.height(), shape.width()});
     normalized_image(image, 0, m.normalization, input.data());
     const Tensor& logits = m.executor->forward(input, false);
-    std::vector<float> p(logits.data(), logits.data() + logits.numel());
-    const float top = *std::max_element(p.begin(), p.end());
-    float total = 0;
-    for (float& v : p) total += (v = std::exp(v - top));
-    for (float& v : p) v /= total;
+    std::vector<float> p(static_cast<size_t>(logits.numel()));
+    kernels::reference::softmax_forward<float>({1, logits.numel(), 1}, logits.data(), p.data());
     std::vector<size_t> order(p.size());
     std::iota(order.begin(), order.end(), 0);
     const size_t k = std::min<size_t>(static_cast<size_t>(a.top), p.size());

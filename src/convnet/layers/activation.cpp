@@ -1,4 +1,5 @@
-// Activation arguments and shapes: every one maps an input shape to the same output shape.
+// Activations and softmax: arguments, shapes (unchanged) and forward/backward on the reference
+// or oneDNN kernels; every backward reads the forward output, so they can run in place.
 #include "convnet/layers/activation.hpp"
 
 #include "convnet/kernels/reference/activation.hpp"

@@ -1,4 +1,5 @@
-// Conv2d shape, parameters and cost. Weight layout is PyTorch's OIHW: (K, D1/groups, F_h, F_w).
+// Conv2d: shape, parameters, cost, and forward/backward on the reference or oneDNN kernels.
+// Weight layout is PyTorch's OIHW: (K, D1/groups, F_h, F_w).
 #include "convnet/layers/conv2d.hpp"
 
 #include "convnet/kernels/reference/conv2d.hpp"

@@ -1,4 +1,5 @@
-// Dropout and DropPath arguments; both keep the input shape.
+// Dropout and DropPath: arguments, shapes (unchanged), and forward/backward with masks drawn
+// from the run's generator in training (identity in inference).
 #include "convnet/layers/dropout.hpp"
 
 #include <algorithm>

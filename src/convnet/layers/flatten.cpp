@@ -1,4 +1,5 @@
-// Flatten shape: any input becomes a vector of its element count.
+// Flatten: any input becomes a vector of its element count; forward copies (or is a view when
+// run in place) and backward passes the gradient through.
 #include "convnet/layers/flatten.hpp"
 
 #include <algorithm>

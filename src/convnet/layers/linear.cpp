@@ -1,5 +1,5 @@
-// Linear shape, parameters and cost. Weight layout is PyTorch's (out_features, in_features), with
-// in_features = the input's element count (H*W*D for a volume).
+// Linear: shape, parameters, cost and forward/backward. Weight layout is PyTorch's
+// (out_features, in_features), with in_features = the input's element count (H*W*D for a volume).
 #include "convnet/layers/linear.hpp"
 
 #include "convnet/kernels/reference/linear.hpp"

@@ -1,5 +1,5 @@
-// LocallyConnected2d shape, parameters and cost. Weight layout (H2, W2, K, D1, F_h, F_w): one
-// OIHW conv weight per output position; bias (K, H2, W2): one per output element.
+// LocallyConnected2d: shape, parameters, cost and forward/backward. Weight layout (H2, W2, K, D1,
+// F_h, F_w): one OIHW conv weight per output position; bias (K, H2, W2): one per output element.
 #include "convnet/layers/local2d.hpp"
 
 #include "convnet/kernels/reference/locally_connected.hpp"

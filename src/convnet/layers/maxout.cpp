@@ -1,4 +1,4 @@
-// Maxout shape: (D, H, W) -> (D/K, H, W), or (D) -> (D/K).
+// Maxout: (D, H, W) -> (D/K, H, W), or (D) -> (D/K); forward keeps the argmax for backward.
 #include "convnet/layers/maxout.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Shape rules of Add, Mul and Concat. Their arguments name input tensors, which the parser reads
-// itself, so from_args() only checks nothing else is left.
+// Add, Mul and Concat: shape rules and forward/backward. Their arguments name input tensors,
+// which the parser reads itself, so from_args() only checks nothing else is left.
 #include "convnet/layers/merge.hpp"
 
 #include <algorithm>

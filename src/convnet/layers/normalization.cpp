@@ -1,6 +1,6 @@
-// LocalResponseNorm and BatchNorm arguments, shapes and (for batch norm) parameters. MACs stay 0:
-// only multiplications by weights of conv/fc-like layers are counted, and at inference batch norm
-// folds into the preceding convolution.
+// LocalResponseNorm and BatchNorm: arguments, shapes, parameters and forward/backward. MACs stay
+// 0: only multiplications by weights of conv/fc-like layers are counted, and at inference batch
+// norm folds into the preceding convolution.
 #include "convnet/layers/normalization.hpp"
 
 #include <algorithm>

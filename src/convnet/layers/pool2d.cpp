@@ -1,5 +1,5 @@
-// Pooling shapes and receptive fields. MACs stay 0: by convention only multiplications by
-// weights are counted (conv, fc, ...), so max/average pooling's comparisons and sums are not.
+// Pooling: shapes, receptive fields and forward/backward. MACs stay 0: by convention only
+// multiplications by weights are counted (conv, fc, ...), not pooling's comparisons and sums.
 #include "convnet/layers/pool2d.hpp"
 
 #include <algorithm>

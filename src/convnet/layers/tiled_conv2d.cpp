@@ -1,5 +1,5 @@
-// TiledConv2d shape, parameters and cost. Weight layout (T, T, K, D1, F_h, F_w): a grid of OIHW
-// conv weights; the bias (K) is shared by every bank.
+// TiledConv2d: shape, parameters, cost and forward/backward. Weight layout (T, T, K, D1, F_h, F_w):
+// a grid of OIHW conv weights; the bias (K) is shared by every bank.
 #include "convnet/layers/tiled_conv2d.hpp"
 
 #include "convnet/kernels/reference/tiled_conv2d.hpp"

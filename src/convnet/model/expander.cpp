@@ -182,6 +182,14 @@ class Expander {
 
 }  // namespace
 
+Shape parse_input_option(const std::string& text) {
+  try {
+    return model::parse_dims(text, {});
+  } catch (const SpecError&) {
+    throw SpecError("--input: expected CxHxW (e.g. 3x224x224) or a vector size, found '" + text + "'");
+  }
+}
+
 Net build_net(const model::ModelAst& ast, const LoadOptions& options) { return Expander(ast, options).run(); }
 
 Net load_model_text(const std::string& text, const std::string& file, const LoadOptions& options) {

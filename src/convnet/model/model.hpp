@@ -13,6 +13,9 @@ struct LoadOptions {
   std::optional<Shape> input_shape;  // replaces the first input's declared shape (--input)
 };
 
+/// Parses a command line's --input value ("3x32x32"); throws SpecError naming --input.
+[[nodiscard]] Shape parse_input_option(const std::string& text);
+
 /// Expands blocks and structures of a parsed model into a graph, inferring every shape.
 [[nodiscard]] Net build_net(const model::ModelAst& ast, const LoadOptions& options = {});
 
