@@ -32,10 +32,10 @@ class BasicTensor {
     numel_ = 1;
     for (int64_t d : dims_) numel_ *= d;
     data_ = static_cast<T*>(detail::aligned_allocate(numel_ * static_cast<int64_t>(sizeof(T))));
-    std::memset(static_cast<void*>(data_), 0, static_cast<size_t>(numel_) * sizeof(T));
+    if (numel_ > 0) std::memset(static_cast<void*>(data_), 0, static_cast<size_t>(numel_) * sizeof(T));
   }
   BasicTensor(const BasicTensor& other) : BasicTensor(other.dims_) {
-    std::memcpy(static_cast<void*>(data_), other.data_, static_cast<size_t>(numel_) * sizeof(T));
+    if (numel_ > 0) std::memcpy(static_cast<void*>(data_), other.data_, static_cast<size_t>(numel_) * sizeof(T));
   }
   BasicTensor(BasicTensor&& other) noexcept { swap(other); }
   BasicTensor& operator=(BasicTensor other) noexcept {
