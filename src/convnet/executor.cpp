@@ -30,8 +30,7 @@ Executor::Executor(Net& net, ExecutorOptions options) : net_(net), options_(opti
   context_.engine = engine_.get();
   context_.rng = &rng_;
   const size_t n = net_.nodes().size();
-  params_.resize(n);
-  grads_.resize(n);
+  store_ = std::make_unique<ParamStore>(net_);
   owned_.resize(n);
   values_.assign(n, nullptr);
   grad_values_.resize(n);
@@ -39,10 +38,6 @@ Executor::Executor(Net& net, ExecutorOptions options) : net_(net), options_(opti
   for (size_t i = 0; i < n; ++i) {
     const Node& node = net_.nodes()[i];
     for (int input : node.inputs) last_reader_[static_cast<size_t>(input)] = static_cast<int>(i);
-    for (const ParamSpec& spec : node.params) {
-      params_[i].emplace_back(spec.dims);
-      grads_[i].push_back(spec.is_buffer ? Tensor() : Tensor(spec.dims));
-    }
   }
   initialize_parameters(options_.seed);
 }
@@ -50,26 +45,31 @@ Executor::Executor(Net& net, ExecutorOptions options) : net_(net), options_(opti
 Executor::~Executor() = default;
 
 std::vector<NamedParameter> Executor::named_parameters() {
+  params_dirty_ = true;
   std::vector<NamedParameter> out;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i = 0; i < net_.nodes().size(); ++i) {
     const Node& node = net_.nodes()[i];
-    for (size_t p = 0; p < params_[i].size(); ++p) {
+    auto& values = store_->values(i);
+    auto& grads = store_->grads(i);
+    for (size_t p = 0; p < values.size(); ++p) {
       const ParamSpec& spec = node.params[p];
-      out.push_back({node.name + "." + spec.name, &params_[i][p], spec.is_buffer ? nullptr : &grads_[i][p], &spec});
+      out.push_back({node.name + "." + spec.name, &values[p], spec.is_buffer ? nullptr : &grads[p], &spec});
     }
   }
   return out;
 }
 
 void Executor::initialize_parameters(uint64_t seed) {
+  params_dirty_ = true;
   std::mt19937_64 rng(seed);
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i = 0; i < net_.nodes().size(); ++i) {
     const Node& node = net_.nodes()[i];
-    for (size_t p = 0; p < params_[i].size(); ++p) {
+    auto& values = store_->values(i);
+    for (size_t p = 0; p < values.size(); ++p) {
       const ParamSpec& spec = node.params[p];
       const int64_t fan_in = spec.input_fan();
       const int64_t fan_out = spec.dims.empty() ? 1 : spec.numel() / fan_in;
-      initialize(params_[i][p], spec.init, fan_in, fan_out, rng);
+      initialize(values[p], spec.init, fan_in, fan_out, rng);
     }
   }
 }
@@ -94,6 +94,11 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     }
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }
+  if (!training && options_.backend == Backend::OneDnn && options_.plan_inference) {
+    return planned_forward(inputs, batch);
+  }
+  params_dirty_ = true;  // a training step follows: the optimiser will change the values
+  last_plan_ = nullptr;
   context_.training = training;
   trained_forward_ = training;
   const auto& nodes = net_.nodes();
@@ -103,7 +108,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     std::vector<const Tensor*> in;
     for (int j : node.inputs) in.push_back(values_[static_cast<size_t>(j)]);
     std::vector<Tensor*> params;
-    for (Tensor& t : params_[i]) params.push_back(&t);
+    for (Tensor& t : store_->values(i)) params.push_back(&t);
     const auto j0 = static_cast<size_t>(node.inputs[0]);
     const bool reuse = !training && node.layer->in_place() && node.inputs.size() == 1 && !owned_[j0].empty() &&
                        last_reader_[j0] == static_cast<int>(i) && static_cast<int>(j0) != net_.output();
@@ -133,8 +138,38 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   return *values_[static_cast<size_t>(net_.output())];
 }
 
+const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, int64_t batch) {
+  trained_forward_ = false;
+  if (params_dirty_) {
+    store_->bump_version();
+    params_dirty_ = false;
+  }
+  Plan* plan = nullptr;
+  for (auto& p : plans_) {
+    if (p->options().batch == batch) plan = p.get();
+  }
+  if (plan == nullptr) {
+    constexpr size_t kKeptPlans = 3;  // e.g. the evaluation batch and the last partial batch
+    if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
+    PlanOptions plan_options;
+    plan_options.batch = batch;
+    plans_.push_back(std::make_unique<Plan>(net_, *store_, *engine_, plan_options));
+    plan = plans_.back().get();
+    plan->set_profiling(profiling_);
+  }
+  last_plan_ = plan;
+  const Tensor& out = plan->forward(inputs);
+  if (profiling_) {
+    const auto& seconds = plan->node_seconds();
+    for (size_t i = 0; i < seconds.size(); ++i) forward_seconds_[i] += seconds[i];
+    plan->set_profiling(true);
+  }
+  return out;
+}
+
 void Executor::backward(const Tensor& grad_output) {
   if (!trained_forward_) throw Error("backward needs a forward in training mode first");
+  params_dirty_ = true;
   const auto out = static_cast<size_t>(net_.output());
   if (grad_output.dims() != values_[out]->dims()) {
     throw ShapeError("backward: the output gradient must be " + dims_string(values_[out]->dims()) + ", got " +
@@ -169,9 +204,9 @@ void Executor::backward(const Tensor& grad_output) {
     }
     std::vector<Tensor*> params;
     std::vector<Tensor*> grads;
-    for (size_t p = 0; p < params_[i].size(); ++p) {
-      params.push_back(&params_[i][p]);
-      grads.push_back(node.params[p].is_buffer ? nullptr : &grads_[i][p]);
+    for (size_t p = 0; p < node.params.size(); ++p) {
+      params.push_back(&store_->values(i)[p]);
+      grads.push_back(node.params[p].is_buffer ? nullptr : &store_->grads(i)[p]);
     }
     const auto start = std::chrono::steady_clock::now();
     node.layer->backward(context_, in, *values_[i], grad_values_[i], params, grads, targets);
@@ -182,14 +217,13 @@ void Executor::backward(const Tensor& grad_output) {
 
 void Executor::set_profiling(bool on) {
   profiling_ = on;
+  for (auto& plan : plans_) plan->set_profiling(on);
   forward_seconds_.assign(net_.nodes().size(), 0.0);
   backward_seconds_.assign(net_.nodes().size(), 0.0);
 }
 
 void Executor::zero_grad() {
-  for (auto& node_grads : grads_) {
-    for (Tensor& g : node_grads) g.fill(0.0f);
-  }
+  store_->zero_grad();
 }
 
 const Tensor& Executor::input_gradient(size_t input_index) const {

@@ -1,6 +1,7 @@
-// Runs a built Net: owns its parameters, gradients and activations; forward in topological
-// order, backward in reverse, summing gradients where a tensor fans out. In inference every
-// activation is freed as soon as its last reader has run (the memory plan is made once, here).
+// Runs a built Net: owns its parameters and gradients (one ParamStore), and runs batches.
+// Inference on oneDNN goes through compiled plans (engine/plan.hpp), one per batch size seen.
+// Training and the reference backend run layer by layer: forward in topological order, backward in
+// reverse, summing gradients where a tensor fans out.
 #pragma once
 
 #include <memory>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "convnet/compute.hpp"
+#include "convnet/engine/param_store.hpp"
+#include "convnet/engine/plan.hpp"
 #include "convnet/net.hpp"
 #include "convnet/tensor.hpp"
 
@@ -18,6 +21,7 @@ namespace convnet {
 struct ExecutorOptions {
   Backend backend = Backend::OneDnn;
   uint64_t seed = 0;  // parameter initialisation, dropout and drop-path
+  bool plan_inference = true;  // oneDNN inference through compiled plans (false: layer by layer)
 };
 
 /// A parameter or buffer with its full torchvision-style name; `grad` is null for buffers.
@@ -37,7 +41,14 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   [[nodiscard]] const Net& net() const { return net_; }
+  /// Every parameter with its gradient. The caller may change values through these pointers:
+  /// the next inference refreshes the plans' weight copies (or call parameters_changed()).
   [[nodiscard]] std::vector<NamedParameter> named_parameters();
+  [[nodiscard]] ParamStore& parameter_store() { return *store_; }
+  /// Tells the plans that parameter values changed.
+  void parameters_changed() { params_dirty_ = true; }
+  /// The plan the last inference forward ran (null before one, or when not planned).
+  [[nodiscard]] const Plan* last_plan() const { return last_plan_; }
   /// Re-initialises every parameter and buffer from `seed` (He for weights unless the model says).
   void initialize_parameters(uint64_t seed);
 
@@ -62,13 +73,17 @@ class Executor {
   [[nodiscard]] const std::vector<double>& backward_seconds() const { return backward_seconds_; }
 
  private:
+  const Tensor& planned_forward(std::span<const Tensor* const> inputs, int64_t batch);
+
   Net& net_;
   ExecutorOptions options_;
   std::mt19937_64 rng_;
   std::unique_ptr<onednn::Engine> engine_;
   RunContext context_;
-  std::vector<std::vector<Tensor>> params_;        // per node, in ParamSpec order
-  std::vector<std::vector<Tensor>> grads_;         // empty tensors for buffers
+  std::unique_ptr<ParamStore> store_;              // per node, in ParamSpec order
+  std::vector<std::unique_ptr<Plan>> plans_;       // inference plans, most recent last
+  Plan* last_plan_ = nullptr;
+  bool params_dirty_ = true;
   std::vector<Tensor> owned_;                      // node outputs this executor allocated
   std::vector<const Tensor*> values_;              // where each node's output is now
   std::vector<Tensor> grad_values_;                // dL/d(node output) during backward

@@ -1,5 +1,7 @@
 // Aligned, contiguous, row-major tensors (NCHW for activations, OIHW for conv weights).
 // BasicTensor<double> exists for gradient checks; the runtime uses Tensor = BasicTensor<float>.
+// A tensor owns its memory, or is a view (Tensor::view) of memory someone else owns: a plan's arena
+// or the parameter store. Copying a view makes an owning copy.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +9,8 @@
 #include <memory>
 #include <span>
 #include <vector>
+
+#include "convnet/checked.hpp"
 
 namespace convnet {
 
@@ -29,9 +33,9 @@ class BasicTensor {
   BasicTensor() = default;
   /// A zero-filled tensor of the given dimensions.
   explicit BasicTensor(std::vector<int64_t> dims) : dims_(std::move(dims)) {
-    numel_ = 1;
-    for (int64_t d : dims_) numel_ *= d;
-    data_ = static_cast<T*>(detail::aligned_allocate(numel_ * static_cast<int64_t>(sizeof(T))));
+    numel_ = checked_product(dims_, "tensor element count");
+    data_ = static_cast<T*>(detail::aligned_allocate(checked_mul(numel_, static_cast<int64_t>(sizeof(T)), "tensor bytes")));
+    owned_ = true;
     if (numel_ > 0) std::memset(static_cast<void*>(data_), 0, static_cast<size_t>(numel_) * sizeof(T));
   }
   BasicTensor(const BasicTensor& other) : BasicTensor(other.dims_) {
@@ -42,7 +46,18 @@ class BasicTensor {
     swap(other);
     return *this;
   }
-  ~BasicTensor() { detail::aligned_free(data_, numel_ * static_cast<int64_t>(sizeof(T))); }
+  ~BasicTensor() {
+    if (owned_) detail::aligned_free(data_, numel_ * static_cast<int64_t>(sizeof(T)));
+  }
+  /// A tensor of `dims` over `data`, which the caller keeps alive (and owns) for the view's life.
+  [[nodiscard]] static BasicTensor view(T* data, std::vector<int64_t> dims) {
+    BasicTensor out;
+    out.numel_ = checked_product(dims, "tensor element count");
+    out.dims_ = std::move(dims);
+    out.data_ = data;
+    return out;
+  }
+  [[nodiscard]] bool is_view() const { return data_ != nullptr && !owned_; }
 
   [[nodiscard]] const std::vector<int64_t>& dims() const { return dims_; }
   [[nodiscard]] int64_t dim(size_t i) const { return dims_[i]; }
@@ -66,11 +81,13 @@ class BasicTensor {
     std::swap(dims_, other.dims_);
     std::swap(numel_, other.numel_);
     std::swap(data_, other.data_);
+    std::swap(owned_, other.owned_);
   }
 
   std::vector<int64_t> dims_;
   int64_t numel_ = 0;
   T* data_ = nullptr;
+  bool owned_ = false;  // false for views and empty tensors
 };
 
 using Tensor = BasicTensor<float>;

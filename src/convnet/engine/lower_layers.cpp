@@ -1,0 +1,305 @@
+// Each layer kind lowered to oneDNN primitives (see lowerer.hpp for the machinery): convolution
+// and fc with their fused chains, batch norm, pooling, activations, add, concat, LRN, softmax,
+// flatten, dropout (the identity in inference), and the plain-layout fallback.
+#include "convnet/engine/lowerer.hpp"
+
+#include "convnet/layers/dropout.hpp"
+#include "convnet/layers/window.hpp"
+
+namespace convnet::engine {
+
+Desc plain_desc(const Dims& dims) {
+  static const Tag tags[] = {Tag::undef, Tag::a, Tag::ab, Tag::abc, Tag::abcd, Tag::abcde};
+  if (dims.empty() || dims.size() > 5) {
+    throw Error("plan: no plain layout for a tensor of rank " + std::to_string(dims.size()));
+  }
+  return {dims, dnnl::memory::data_type::f32, tags[dims.size()]};
+}
+
+namespace {
+
+Desc activation_desc(const Dims& dims, ActivationLayout layout) {
+  if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dnnl::memory::data_type::f32, Tag::nhwc};
+  return any_desc(dims);
+}
+
+Desc vector_desc(int64_t n) { return {{n}, dnnl::memory::data_type::f32, Tag::x}; }
+
+}  // namespace
+
+void Lowerer::lower_conv(int n) {
+  // y = post_ops(conv(x, w) + b): BN folded into (w, b); sum adds the residual already in y.
+  const Node& node = net_.node(n);
+  const Conv2dOptions& co = dynamic_cast<const Conv2d&>(*node.layer).options();
+  const Chain ch = fusion_chain(n, true, true);
+  const Shape& in = net_.node(node.inputs[0]).output;
+  const Shape& out = node.output;
+  const Window& w = co.window;
+  const int64_t g = co.groups;
+  const Dims src_dims{o_.batch, in[0], in[1], in[2]};
+  const Dims dst_dims{o_.batch, out[0], out[1], out[2]};
+  const Dims w_dims = g == 1 ? Dims{out[0], in[0], w.kernel.h, w.kernel.w}
+                             : Dims{g, out[0] / g, in[0] / g, w.kernel.h, w.kernel.w};
+  const bool with_bias = co.bias || ch.bn >= 0;
+  const Dims strides{w.stride.h, w.stride.w};
+  const Dims dilates{w.dilation.h - 1, w.dilation.w - 1};
+  const Dims pad_l{w.padding.h, w.padding.w};
+  const Dims pad_r{right_padding(in[1], out[1], w.stride.h, (w.kernel.h - 1) * w.dilation.h + 1, w.padding.h),
+                   right_padding(in[2], out[2], w.stride.w, (w.kernel.w - 1) * w.dilation.w + 1, w.padding.w)};
+  const Desc src_any = activation_desc(src_dims, o_.layout);
+  const Desc dst_any = activation_desc(dst_dims, o_.layout);
+  const auto desc =
+      with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_any,
+                                                  any_desc(w_dims), vector_desc(out[0]), dst_any, strides, dilates,
+                                                  pad_l, pad_r)
+                : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_any,
+                                                  any_desc(w_dims), dst_any, strides, dilates, pad_l, pad_r);
+  const dnnl::convolution_forward::primitive_desc pd(desc, chain_attr(ch), c_.engine);
+  const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
+  auto& store = params_.values(static_cast<size_t>(n));
+  std::function<void(float*, float*)> fold;
+  if (ch.bn >= 0) fold = batch_norm_fold(ch.bn, out[0], in[0] / g * w.kernel.h * w.kernel.w);
+  const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(out[0]),
+                                             store[0].data(), co.bias ? store[1].data() : nullptr, ch.bn >= 0, fold);
+  const int dst = chain_destination(ch, pd.dst_desc(), src);
+  Op op = primitive_op(pd, n, chain_label(ch), "conv");
+  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
+                    format_string(pd.weights_desc());
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  op.fixed_args = {{DNNL_ARG_WEIGHTS, pw.weights}};
+  if (with_bias) op.fixed_args.emplace(DNNL_ARG_BIAS, pw.bias);
+  add_op(std::move(op));
+  for (int m : ch.nodes) bind_node(m, dst);
+}
+
+void Lowerer::lower_linear(int n) {
+  // y = act(W x + b); x may still be a (N, C, H, W) volume in any layout (flatten absorbed).
+  const Node& node = net_.node(n);
+  const LinearOptions& lo = dynamic_cast<const Linear&>(*node.layer).options();
+  const Chain ch = fusion_chain(n, false, false);
+  int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  Dims w_dims{lo.out_features};
+  for (size_t i = 1; i < src_desc.dims().size(); ++i) w_dims.push_back(src_desc.dims()[i]);
+  const Dims dst_dims{o_.batch, lo.out_features};
+  auto make_pd = [&](const Desc& s) {
+    const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, any_desc(w_dims),
+                                                                  vector_desc(lo.out_features), any_desc(dst_dims))
+                              : dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, any_desc(w_dims),
+                                                                  any_desc(dst_dims));
+    return dnnl::inner_product_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
+  };
+  dnnl::inner_product_forward::primitive_desc pd;
+  try {
+    pd = make_pd(src_desc);  // the producer's layout as it is, when oneDNN can read it
+  } catch (const dnnl::error&) {
+    pd = make_pd(any_desc(src_desc.dims()));
+  }
+  src = convert(src, pd.src_desc(), n);
+  auto& store = params_.values(static_cast<size_t>(n));
+  const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(lo.out_features),
+                                             store[0].data(), lo.bias ? store[1].data() : nullptr, false, {});
+  const int dst = new_value(pd.dst_desc());
+  Op op = primitive_op(pd, n, chain_label(ch), "fc");
+  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
+                    format_string(pd.weights_desc());
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  op.fixed_args = {{DNNL_ARG_WEIGHTS, pw.weights}};
+  if (lo.bias) op.fixed_args.emplace(DNNL_ARG_BIAS, pw.bias);
+  add_op(std::move(op));
+  for (int m : ch.nodes) bind_node(m, dst);
+}
+
+void Lowerer::lower_batch_norm(int n) {
+  // y = [relu](gamma (x - running_mean) / sqrt(running_var + eps) + beta), in place when legal.
+  const Node& node = net_.node(n);
+  const double eps = dynamic_cast<const BatchNorm&>(*node.layer).options().eps;
+  std::vector<int> chain{n};
+  const int next = sole_consumer(n);
+  const bool fuse_relu = next >= 0 && net_.node(next).layer->kind() == "relu";
+  if (fuse_relu) chain.push_back(next);
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+               dnnl::normalization_flags::use_shift;
+  if (fuse_relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_inference, src_desc, static_cast<float>(eps),
+                                                     flags);
+  const dnnl::batch_normalization_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int storage = c_.values[static_cast<size_t>(src)].storage;
+  const int dst = can_overwrite(storage, n, chain) ? new_value(pd.dst_desc(), storage) : new_value(pd.dst_desc());
+  auto& store = params_.values(static_cast<size_t>(n));
+  const Desc c = vector_desc(net_.node(n).output[0]);
+  Op op = primitive_op(pd, n, net_.node(n).name + (fuse_relu ? " + " + net_.node(next).name : ""), "batchnorm");
+  op.info.formats = format_string(src_desc);
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  op.fixed_args = {{DNNL_ARG_SCALE, dnnl::memory(c, c_.engine, store[0].data())},
+                   {DNNL_ARG_SHIFT, dnnl::memory(c, c_.engine, store[1].data())},
+                   {DNNL_ARG_MEAN, dnnl::memory(c, c_.engine, store[2].data())},
+                   {DNNL_ARG_VARIANCE, dnnl::memory(c, c_.engine, store[3].data())}};
+  add_op(std::move(op));
+  for (int m : chain) bind_node(m, dst);
+}
+
+bool Lowerer::lower_pool(int n) {
+  const Node& node = net_.node(n);
+  const std::string kind = node.layer->kind();
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const Shape& in = net_.node(node.inputs[0]).output;
+  if (src_desc.dims().size() != 4) return false;
+  Window w;
+  algorithm alg = algorithm::pooling_avg_exclude_padding;
+  if (kind == "globalavgpool") {
+    w.kernel = w.stride = {in[1], in[2]};
+  } else {
+    w = kind == "maxpool" ? dynamic_cast<const MaxPool2d&>(*node.layer).options().window
+                          : dynamic_cast<const AvgPool2d&>(*node.layer).options().window;
+    alg = kind == "maxpool" ? algorithm::pooling_max : algorithm::pooling_avg_include_padding;
+  }
+  const Shape& out = node.output;
+  const Dims pad_r{right_padding(in[1], out[1], w.stride.h, w.kernel.h, w.padding.h),
+                   right_padding(in[2], out[2], w.stride.w, w.kernel.w, w.padding.w)};
+  // PyTorch's average divides by the window clipped to input + padding: oneDNN's include-padding
+  // average agrees only while no window reaches past the padding (ceil rounding's last window).
+  if (alg == algorithm::pooling_avg_include_padding && (pad_r[0] > w.padding.h || pad_r[1] > w.padding.w)) return false;
+  const Dims dst_dims{o_.batch, out[0], out[1], out[2]};
+  const dnnl::pooling_forward::desc desc(prop_kind::forward_inference, alg, src_desc,
+                                         activation_desc(dst_dims, o_.layout), {w.stride.h, w.stride.w},
+                                         {w.kernel.h, w.kernel.w}, {w.padding.h, w.padding.w}, pad_r);
+  const dnnl::pooling_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(pd.dst_desc());
+  Op op = primitive_op(pd, n, node.name, kind);
+  op.info.formats = format_string(src_desc) + " -> " + format_string(pd.dst_desc());
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  add_op(std::move(op));
+  bind_node(n, dst);
+  return true;
+}
+
+void Lowerer::lower_activation(int n) {
+  const Node& node = net_.node(n);
+  const Activation a = *activation_of(*node.layer);
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::eltwise_forward::desc desc(prop_kind::forward_inference, a.alg, src_desc, a.alpha, 0.0F);
+  const dnnl::eltwise_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int storage = c_.values[static_cast<size_t>(src)].storage;
+  const int dst = can_overwrite(storage, n, {n}) ? new_value(src_desc, storage) : new_value(src_desc);
+  Op op = primitive_op(pd, n, node.name, node.layer->kind());
+  op.info.formats = format_string(src_desc);
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_add(int n) {
+  // y = sum_i x_i, in place of x_0 when legal.
+  const Node& node = net_.node(n);
+  std::vector<Desc> descs;
+  std::vector<int> srcs;
+  for (int j : node.inputs) {
+    srcs.push_back(c_.value_of[static_cast<size_t>(j)]);
+    descs.push_back(c_.values[static_cast<size_t>(srcs.back())].desc);
+  }
+  const dnnl::sum::primitive_desc pd(std::vector<float>(descs.size(), 1.0F), descs, c_.engine, scratchpad_attr());
+  const int storage = c_.values[static_cast<size_t>(srcs[0])].storage;
+  const int dst = pd.dst_desc() == descs[0] && can_overwrite(storage, n, {n}) ? new_value(descs[0], storage)
+                                                                               : new_value(pd.dst_desc());
+  Op op = primitive_op(pd, n, node.name, "add");
+  op.info.formats = format_string(pd.dst_desc());
+  for (size_t i = 0; i < srcs.size(); ++i) op.value_args.emplace_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i]);
+  op.value_args.emplace_back(DNNL_ARG_DST, dst);
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_concat(int n) {
+  const Node& node = net_.node(n);
+  std::vector<Desc> descs;
+  std::vector<int> srcs;
+  for (int j : node.inputs) {
+    srcs.push_back(c_.value_of[static_cast<size_t>(j)]);
+    descs.push_back(c_.values[static_cast<size_t>(srcs.back())].desc);
+  }
+  const dnnl::concat::primitive_desc pd(1, descs, c_.engine, scratchpad_attr());
+  const int dst = new_value(pd.dst_desc());
+  Op op = primitive_op(pd, n, node.name, "concat");
+  op.info.formats = format_string(pd.dst_desc());
+  for (size_t i = 0; i < srcs.size(); ++i) op.value_args.emplace_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i]);
+  op.value_args.emplace_back(DNNL_ARG_DST, dst);
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_lrn(int n) {
+  // y = x (k + alpha/size sum_window x^2)^-beta across channels (PyTorch's alpha convention).
+  const Node& node = net_.node(n);
+  const LocalResponseNormOptions& lo = dynamic_cast<const LocalResponseNorm&>(*node.layer).options();
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::lrn_forward::desc desc(prop_kind::forward_inference, algorithm::lrn_across_channels, src_desc, lo.size,
+                                     static_cast<float>(lo.alpha), static_cast<float>(lo.beta),
+                                     static_cast<float>(lo.k));
+  const dnnl::lrn_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(pd.dst_desc());
+  Op op = primitive_op(pd, n, node.name, "lrn");
+  op.info.formats = format_string(src_desc);
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_softmax(int n) {
+  const Node& node = net_.node(n);
+  if (node.output.rank() != 1) return lower_fallback(n);
+  const int src = plain(c_.value_of[static_cast<size_t>(node.inputs[0])], batched(node.inputs[0]), n);
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::softmax_forward::desc desc(prop_kind::forward_inference, src_desc, 1);
+  const dnnl::softmax_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int storage = c_.values[static_cast<size_t>(src)].storage;
+  const int dst = can_overwrite(storage, n, {n}) ? new_value(src_desc, storage) : new_value(src_desc);
+  Op op = primitive_op(pd, n, node.name, "softmax");
+  op.info.formats = format_string(src_desc);
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_flatten(int n) {
+  const Node& node = net_.node(n);
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int next = sole_consumer(n);
+  if (next >= 0 && net_.node(next).layer->kind() == "fc") return bind_node(n, src);  // fc reads the volume
+  bind_node(n, plain(src, batched(n), n));
+}
+
+void Lowerer::lower_fallback(int n) {
+  // The layer's reference kernel on plain buffers: for kinds without a oneDNN primitive.
+  const Node& node = net_.node(n);
+  std::vector<int> values;
+  for (int j : node.inputs) values.push_back(plain(c_.value_of[static_cast<size_t>(j)], batched(j), n));
+  const int dst = new_value(plain_desc(batched(n)));
+  values.push_back(dst);
+  Op op;
+  op.node = n;
+  op.info = {node.name, "fallback:" + node.layer->kind(), "host (reference kernel)", "plain"};
+  op.host_values = values;
+  std::vector<Tensor*> params;
+  for (Tensor& t : params_.values(static_cast<size_t>(n))) params.push_back(&t);
+  op.host = [layer = node.layer.get(), params, inputs = std::vector<const Tensor*>()](std::vector<Tensor>& views) mutable {
+    if (inputs.empty()) {
+      for (size_t i = 0; i + 1 < views.size(); ++i) inputs.push_back(&views[i]);
+    }
+    const RunContext ctx{.training = false, .backend = Backend::Reference};
+    layer->forward(ctx, inputs, params, views.back());
+  };
+  add_op(std::move(op));
+  bind_node(n, dst);
+}
+
+void lower(const Net& net, ParamStore& params, const PlanOptions& options, Plan::Compiled& c) {
+  Lowerer(net, params, options, c).run();
+}
+
+}  // namespace convnet::engine

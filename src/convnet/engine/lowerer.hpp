@@ -1,0 +1,387 @@
+// The lowering machinery of a plan: values and storages, reorders where a primitive asks for
+// another format, fusion chains (which nodes one op absorbs) and when a storage may be overwritten
+// in place, and weight copies refreshed per parameter version. lower_layers.cpp lowers each kind.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <unordered_set>
+
+#include "convnet/checked.hpp"
+#include "convnet/engine/lowering.hpp"
+#include "convnet/error.hpp"
+#include "convnet/kernels/onednn/common.hpp"
+#include "convnet/layers/activation.hpp"
+#include "convnet/layers/conv2d.hpp"
+#include "convnet/layers/linear.hpp"
+#include "convnet/layers/normalization.hpp"
+#include "convnet/layers/pool2d.hpp"
+
+namespace convnet::engine {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+using Tag = dnnl::memory::format_tag;
+using Dims = dnnl::memory::dims;
+using kernels::onednn::right_padding;
+using kernels::onednn::scratchpad_attr;
+
+inline Desc any_desc(const Dims& dims) { return {dims, dnnl::memory::data_type::f32, Tag::any}; }
+
+/// The activation a layer applies, as a oneDNN eltwise algorithm with its alpha.
+struct Activation {
+  algorithm alg;
+  float alpha = 0.0F;
+};
+
+inline std::optional<Activation> activation_of(const Layer& layer) {
+  const std::string kind = layer.kind();
+  if (kind == "relu") return Activation{algorithm::eltwise_relu};
+  if (kind == "leakyrelu") {
+    return Activation{algorithm::eltwise_relu, static_cast<float>(dynamic_cast<const LeakyReLU&>(layer).options().negative_slope)};
+  }
+  if (kind == "elu") return Activation{algorithm::eltwise_elu, static_cast<float>(dynamic_cast<const ELU&>(layer).options().alpha)};
+  if (kind == "sigmoid") return Activation{algorithm::eltwise_logistic};
+  if (kind == "tanh") return Activation{algorithm::eltwise_tanh};
+  return std::nullopt;
+}
+
+inline std::string format_string(const Desc& d) {
+  const auto& blk = d.data.format_desc.blocking;
+  std::string out;
+  const int rank = d.data.ndims;
+  // Dimension letters ordered by stride (outermost first), then inner blocks: "acdb" = NHWC.
+  std::vector<int> order(static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return blk.strides[a] > blk.strides[b]; });
+  for (int i : order) out += static_cast<char>('a' + i);
+  for (int i = 0; i < blk.inner_nblks; ++i) out += std::to_string(blk.inner_blks[i]) + static_cast<char>('a' + blk.inner_idxs[i]);
+  return out;
+}
+
+class Lowerer {
+ public:
+  Lowerer(const Net& net, ParamStore& params, const PlanOptions& o, Plan::Compiled& c)
+      : net_(net), params_(params), o_(o), c_(c), consumers_(net.nodes().size()) {
+    const auto& nodes = net.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      for (int j : nodes[i].inputs) consumers_[static_cast<size_t>(j)].push_back(static_cast<int>(i));
+    }
+    for (const std::string& name : o.taps) {
+      const int id = net.find(name);
+      if (id < 0) throw Error("plan: no layer named '" + name + "' to tap in " + net.name());
+      taps_.insert(id);
+    }
+    c_.value_of.assign(nodes.size(), -1);
+  }
+
+  void run() {
+    const auto& nodes = net_.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (c_.value_of[i] >= 0) continue;  // absorbed into an earlier fused op
+      lower_node(static_cast<int>(i));
+    }
+    for (int t : taps_) c_.storages[static_cast<size_t>(value(t).storage)].pinned = true;
+    const int out = plain(c_.value_of[static_cast<size_t>(net_.output())], batched(net_.output()), net_.output());
+    c_.output = Tensor(batched_vector(net_.output()));
+    const dnnl::memory out_mem(plain_desc(batched(net_.output())), c_.engine, c_.output.data());
+    add_reorder_op(out, out_mem, net_.output(), "output");
+  }
+
+ private:
+  // ----- values, storages, ops -----
+
+  Value& value(int node) { return c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node)])]; }
+
+  int new_value(const Desc& desc, int storage = -1) {
+    if (storage < 0) {
+      storage = static_cast<int>(c_.storages.size());
+      c_.storages.push_back({.bytes = static_cast<int64_t>(desc.get_size()), .nodes = {}});
+    }
+    c_.values.push_back({desc, storage});
+    return static_cast<int>(c_.values.size()) - 1;
+  }
+
+  void bind_node(int node, int value_id) {
+    c_.value_of[static_cast<size_t>(node)] = value_id;
+    c_.storages[static_cast<size_t>(c_.values[static_cast<size_t>(value_id)].storage)].nodes.push_back(node);
+  }
+
+  Dims batched(int node) const {
+    Dims dims{o_.batch};
+    for (int64_t d : net_.node(node).output.dims()) dims.push_back(d);
+    return dims;
+  }
+  std::vector<int64_t> batched_vector(int node) const {
+    const Dims d = batched(node);
+    return {d.begin(), d.end()};
+  }
+
+  int add_op(Op op) {
+    c_.ops.push_back(std::move(op));
+    return static_cast<int>(c_.ops.size()) - 1;
+  }
+
+  template <class PrimitiveDesc>
+  Op primitive_op(const PrimitiveDesc& pd, int node, std::string label, std::string kind) {
+    Op op;
+    op.primitive = dnnl::primitive(pd.get());
+    op.node = node;
+    op.scratchpad = pd.scratchpad_desc();
+    op.info = {std::move(label), std::move(kind), pd.impl_info_str(), ""};
+    return op;
+  }
+
+  void add_reorder_op(int from, const dnnl::memory& to, int node, const std::string& label) {
+    const Desc& src = c_.values[static_cast<size_t>(from)].desc;
+    const dnnl::reorder::primitive_desc pd(c_.engine, src, c_.engine, to.get_desc(), scratchpad_attr());
+    Op op = primitive_op(pd, node, label, "reorder");
+    op.info.formats = format_string(src) + " -> " + format_string(to.get_desc());
+    op.value_args = {{DNNL_ARG_FROM, from}};
+    op.fixed_args = {{DNNL_ARG_TO, to}};
+    add_op(std::move(op));
+  }
+
+  /// `v` in descriptor `want`: v itself, or a new value filled by a reorder.
+  int convert(int v, const Desc& want, int node) {
+    const Desc have = c_.values[static_cast<size_t>(v)].desc;
+    if (have == want) return v;
+    const dnnl::reorder::primitive_desc pd(c_.engine, have, c_.engine, want, scratchpad_attr());
+    const int out = new_value(want);
+    Op op = primitive_op(pd, node, net_.node(node).name + " (reorder)", "reorder");
+    op.info.formats = format_string(have) + " -> " + format_string(want);
+    op.value_args = {{DNNL_ARG_FROM, v}, {DNNL_ARG_TO, out}};
+    add_op(std::move(op));
+    return out;
+  }
+
+  /// `v` in plain layout with dims `dims` (same element count): a reorder when the layout is
+  /// not plain, then a reshaped alias when the dims differ.
+  int plain(int v, const Dims& dims, int node) {
+    const Desc have = c_.values[static_cast<size_t>(v)].desc;
+    const int p = convert(v, plain_desc(have.dims()), node);
+    if (have.dims() == dims) return p;
+    return new_value(plain_desc(dims), c_.values[static_cast<size_t>(p)].storage);
+  }
+
+  // ----- fusion legality -----
+
+  [[nodiscard]] int sole_consumer(int node) const {
+    const auto& cs = consumers_[static_cast<size_t>(node)];
+    if (!o_.fuse || cs.size() != 1 || taps_.count(node) || node == net_.output()) return -1;
+    return cs[0];
+  }
+
+  /// True when storage `s` may be overwritten by the op lowered at `head` that also computes the
+  /// nodes of `chain`: no tap lives there and every reader of it runs no later than that op.
+  [[nodiscard]] bool can_overwrite(int s, int head, const std::vector<int>& chain) const {
+    const Storage& st = c_.storages[static_cast<size_t>(s)];
+    for (int m : st.nodes) {
+      if (taps_.count(m) || m == net_.output()) return false;
+      for (int reader : consumers_[static_cast<size_t>(m)]) {
+        if (reader > head && std::find(chain.begin(), chain.end(), reader) == chain.end()) return false;
+      }
+    }
+    return true;
+  }
+
+  // ----- lowering per kind -----
+
+  void lower_node(int n) {
+    const Node& node = net_.node(n);
+    const std::string kind = node.layer->kind();
+    if (node.inputs.empty()) return lower_input(n);
+    if (kind == "conv") return lower_conv(n);
+    if (kind == "fc") return lower_linear(n);
+    if (kind == "batchnorm") return lower_batch_norm(n);
+    if (kind == "maxpool" || kind == "avgpool" || kind == "globalavgpool") {
+      if (lower_pool(n)) return;
+      return lower_fallback(n);
+    }
+    if (activation_of(*node.layer)) return lower_activation(n);
+    if (kind == "add") return lower_add(n);
+    if (kind == "concat") return lower_concat(n);
+    if (kind == "lrn") return lower_lrn(n);
+    if (kind == "softmax") return lower_softmax(n);
+    if (kind == "dropout" || kind == "droppath") return bind_node(n, c_.value_of[static_cast<size_t>(node.inputs[0])]);
+    if (kind == "flatten") return lower_flatten(n);
+    lower_fallback(n);
+  }
+
+  void lower_input(int n) {
+    const int v = new_value(plain_desc(batched(n)));
+    bind_node(n, v);
+    c_.input_values.push_back(v);
+    const size_t k = c_.input_values.size() - 1;
+    Op op;
+    op.node = n;
+    op.info = {net_.node(n).name, "input", "host", "copy"};
+    op.host_values = {v};
+    op.host = [this_c = &c_, k](std::vector<Tensor>& views) {
+      std::memcpy(views[0].data(), this_c->user_inputs[k], static_cast<size_t>(views[0].numel()) * sizeof(float));
+    };
+    add_op(std::move(op));
+  }
+
+  /// The chain a weight layer absorbs: [batch norm], [add of an already computed value],
+  /// [activation], each only when the previous node is its only reader.
+  struct Chain {
+    int end;
+    int bn = -1;
+    int add = -1;
+    int add_other = -1;  // the add's other input
+    int act = -1;
+    std::vector<int> nodes;  // absorbed nodes, head first
+  };
+
+  Chain fusion_chain(int head, bool allow_bn, bool allow_add) {
+    Chain ch{.end = head, .nodes = {}};
+    ch.nodes.push_back(head);
+    int next = sole_consumer(ch.end);
+    if (allow_bn && next >= 0 && net_.node(next).layer->kind() == "batchnorm") {
+      ch.bn = ch.end = next;
+      ch.nodes.push_back(next);
+      next = sole_consumer(ch.end);
+    }
+    if (allow_add && next >= 0 && net_.node(next).layer->kind() == "add" && net_.node(next).inputs.size() == 2) {
+      const auto& ins = net_.node(next).inputs;
+      const int other = ins[0] == ch.end ? ins[1] : ins[0];
+      if (other != ch.end && c_.value_of[static_cast<size_t>(other)] >= 0) {
+        ch.add = ch.end = next;
+        ch.add_other = other;
+        ch.nodes.push_back(next);
+        next = sole_consumer(ch.end);
+      }
+    }
+    if (next >= 0 && activation_of(*net_.node(next).layer)) {
+      ch.act = ch.end = next;
+      ch.nodes.push_back(next);
+    }
+    return ch;
+  }
+
+  std::string chain_label(const Chain& ch) const {
+    std::string label;
+    for (int n : ch.nodes) label += (label.empty() ? "" : " + ") + net_.node(n).name;
+    return label;
+  }
+
+  dnnl::primitive_attr chain_attr(const Chain& ch) const {
+    dnnl::primitive_attr attr = scratchpad_attr();
+    dnnl::post_ops ops;
+    if (ch.add >= 0) ops.append_sum(1.0F);
+    if (ch.act >= 0) {
+      const Activation a = *activation_of(*net_.node(ch.act).layer);
+      ops.append_eltwise(1.0F, a.alg, a.alpha, 0.0F);
+    }
+    attr.set_post_ops(ops);
+    return attr;
+  }
+
+  /// The destination of a chain's op: for a fused residual sum, the other operand's storage when
+  /// it can be overwritten (else a copy of it made first), since the sum post-op adds into dst.
+  int chain_destination(const Chain& ch, const Desc& dst_desc, int src_value) {
+    if (ch.add < 0) return new_value(dst_desc);
+    const int other = c_.value_of[static_cast<size_t>(ch.add_other)];
+    const Value& ov = c_.values[static_cast<size_t>(other)];
+    if (ov.desc == dst_desc && ov.storage != c_.values[static_cast<size_t>(src_value)].storage &&
+        can_overwrite(ov.storage, ch.nodes[0], ch.nodes)) {
+      return new_value(dst_desc, ov.storage);
+    }
+    const int dst = new_value(dst_desc);
+    const dnnl::reorder::primitive_desc pd(c_.engine, ov.desc, c_.engine, dst_desc, scratchpad_attr());
+    Op op = primitive_op(pd, ch.nodes[0], net_.node(ch.add).name, "reorder");
+    op.info.formats = format_string(ov.desc) + " -> " + format_string(dst_desc);
+    op.value_args = {{DNNL_ARG_FROM, other}, {DNNL_ARG_TO, dst}};
+    add_op(std::move(op));
+    return dst;
+  }
+
+  /// Weights in the primitive's format (and bias), refreshed when the parameter store changes:
+  /// straight from the store when the formats agree and nothing is folded, else through a
+  /// folding buffer and a reorder. `fold` (may be empty) rewrites plain weights and bias in place.
+  struct PreparedWeights {
+    dnnl::memory weights, bias;
+  };
+  PreparedWeights prepare_weights(const Desc& plain_w, const Desc& chosen_w, const Desc& bias_desc,
+                                  float* store_w, float* store_b, bool fold_bn,
+                                  std::function<void(float*, float*)> fold) {
+    PreparedWeights p;
+    const dnnl::engine& e = c_.engine;
+    const int64_t k = plain_w.dims()[0] * (plain_w.dims().size() == 5 ? plain_w.dims()[1] : 1);
+    if (!fold_bn) {
+      dnnl::memory plain(plain_w, e, store_w);
+      if (plain_w == chosen_w) {
+        p.weights = plain;
+      } else {
+        p.weights = dnnl::memory(chosen_w, e);
+        c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+        dnnl::reorder reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
+        c_.weight_updates.push_back([c = &c_, reorder, plain, w = p.weights]() mutable {
+          reorder.execute(c->stream, plain, w);
+        });
+      }
+      if (store_b != nullptr) p.bias = dnnl::memory(bias_desc, e, store_b);
+      return p;
+    }
+    dnnl::memory folded(plain_w, e);
+    p.bias = dnnl::memory(bias_desc, e);
+    c_.weight_bytes += static_cast<int64_t>(plain_w.get_size() + bias_desc.get_size());
+    p.weights = plain_w == chosen_w ? folded : dnnl::memory(chosen_w, e);
+    if (!(plain_w == chosen_w)) c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+    const size_t wn = plain_w.get_size() / sizeof(float);
+    std::optional<dnnl::reorder> reorder;
+    if (!(plain_w == chosen_w)) reorder = dnnl::reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
+    c_.weight_updates.push_back([c = &c_, folded, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
+                                 fold]() mutable {
+      auto* fw = static_cast<float*>(folded.get_data_handle());
+      auto* fb = static_cast<float*>(bias.get_data_handle());
+      std::memcpy(fw, store_w, wn * sizeof(float));
+      for (int64_t i = 0; i < k; ++i) fb[i] = store_b != nullptr ? store_b[i] : 0.0F;
+      fold(fw, fb);
+      if (reorder) reorder->execute(c->stream, folded, w);
+    });
+    return p;
+  }
+
+  /// Folds inference batch norm into the preceding layer: per output channel k,
+  /// s = gamma / sqrt(var + eps); w' = s w; b' = s (b - mean) + beta.
+  std::function<void(float*, float*)> batch_norm_fold(int bn_node, int64_t outputs, int64_t per_output) {
+    auto& store = params_.values(static_cast<size_t>(bn_node));
+    const float* gamma = store[0].data();
+    const float* beta = store[1].data();
+    const float* mean = store[2].data();
+    const float* var = store[3].data();
+    const double eps = dynamic_cast<const BatchNorm&>(*net_.node(bn_node).layer).options().eps;
+    return [=](float* w, float* b) {
+      for (int64_t k = 0; k < outputs; ++k) {
+        const float s = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
+        for (int64_t i = 0; i < per_output; ++i) w[k * per_output + i] *= s;
+        b[k] = s * (b[k] - mean[k]) + beta[k];
+      }
+    };
+  }
+
+  void lower_conv(int n);
+  void lower_linear(int n);
+  void lower_batch_norm(int n);
+  bool lower_pool(int n);
+  void lower_activation(int n);
+  void lower_add(int n);
+  void lower_concat(int n);
+  void lower_lrn(int n);
+  void lower_softmax(int n);
+  void lower_flatten(int n);
+  void lower_fallback(int n);
+
+  const Net& net_;
+  ParamStore& params_;
+  const PlanOptions& o_;
+  Plan::Compiled& c_;
+  std::vector<std::vector<int>> consumers_;
+  std::unordered_set<int> taps_;
+};
+
+}  // namespace convnet::engine

@@ -1,0 +1,94 @@
+// An execution plan compiled once from an immutable Net for one (batch, dtype, backend): every
+// layer lowered to oneDNN primitives whose memory formats flow from layer to layer, fused where
+// legal (conv + batch norm + residual sum + activation, batch norm + ReLU, fc + activation), with
+// all activations at fixed offsets in one arena, one shared scratchpad, and weight copies
+// (reordered, batch norm folded) refreshed only when the parameter store's version changes.
+// Inference only for now; training still runs through the Executor's layer-by-layer path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "convnet/engine/param_store.hpp"
+#include "convnet/net.hpp"
+#include "convnet/tensor.hpp"
+
+namespace convnet {
+
+namespace onednn {
+class Engine;
+}
+
+/// Element type of a plan's activations and weights. Only f32 is lowered today; bf16 and int8 are
+/// meant as further lowerings of the same plan (every descriptor is made from this).
+enum class DType { F32 };
+
+/// How activations are laid out between primitives.
+enum class ActivationLayout {
+  Any,   // each primitive picks (oneDNN's blocked nChw16c / nChw8c on AVX-512 / AVX2)
+  Nhwc,  // channels last everywhere a convolution reads or writes (oneDNN's brgemm convolutions)
+};
+
+struct PlanOptions {
+  int64_t batch = 1;
+  DType dtype = DType::F32;
+  ActivationLayout layout = ActivationLayout::Any;
+  bool fuse = true;                // false: one op per layer (for tests of the fusions)
+  std::vector<std::string> taps;   // node names kept unfused and readable with Plan::tap()
+  bool poison_dead = false;        // tests: before each op, fill every storage not live then with NaN
+};
+
+/// One compiled step, for `describe()` and profiles.
+struct PlanStep {
+  std::string label;        // the nodes it computes: "layer1.0.conv1 + bn1 + relu"
+  std::string kind;         // "conv", "reorder", "pool", "fallback:maxout", ...
+  std::string implementation;  // oneDNN's implementation name ("brg:avx512_core", ...), or "host"
+  std::string formats;      // source and destination memory formats
+};
+
+class Plan {
+ public:
+  /// Compiles `net` (which, like `params`, must outlive the plan). Throws Error subclasses on an
+  /// unknown tap name or a size beyond what can be addressed.
+  Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptions options);
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  [[nodiscard]] const PlanOptions& options() const { return options_; }
+
+  /// Runs inference. `inputs` follow net.inputs(), each (batch, ...declared shape), plain f32.
+  /// The result (batch, ...output shape) stays valid until the next forward.
+  const Tensor& forward(std::span<const Tensor* const> inputs);
+
+  /// A plain f32 copy (batch, ...shape) of a tapped node's output from the last forward.
+  [[nodiscard]] Tensor tap(const std::string& name) const;
+
+  /// Bytes the plan holds: arena (activations), shared scratchpad, weight copies, output.
+  [[nodiscard]] int64_t arena_bytes() const;
+  [[nodiscard]] int64_t scratchpad_bytes() const;
+  [[nodiscard]] int64_t weight_bytes() const;
+  [[nodiscard]] int64_t peak_bytes() const;
+
+  [[nodiscard]] std::vector<PlanStep> describe() const;
+
+  /// Per-node wall time of forward, summed over calls while profiling is on (a fused step is
+  /// charged to its first node).
+  void set_profiling(bool on);
+  [[nodiscard]] const std::vector<double>& node_seconds() const;
+
+  struct Compiled;  // the lowered program (engine/lowering.hpp)
+
+ private:
+  void poison_dead_storages(int op);
+
+  const Net& net_;
+  ParamStore& params_;
+  PlanOptions options_;
+  std::unique_ptr<Compiled> compiled_;
+};
+
+}  // namespace convnet
