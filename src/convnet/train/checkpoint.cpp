@@ -11,7 +11,6 @@ namespace convnet {
 namespace {
 
 constexpr const char* kMetaKey = "convnet";
-constexpr const char* kOptimizerPrefix = "optimizer.";
 
 }  // namespace
 
