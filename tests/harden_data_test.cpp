@@ -6,6 +6,7 @@
 // the library and through the CLI (exit code and one-line message).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstring>
@@ -310,6 +311,73 @@ TEST(ImageLimits, OversizedTargetShapesAndEmptyFilesAreErrors) {
   cut.resize(cut.size() / 2);
   write_file(dir.file("set/a/cut.png"), cut);
   expect_io_error([&] { (void)read_image_folder(dir.file("set"), 1); }, {dir.file("set/a/cut.png"), "corrupt"});
+}
+
+// A PNG written chunk by chunk: IHDR for (w, h, bit depth, colour type, interlace), then one IDAT
+// holding `image_data` zero bytes compressed (zero bytes are valid filtered scanlines).
+Bytes png_with_data(uint32_t w, uint32_t h, uint8_t depth, uint8_t colour, bool interlaced, size_t image_data) {
+  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const auto chunk = [&](const char* type, const Bytes& data) {
+    put32(out, static_cast<uint32_t>(data.size()));
+    Bytes typed(type, type + 4);
+    typed.insert(typed.end(), data.begin(), data.end());
+    out.insert(out.end(), typed.begin(), typed.end());
+    put32(out, static_cast<uint32_t>(crc32(0, typed.data(), static_cast<uInt>(typed.size()))));
+  };
+  Bytes ihdr;
+  put32(ihdr, w);
+  put32(ihdr, h);
+  ihdr.insert(ihdr.end(), {depth, colour, 0, 0, static_cast<uint8_t>(interlaced ? 1 : 0)});
+  chunk("IHDR", ihdr);
+  const Bytes raw(image_data, 0);
+  Bytes compressed(compressBound(static_cast<uLong>(raw.size())));
+  uLongf size = compressed.size();
+  EXPECT_EQ(compress2(compressed.data(), &size, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
+  compressed.resize(size);
+  chunk("IDAT", compressed);
+  chunk("IEND", {});
+  return out;
+}
+
+TEST(ImageLimits, PngDataBeyondItsDimensionsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  // The bomb shape: 64 MB of image data (about 64 KB compressed) behind a 1x1 header.
+  write_file(dir.file("bomb.png"), png_with_data(1, 1, 8, 0, false, size_t{64} << 20));
+  EXPECT_LT(fs::file_size(dir.file("bomb.png")), 100'000u);
+  expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{1, 1, 1}); },
+                  {dir.file("bomb.png"), "PNG image data inflates to more than the 65538 bytes", "not decoded"});
+  // The bound at its edges: one byte less than the scanlines need is stb's "not enough pixels";
+  // the exact size, and that plus the 64 KiB tolerated, decode; one more byte is refused. Bit
+  // depths, colour types and Adam7 interlacing each change the exact size.
+  struct Case {
+    uint32_t w, h;
+    uint8_t depth, colour;
+    bool interlaced;
+    size_t exact;
+  };
+  const Case cases[] = {
+      {1, 1, 8, 0, false, 2},             // grey: 1 filter byte + 1 pixel
+      {3, 2, 1, 0, false, 2 * (1 + 1)},   // 1-bit grey: 3 bits round up to a byte
+      {5, 3, 8, 2, false, 3 * (1 + 15)},  // RGB
+      {5, 3, 8, 2, true, 4 + 4 + 0 + 4 + 10 + 14 + 16},      // RGB, Adam7: rows of passes 1..7
+      {7, 9, 16, 4, true, 10 + 10 + 9 + 27 + 34 + 65 + 116},  // grey + alpha, 16-bit, Adam7
+  };
+  for (const Case& c : cases) {
+    for (int64_t extra : {-1, 0, 65536, 65537}) {
+      const std::string name = dir.file("p" + std::to_string(c.w) + "x" + std::to_string(c.h) + "-" +
+                                        std::to_string(c.depth) + "-" + std::to_string(c.interlaced) + "-" +
+                                        std::to_string(extra) + ".png");
+      write_file(name, png_with_data(c.w, c.h, c.depth, c.colour, c.interlaced, static_cast<size_t>(static_cast<int64_t>(c.exact) + extra)));
+      if (extra < 0) {
+        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); }, {name, "not enough pixels"});
+      } else if (extra <= 65536) {
+        EXPECT_NO_THROW((void)read_single_image(name, Shape{1, 2, 2})) << name;
+      } else {
+        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); },
+                        {name, "more than the " + std::to_string(c.exact + 65536) + " bytes"});
+      }
+    }
+  }
 }
 
 // ---- validation split ----

@@ -1,7 +1,8 @@
 // Image readers on Debian's stb_image: a folder DIR/<class>/<image>.png|jpg (classes are the
 // sub-folders sorted by name) and a single image resized for prediction, as (C, H, W) uint8 pixels.
 // Every image is read through InputFile (regular files only) and its dimensions are read from its
-// header and checked against kMaxImageSide / kMaxImagePixels before it is decoded.
+// header and checked against kMaxImageSide / kMaxImagePixels (and a PNG's compressed data against
+// them, png_check.cpp) before it is decoded.
 #include <stb/stb_image.h>
 
 #include <algorithm>
@@ -84,6 +85,7 @@ EncodedImage read_image_header(const fs::path& path) {
                   " (WxH), beyond the limit of " + std::to_string(detail::kMaxImageSide) + " pixels a side and " +
                   std::to_string(detail::kMaxImagePixels) + " pixels in all; not decoded");
   }
+  detail::check_png_data_size(image.bytes, image.path);
   return image;
 }
 

@@ -51,6 +51,10 @@ class DataFile {
 inline constexpr int64_t kMaxImageSide = 16384;
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 27;
 
+/// Throws IoError naming `path` when `bytes` is a PNG whose image data inflates to more than its
+/// header's dimensions need (a decompression bomb), counting in a small buffer; other files pass.
+void check_png_data_size(const std::vector<uint8_t>& bytes, const std::string& path);
+
 /// Throws IoError naming `source` when `name` (a class name) is not valid UTF-8: checkpoints keep
 /// class names in JSON metadata, which holds only UTF-8 text.
 void check_class_name(const std::string& name, const std::string& source);
