@@ -119,6 +119,27 @@ TEST_F(Safetensors, MalformedEntriesAndUnknownDtypesAreErrors) {
   expect_refused({{"__metadata__", {{"k", 1}}}}, {}, {"metadata \"k\" is not a string"});
 }
 
+TEST_F(Safetensors, DeeplyNestedJsonIsRefusedBeforeParsing) {
+  // Parsing 5 million nested arrays took 387 MB; the header's shape allows 3 levels.
+  write_safetensors_raw(path_, std::string(5'000'000, '[') + std::string(5'000'000, ']'), {});
+  expect_io_error([&] { (void)read_safetensors(path_); }, {path_, "nested more than 3 levels deep (at byte 3)"});
+  expect_refused({{"t", entry("F32", {{1}}, 0, 4)}}, Bytes(4, 0), {"nested more than 3 levels"});
+  // Brackets inside strings (names, metadata) do not count.
+  write_safetensors_raw(path_, json{{"[[[[\"{{", entry("F32", {1}, 0, 4)}, {"__metadata__", {{"k", "[[[[[["}}}}.dump(),
+                        Bytes(4, 0));
+  EXPECT_EQ(read_safetensors(path_).metadata.at("k"), "[[[[[[");
+  // A checkpoint's metadata is JSON inside a string: 32 levels are parsed, 33 are not.
+  const auto meta_of_depth = [&](int depth) {
+    const json header = {{"__metadata__", {{"convnet", std::string(depth, '[') + std::string(depth, ']')}}}};
+    write_safetensors_raw(path_, header.dump(), {});
+  };
+  meta_of_depth(32);
+  expect_io_error([&] { (void)read_checkpoint_meta(path_); }, {path_, "corrupted checkpoint metadata: no model text"});
+  meta_of_depth(33);
+  expect_io_error([&] { (void)read_checkpoint_meta(path_); },
+                  {path_, "corrupted checkpoint metadata: it is nested more than 32 levels deep"});
+}
+
 Bytes halves(std::initializer_list<uint16_t> values) {
   Bytes out;
   for (uint16_t v : values) out.insert(out.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)});

@@ -125,6 +125,27 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
 }  // namespace
 
+void check_json_nesting(const std::string& text, int max_depth, const std::string& what) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        throw IoError(what + " is nested more than " + std::to_string(max_depth) + " levels deep (at byte " +
+                      std::to_string(i) + ")");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 SafetensorsContent read_safetensors(const std::string& path) {
   const InputFile file(path);
   if (file.size() < 8) throw IoError(path + ": not a safetensors file (shorter than its 8-byte header length)");
@@ -142,6 +163,8 @@ SafetensorsContent read_safetensors(const std::string& path) {
   }
   std::string text(static_cast<size_t>(header_size), '\0');
   file.read_at(8, text.data(), text.size());
+  // An object of objects holding arrays: 3 levels. Deeper JSON would only cost memory to parse.
+  check_json_nesting(text, 3, path + ": corrupted safetensors header: it");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);

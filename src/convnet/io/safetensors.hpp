@@ -32,6 +32,11 @@ struct SafetensorsContent {
 /// of the wrong size or overlapping another tensor's.
 [[nodiscard]] SafetensorsContent read_safetensors(const std::string& path);
 
+/// Throws IoError "`what` is nested more than `max_depth` levels deep" when the JSON `text` opens
+/// more arrays and objects than that: checked before parsing, since parsing millions of nested
+/// brackets costs gigabytes.
+void check_json_nesting(const std::string& text, int max_depth, const std::string& what);
+
 /// Writes float32 tensors atomically: a temporary file in the same folder, fsync, rename.
 /// An existing file at `path` stays intact until the new one is complete.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
