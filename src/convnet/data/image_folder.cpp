@@ -171,6 +171,8 @@ Dataset read_image_folder(const std::string& dir, int channels) {
                   (loose_images ? std::string(" (found images directly in it)") : std::string()));
   }
 
+  for (const fs::path& cls : classes) detail::check_class_name(cls.filename().string(), cls.string());
+
   Dataset data;
   data.name = fs::path(dir).filename().string();
   std::string first_image;
@@ -180,7 +182,6 @@ Dataset read_image_folder(const std::string& dir, int channels) {
     const std::vector<fs::path> images = sorted_entries(classes[label], false);
     if (images.empty()) throw IoError(classes[label].string() + ": class folder without images (.png, .jpg, .jpeg)");
     data.class_names.push_back(classes[label].filename().string());
-    detail::check_class_name(data.class_names.back(), classes[label].string());
     for (const fs::path& path : images) {
       const EncodedImage image = read_image_header(path);
       const int w = image.width;

@@ -50,23 +50,22 @@ float half_to_float(uint16_t h) {
   return sign ? -subnormal : subnormal;
 }
 
-// Converts `count` little-endian elements of `dtype` to float32.
+template <class T>
+T load(const uint8_t* p) {
+  T v{};
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Converts `count` little-endian elements of `dtype` (not F32, which is read in place) to float32.
 void to_float(const std::string& dtype, const uint8_t* p, int64_t count, float* out) {
-  for (int64_t i = 0; i < count; ++i) {
-    if (dtype == "F16" || dtype == "BF16") {
-      uint16_t v = 0;
-      std::memcpy(&v, p + i * 2, 2);
-      out[i] = dtype == "F16" ? half_to_float(v) : bits_to_float(uint32_t{v} << 16);
-    } else if (dtype == "F64") {
-      double v = 0;
-      std::memcpy(&v, p + i * 8, 8);
-      out[i] = static_cast<float>(v);
-    } else {
-      int64_t v = 0;
-      std::memcpy(&v, p + i * 8, 8);
-      out[i] = static_cast<float>(v);
-    }
-  }
+  const auto convert = [&](size_t size, auto element) {
+    for (int64_t i = 0; i < count; ++i) out[i] = element(p + static_cast<size_t>(i) * size);
+  };
+  if (dtype == "F16") convert(2, [](const uint8_t* q) { return half_to_float(load<uint16_t>(q)); });
+  if (dtype == "BF16") convert(2, [](const uint8_t* q) { return bits_to_float(uint32_t{load<uint16_t>(q)} << 16); });
+  if (dtype == "F64") convert(8, [](const uint8_t* q) { return static_cast<float>(load<double>(q)); });
+  if (dtype == "I64") convert(8, [](const uint8_t* q) { return static_cast<float>(load<int64_t>(q)); });
 }
 
 // A tensor's header entry, checked: dtype known, shape of non-negative integers whose byte size
