@@ -98,7 +98,7 @@ TEST(IdxSizes, DeclaredSizeIsCheckedAgainstThePlainFileBeforeReading) {
   write_file(dir.file("lab-huge"), label_header(0xffffffff));
   expect_error<SizeError>([&] { (void)read_idx(dir.file("huge"), dir.file("lab-huge"), {}); },
                           {dir.file("huge"), "does not fit in 64 bits"});
-  // One byte too many or too few in a plain file.
+  // One byte too many in a plain file (one too few: IdxTest.TruncatedFiles).
   Bytes images = idx_images(1, 2, 2);
   images.push_back(7);
   write_file(dir.file("long"), images);
