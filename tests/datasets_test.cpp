@@ -2,102 +2,20 @@
 // records, PNG/JPEG folders via Debian's stb_image_write), their IoErrors for bad input, format
 // detection in load_dataset (including the real Fashion-MNIST when installed), and validation splits.
 #include <gtest/gtest.h>
-#include <stb/stb_image_write.h>
-#include <unistd.h>
-#include <zlib.h>
 
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <set>
 
 #include "convnet/data/dataset.hpp"
 #include "convnet/error.hpp"
+#include "support/data_files.hpp"
 
 namespace convnet {
 namespace {
 
-namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
+using namespace convnet::testing;
 
 const std::vector<std::string> kFashion = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-
-std::vector<std::string> digits(int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back(std::to_string(i));
-  return out;
-}
-
-// A fresh folder under the system temp dir, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "data") {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("convnet-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const std::string& path, const Bytes& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-void write_gz(const std::string& path, const Bytes& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
-  ASSERT_EQ(gzclose(f), Z_OK);
-}
-
-void put32(Bytes& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
-}
-
-// n images of h x w with pixel (i, k) = (i * h * w + k) % 256.
-Bytes idx_images(uint32_t n, uint32_t h, uint32_t w) {
-  Bytes out;
-  put32(out, 0x00000803);
-  put32(out, n);
-  put32(out, h);
-  put32(out, w);
-  for (uint32_t k = 0; k < n * h * w; ++k) out.push_back(static_cast<uint8_t>(k % 256));
-  return out;
-}
-
-Bytes idx_labels(const Bytes& labels) {
-  Bytes out;
-  put32(out, 0x00000801);
-  put32(out, static_cast<uint32_t>(labels.size()));
-  out.insert(out.end(), labels.begin(), labels.end());
-  return out;
-}
-
-// Expects `fn` to throw IoError whose message contains every one of `parts`.
-void expect_io_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an IoError";
-  } catch (const IoError& e) {
-    const std::string message = e.what();
-    for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message << "\nlacks: " << part;
-  }
-}
 
 // ---- IDX ----
 
@@ -175,8 +93,7 @@ TEST(IdxTest, TruncatedFiles) {
 TEST(IdxTest, TruncatedGzipStream) {
   TempDir dir;
   write_gz(dir.file("img.gz"), idx_images(50, 28, 28));
-  std::ifstream in(dir.file("img.gz"), std::ios::binary);
-  Bytes gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Bytes gz = read_bytes(dir.file("img.gz"));
   gz.resize(gz.size() / 2);
   write_file(dir.file("cut.gz"), gz);
   write_file(dir.file("lab"), idx_labels(Bytes(50, 0)));
@@ -200,19 +117,6 @@ TEST(IdxTest, LabelOutOfRange) {
 }
 
 // ---- CIFAR ----
-
-// A record: label byte(s), then 3072 pixels with pixel k = (seed + k) % 256.
-Bytes cifar_record(std::initializer_list<uint8_t> labels, int seed) {
-  Bytes out(labels);
-  for (int k = 0; k < 3072; ++k) out.push_back(static_cast<uint8_t>((seed + k) % 256));
-  return out;
-}
-
-Bytes concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
 
 TEST(CifarTest, ReadsCifar10RecordsAcrossFiles) {
   TempDir dir;
@@ -257,16 +161,6 @@ TEST(CifarTest, BadInput) {
 }
 
 // ---- image folders ----
-
-// Writes a w x h PNG with `channels` channels, pixel (y, x, c) = (base + 10*y + 3*x + 50*c) % 256.
-void write_png(const std::string& path, int w, int h, int channels, int base) {
-  fs::create_directories(fs::path(path).parent_path());
-  Bytes pixels;
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < channels; ++c) pixels.push_back(static_cast<uint8_t>((base + 10 * y + 3 * x + 50 * c) % 256));
-  ASSERT_NE(stbi_write_png(path.c_str(), w, h, channels, pixels.data(), w * channels), 0);
-}
 
 TEST(ImageFolderTest, ReadsPngClassesSortedIntoPlanes) {
   TempDir dir;

@@ -1,5 +1,6 @@
 // CIFAR-10 / CIFAR-100 binary batch reader: fixed-size records of one (CIFAR-10) or two (coarse,
-// fine: CIFAR-100) label bytes followed by 3x32x32 pixel bytes in channel-major order.
+// fine: CIFAR-100) label bytes followed by 3x32x32 pixel bytes in channel-major order. The format
+// declares no count, so a batch file is bounded by kMaxBatchBytes (CIFAR's largest file is 154 MB).
 #include <filesystem>
 
 #include "convnet/data/dataset.hpp"
@@ -13,6 +14,7 @@ constexpr int64_t kChannels = 3;
 constexpr int64_t kSide = 32;
 constexpr size_t kPixels = kChannels * kSide * kSide;
 constexpr size_t kCoarseClasses = 20;
+constexpr uint64_t kMaxBatchBytes = uint64_t{1} << 30;
 
 }  // namespace
 
@@ -28,7 +30,8 @@ Dataset read_cifar(const std::vector<std::string>& paths, bool coarse_and_fine, 
   data.image_shape = Shape{kChannels, kSide, kSide};
   data.class_names = std::move(class_names);
   for (const std::string& path : paths) {
-    const std::vector<uint8_t> bytes = detail::read_file_bytes(path);
+    detail::DataFile file(path);
+    const std::vector<uint8_t> bytes = file.read_rest(kMaxBatchBytes, std::string(format) + " batch");
     if (bytes.empty()) throw IoError(path + ": empty file, expected " + format + " records of " + std::to_string(record) + " bytes");
     if (bytes.size() % record != 0) {
       const size_t expected = (bytes.size() / record + 1) * record;

@@ -2,22 +2,19 @@
 // IDX and CIFAR readers. The readers themselves are in idx.cpp, cifar.cpp and image_folder.cpp.
 #include "convnet/data/dataset.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
+#include <string_view>
 
 #include "convnet/data/internal.hpp"
 #include "convnet/error.hpp"
+#include "convnet/io/input_file.hpp"
 
 namespace convnet {
 namespace {
@@ -26,12 +23,15 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kFashionNames = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+constexpr uint64_t kMaxNamesBytes = uint64_t{1} << 20;
 const std::vector<std::string> kCifar10Names = {"airplane", "automobile", "bird",  "cat",  "deer",
                                                 "dog",      "frog",       "horse", "ship", "truck"};
 
+// Present and not a folder: a FIFO or device under a dataset file's name is found here and then
+// refused by the reader with a message saying what it is.
 bool is_file(const fs::path& p) {
   std::error_code ec;
-  return fs::is_regular_file(p, ec);
+  return fs::exists(p, ec) && !fs::is_directory(p, ec);
 }
 
 bool is_folder(const fs::path& p) {
@@ -58,16 +58,19 @@ std::optional<fs::path> find_idx(const fs::path& dir, const std::string& split, 
 }
 
 // Non-empty trimmed lines of a text file (CIFAR's batches.meta.txt / fine_label_names.txt).
+// Checked for UTF-8 (they go into the checkpoint's JSON) and for at least one name.
 std::vector<std::string> read_names(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path.string() + ": cannot open the file");
+  const std::vector<uint8_t> bytes = InputFile(path.string()).read_all(kMaxNamesBytes, "class name file");
   std::vector<std::string> names;
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
   std::string line;
-  while (std::getline(in, line)) {
+  for (int line_number = 1; std::getline(in, line); ++line_number) {
     const size_t begin = line.find_first_not_of(" \t\r");
     if (begin == std::string::npos) continue;
     names.push_back(line.substr(begin, line.find_last_not_of(" \t\r") - begin + 1));
+    detail::check_class_name(names.back(), path.string() + ":" + std::to_string(line_number));
   }
+  if (names.empty()) throw IoError(path.string() + ": no class names in the file");
   return names;
 }
 
@@ -88,10 +91,15 @@ std::optional<DataSplits> load_idx(const fs::path& dir, const std::string& origi
   if (!test_images) missing += " t10k-images-idx3-ubyte[.gz]";
   if (!test_labels) missing += " t10k-labels-idx1-ubyte[.gz]";
   if (!missing.empty()) throw IoError(dir.string() + ": incomplete IDX dataset, missing:" + missing);
-  const bool fashion = lower(original_path).find("fashion") != std::string::npos;
-  const std::vector<std::string> names = fashion ? kFashionNames : detail::numbered_class_names(10);
-  return DataSplits{read_idx(train_images->string(), train_labels->string(), names),
-                    read_idx(test_images->string(), test_labels->string(), names)};
+  // Labels may be 0..255: the class count is the highest label of either split plus one, and
+  // Fashion-MNIST's ten names are used when the path says "fashion" and the labels fit them.
+  DataSplits splits{read_idx(train_images->string(), train_labels->string(), {}),
+                    read_idx(test_images->string(), test_labels->string(), {})};
+  const size_t classes = std::max(splits.train.class_names.size(), splits.test.class_names.size());
+  const bool fashion = lower(original_path).find("fashion") != std::string::npos && classes <= kFashionNames.size();
+  splits.train.class_names = fashion ? kFashionNames : detail::numbered_class_names(static_cast<int64_t>(classes));
+  splits.test.class_names = splits.train.class_names;
+  return splits;
 }
 
 std::optional<DataSplits> load_cifar10(const fs::path& dir) {
@@ -108,7 +116,6 @@ std::optional<DataSplits> load_cifar10(const fs::path& dir) {
   if (!missing.empty()) throw IoError(dir.string() + ": incomplete CIFAR-10 dataset, missing:" + missing);
   const fs::path meta = dir / "batches.meta.txt";
   std::vector<std::string> names = is_file(meta) ? read_names(meta) : kCifar10Names;
-  if (names.empty()) throw IoError(meta.string() + ": no class names in the file");
   return DataSplits{read_cifar(train, false, names), read_cifar({test.string()}, false, names)};
 }
 
@@ -121,7 +128,6 @@ std::optional<DataSplits> load_cifar100(const fs::path& dir) {
   }
   const fs::path meta = dir / "fine_label_names.txt";
   std::vector<std::string> names = is_file(meta) ? read_names(meta) : detail::numbered_class_names(100);
-  if (names.empty()) throw IoError(meta.string() + ": no class names in the file");
   return DataSplits{read_cifar({train.string()}, true, names), read_cifar({test.string()}, true, names)};
 }
 
@@ -147,45 +153,42 @@ std::optional<DataSplits> load_image_folders(const fs::path& dir) {
   return splits;
 }
 
-// zlib's error text, without the "path: " it puts in front.
-std::string gz_message(gzFile file, const std::string& path) {
-  int err = 0;
-  const char* message = gzerror(file, &err);
-  std::string text = message ? message : "read error";
-  if (text.starts_with(path + ": ")) text.erase(0, path.size() + 2);
-  return text;
+// The length of the valid UTF-8 sequence starting at text[i], or 0 when it is not one (overlong
+// forms, surrogates and code points beyond U+10FFFF included, as JSON requires).
+size_t utf8_sequence(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  const unsigned lead = byte(i);
+  const auto continuation = [&](size_t k) { return (byte(k) & 0xc0u) == 0x80u; };
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return continuation(i + 1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned second = byte(i + 1);
+    const bool ok = (lead == 0xe0 ? second >= 0xa0 : lead == 0xed ? second <= 0x9f : true);
+    return ok && continuation(i + 1) && continuation(i + 2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned second = byte(i + 1);
+    const bool ok = (lead == 0xf0 ? second >= 0x90 : lead == 0xf4 ? second <= 0x8f : true);
+    return ok && continuation(i + 1) && continuation(i + 2) && continuation(i + 3) ? 4 : 0;
+  }
+  return 0;
 }
 
 }  // namespace
 
 namespace detail {
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw IoError(path + ": no such file");
-  if (fs::is_directory(path, ec)) throw IoError(path + ": is a folder, not a file");
-  // gzopen reads a plain file unchanged and decompresses one that starts with the gzip magic.
-  const std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose);
-  if (!file) throw IoError(path + ": cannot open the file: " + std::strerror(errno));
-  gzbuffer(file.get(), 1 << 20);
-  std::vector<uint8_t> bytes;
-  constexpr size_t kChunk = 1 << 20;
-  while (true) {
-    const size_t have = bytes.size();
-    bytes.resize(have + kChunk);
-    const int n = gzread(file.get(), bytes.data() + have, static_cast<unsigned>(kChunk));
-    if (n < 0) throw IoError(path + ": cannot read the file (corrupt gzip data?): " + gz_message(file.get(), path));
-    bytes.resize(have + static_cast<size_t>(n));
-    if (n == 0) break;
+void check_class_name(const std::string& name, const std::string& source) {
+  for (size_t i = 0; i < name.size();) {
+    const size_t length = utf8_sequence(name, i);
+    if (length == 0) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(name[i]));
+      throw IoError(source + ": class name is not valid UTF-8 (byte " + byte + " at offset " + std::to_string(i) +
+                    "); checkpoints store class names as JSON text, so rename it");
+    }
+    i += length;
   }
-  int err = Z_OK;
-  gzerror(file.get(), &err);
-  if (err != Z_OK) {
-    throw IoError(path + ": truncated or corrupt gzip data after " + std::to_string(bytes.size()) +
-                  " decompressed bytes: " + gz_message(file.get(), path));
-  }
-  bytes.shrink_to_fit();
-  return bytes;
 }
 
 std::string hex32(uint32_t value) {
@@ -235,6 +238,10 @@ Dataset split_validation(Dataset& data, double fraction, uint64_t seed) {
   }
   const int64_t n = data.size();
   const auto n_val = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+  if (fraction > 0.0 && (n_val == 0 || n_val == n)) {
+    throw Error(data.name + ": a validation fraction of " + std::to_string(fraction) + " of " + std::to_string(n) +
+                " images leaves " + (n_val == 0 ? "the validation set" : "the training set") + " empty");
+  }
   // Fisher-Yates on mt19937_64 (fully specified by the standard, unlike std::shuffle's use of it),
   // so a seed picks the same images on every platform.
   std::vector<int64_t> order(static_cast<size_t>(n));

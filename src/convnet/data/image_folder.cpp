@@ -1,5 +1,8 @@
 // Image readers on Debian's stb_image: a folder DIR/<class>/<image>.png|jpg (classes are the
 // sub-folders sorted by name) and a single image resized for prediction, as (C, H, W) uint8 pixels.
+// Every image is read through InputFile (regular files only) and its dimensions are read from its
+// header and checked against kMaxImageSide / kMaxImagePixels (and a PNG's compressed data against
+// them, png_check.cpp) before it is decoded.
 #include <stb/stb_image.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include "convnet/data/dataset.hpp"
 #include "convnet/data/internal.hpp"
 #include "convnet/error.hpp"
+#include "convnet/io/input_file.hpp"
 
 namespace convnet {
 namespace {
@@ -25,14 +29,16 @@ bool is_image(const fs::path& file) {
 
 bool hidden(const fs::path& path) { return path.filename().string().starts_with("."); }
 
+// The folder's sub-folders, or its image files (by extension; anything that is not a folder, so
+// a FIFO named x.png is refused by the reader rather than skipped), sorted by name.
 std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     if (hidden(entry.path())) continue;
-    if (directories ? entry.is_directory() : (entry.is_regular_file() && is_image(entry.path()))) {
-      out.push_back(entry.path());
-    }
+    std::error_code type_ec;
+    const bool is_folder = entry.is_directory(type_ec);
+    if (directories ? is_folder : (!is_folder && is_image(entry.path()))) out.push_back(entry.path());
   }
   if (ec) throw IoError(dir.string() + ": cannot list the folder: " + ec.message());
   std::sort(out.begin(), out.end());
@@ -51,12 +57,49 @@ struct StbFree {
 
 using Image = std::unique_ptr<unsigned char, StbFree>;
 
-Image decode(const fs::path& image, int channels, int& w, int& h) {
+constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;
+
+// An image file's bytes and the dimensions its header declares, checked against the limits.
+struct EncodedImage {
+  std::string path;
+  std::vector<uint8_t> bytes;
+  int width = 0;
+  int height = 0;
+  int channels = 0;  // as stored: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+};
+
+std::string stb_reason() {
+  const char* reason = stbi_failure_reason();
+  return reason ? std::string(": ") + reason : std::string();
+}
+
+EncodedImage read_image_header(const fs::path& path) {
+  EncodedImage image{path.string(), InputFile(path.string()).read_all(kMaxImageFileBytes, "image file")};
+  if (stbi_info_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size()), &image.width, &image.height,
+                            &image.channels) == 0) {
+    throw IoError(image.path + ": unreadable or corrupt image" + stb_reason());
+  }
+  const int64_t pixels = int64_t{image.width} * image.height;
+  if (image.width > detail::kMaxImageSide || image.height > detail::kMaxImageSide || pixels > detail::kMaxImagePixels) {
+    throw IoError(image.path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                  " (WxH), beyond the limit of " + std::to_string(detail::kMaxImageSide) + " pixels a side and " +
+                  std::to_string(detail::kMaxImagePixels) + " pixels in all; not decoded");
+  }
+  detail::check_png_data_size(image.bytes, image.path);
+  return image;
+}
+
+// Decodes to `channels` interleaved (H, W, C) bytes of the size read_image_header found.
+Image decode(const EncodedImage& image, int channels) {
+  int w = 0;
+  int h = 0;
   int file_channels = 0;
-  Image decoded(stbi_load(image.c_str(), &w, &h, &file_channels, channels));
-  if (!decoded) {
-    const char* reason = stbi_failure_reason();
-    throw IoError(image.string() + ": unreadable or corrupt image" + (reason ? std::string(": ") + reason : ""));
+  Image decoded(stbi_load_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size()), &w, &h,
+                                      &file_channels, channels));
+  if (!decoded) throw IoError(image.path + ": unreadable or corrupt image" + stb_reason());
+  if (w != image.width || h != image.height) {
+    throw IoError(image.path + ": corrupt image: its header says " + std::to_string(image.width) + "x" +
+                  std::to_string(image.height) + " but it decodes to " + std::to_string(w) + "x" + std::to_string(h));
   }
   return decoded;
 }
@@ -84,12 +127,15 @@ Dataset read_single_image(const std::string& path, const Shape& shape) {
       shape.width() <= 0) {
     throw Error(path + ": cannot read an image as " + shape.chw_string() + ": expected a 1- or 3-channel CxHxW shape");
   }
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw IoError(path + ": no such file");
+  if (shape.height() > detail::kMaxImageSide || shape.width() > detail::kMaxImageSide) {
+    throw Error(path + ": cannot resize an image to " + shape.chw_string() + ": beyond the limit of " +
+                std::to_string(detail::kMaxImageSide) + " pixels a side");
+  }
   const int channels = static_cast<int>(shape.channels());
-  int w = 0;
-  int h = 0;
-  const Image decoded = decode(path, channels, w, h);
+  const EncodedImage image = read_image_header(path);
+  const int w = image.width;
+  const int h = image.height;
+  const Image decoded = decode(image, channels);
   const auto out_h = static_cast<int>(shape.height());
   const auto out_w = static_cast<int>(shape.width());
   Dataset data;
@@ -125,6 +171,8 @@ Dataset read_image_folder(const std::string& dir, int channels) {
                   (loose_images ? std::string(" (found images directly in it)") : std::string()));
   }
 
+  for (const fs::path& cls : classes) detail::check_class_name(cls.filename().string(), cls.string());
+
   Dataset data;
   data.name = fs::path(dir).filename().string();
   std::string first_image;
@@ -134,20 +182,21 @@ Dataset read_image_folder(const std::string& dir, int channels) {
     const std::vector<fs::path> images = sorted_entries(classes[label], false);
     if (images.empty()) throw IoError(classes[label].string() + ": class folder without images (.png, .jpg, .jpeg)");
     data.class_names.push_back(classes[label].filename().string());
-    for (const fs::path& image : images) {
-      int w = 0;
-      int h = 0;
-      const Image decoded = decode(image, channels, w, h);
+    for (const fs::path& path : images) {
+      const EncodedImage image = read_image_header(path);
+      const int w = image.width;
+      const int h = image.height;
       if (first_image.empty()) {
-        first_image = image.string();
+        first_image = image.path;
         first_w = w;
         first_h = h;
         data.image_shape = Shape{channels, h, w};
       } else if (w != first_w || h != first_h) {
-        throw IoError(image.string() + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
+        throw IoError(image.path + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
                       " (WxH) but the first image, " + first_image + ", is " + std::to_string(first_w) + "x" +
                       std::to_string(first_h) + "; every image must have the same size");
       }
+      const Image decoded = decode(image, channels);
       // stb gives interleaved (H, W, C); the dataset stores planes (C, H, W).
       const size_t plane = static_cast<size_t>(w) * static_cast<size_t>(h);
       const size_t base = data.pixels.size();
@@ -166,13 +215,8 @@ namespace detail {
 int image_folder_channels(const std::string& dir) {
   check_folder(dir);
   for (const fs::path& cls : sorted_entries(dir, true)) {
-    for (const fs::path& image : sorted_entries(cls, false)) {
-      int w = 0;
-      int h = 0;
-      int comp = 0;
-      if (stbi_info(image.c_str(), &w, &h, &comp) == 0) return 3;  // the reader reports the bad file
-      return comp <= 2 ? 1 : 3;
-    }
+    const std::vector<fs::path> images = sorted_entries(cls, false);
+    if (!images.empty()) return read_image_header(images.front()).channels <= 2 ? 1 : 3;
   }
   return 3;
 }

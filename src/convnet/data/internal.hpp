@@ -1,16 +1,63 @@
-// Helpers shared by the dataset readers: reading a whole data file, gzip-compressed or not (zlib
-// detects the gzip magic), and message formatting. Internal to the library, not part of its API.
+// Helpers shared by the dataset readers: DataFile (a data file read through zlib, bounded by the
+// sizes its caller expects), the image size limits, class-name checks and message formatting.
+// Internal to the library, not part of its API.
 #pragma once
+
+#include <zlib.h>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "convnet/io/input_file.hpp"
 
 namespace convnet::detail {
 
-/// The file's bytes, decompressed when it is gzip; throws IoError for a missing, unreadable,
-/// corrupt or truncated file.
-[[nodiscard]] std::vector<uint8_t> read_file_bytes(const std::string& path);
+/// A dataset file read from its start, decompressed on the fly when it is gzip (a plain file is
+/// read unchanged). Opening refuses what is not a regular file (InputFile).
+class DataFile {
+ public:
+  explicit DataFile(const std::string& path);
+  ~DataFile();
+  DataFile(const DataFile&) = delete;
+  DataFile& operator=(const DataFile&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return file_.path(); }
+  /// True for gzip data; false for a plain file, whose size() is then the data's size.
+  [[nodiscard]] bool compressed() const { return compressed_; }
+  [[nodiscard]] uint64_t size() const { return file_.size(); }
+
+  /// Reads up to `n` bytes, fewer only at the end of the data; IoError for corrupt or truncated gzip.
+  size_t read(uint8_t* out, size_t n);
+  /// The next `n` bytes, the buffer growing as they arrive (a short file never gets `n` allocated);
+  /// IoError "truncated `what`: expected E bytes, found F" when the data ends first.
+  [[nodiscard]] std::vector<uint8_t> read_exactly(uint64_t n, const std::string& what);
+  /// IoError when any data is left (reads at most one more byte: a bomb is not inflated further).
+  void expect_end(const std::string& what);
+  /// Everything left, at most `limit` bytes: IoError as soon as there is more.
+  [[nodiscard]] std::vector<uint8_t> read_rest(uint64_t limit, const std::string& what);
+
+ private:
+  [[nodiscard]] std::string zlib_message() const;
+
+  InputFile file_;
+  gzFile gz_ = nullptr;
+  bool compressed_ = false;
+  uint64_t position_ = 0;  // decompressed bytes delivered so far
+};
+
+/// Images larger than this on a side, or with more pixels in all, are refused before decoding.
+inline constexpr int64_t kMaxImageSide = 16384;
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 27;
+
+/// Throws IoError naming `path` when `bytes` is a PNG whose image data inflates to more than its
+/// header's dimensions need (a decompression bomb), counting in a small buffer; other files pass.
+void check_png_data_size(const std::vector<uint8_t>& bytes, const std::string& path);
+
+/// Throws IoError naming `source` when `name` (a class name) is not valid UTF-8: checkpoints keep
+/// class names in JSON metadata, which holds only UTF-8 text.
+void check_class_name(const std::string& name, const std::string& source);
 
 /// "0x00000803": a 32-bit value in hex, as magic numbers are written in error messages.
 [[nodiscard]] std::string hex32(uint32_t value);

@@ -11,7 +11,7 @@ namespace convnet {
 namespace {
 
 constexpr const char* kMetaKey = "convnet";
-constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr int kMaxMetaNesting = 32;  // the metadata written is 4 levels deep (metrics rows)
 
 }  // namespace
 
@@ -27,6 +27,7 @@ nlohmann::json read_checkpoint_meta(const std::string& path) {
   const SafetensorsContent content = read_safetensors(path);
   auto it = content.metadata.find(kMetaKey);
   if (it == content.metadata.end()) throw IoError(path + ": not a convnet checkpoint (no '" + kMetaKey + "' metadata)");
+  check_json_nesting(it->second, kMaxMetaNesting, path + ": corrupted checkpoint metadata: it");
   try {
     nlohmann::json meta = nlohmann::json::parse(it->second);
     if (!meta.is_object() || !meta.contains("model") || !meta["model"].is_string() || !meta.contains("network") ||

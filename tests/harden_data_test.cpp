@@ -1,0 +1,402 @@
+// Hostile input for every file reader (issue 8): what is not a regular file (FIFO, /dev/zero,
+// folder), sizes declared beyond the file or beyond 64 bits (IDX, safetensors), gzip data that
+// inflates past its header, oversized images refused before decoding, empty datasets, IDX labels
+// beyond 10 classes, class names that are not UTF-8, and weights in F16/BF16, without
+// num_batches_tracked or inside a training checkpoint. Each class is tested at its boundary, in
+// the library and through the CLI (exit code and one-line message).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "convnet/checked.hpp"
+#include "convnet/data/dataset.hpp"
+#include "convnet/data/internal.hpp"
+#include "convnet/io/input_file.hpp"
+#include "convnet/io/safetensors.hpp"
+#include "convnet/model/model.hpp"
+#include "support/cli.hpp"
+#include "support/data_files.hpp"
+
+namespace convnet {
+namespace {
+
+using namespace convnet::testing;
+
+// ---- regular files only ----
+
+// A FIFO with no writer: opening it for reading the ordinary way would block forever.
+std::string make_fifo(const TempDir& dir, const std::string& name) {
+  const std::string path = dir.file(name);
+  fs::create_directories(fs::path(path).parent_path());
+  EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0) << path;
+  return path;
+}
+
+TEST(RegularFilesOnly, EveryKindOfNonFileIsRefusedAtOnceNamingIt) {
+  TempDir dir;
+  const std::string fifo = make_fifo(dir, "pipe");
+  expect_io_error([&] { InputFile f(fifo); }, {fifo, "is a FIFO (named pipe), not a regular file"});
+  expect_io_error([&] { InputFile f("/dev/zero"); }, {"/dev/zero", "is a character device, not a regular file"});
+  expect_io_error([&] { InputFile f(dir.path().string()); }, {dir.path().string(), "is a folder, not a regular file"});
+  expect_io_error([&] { InputFile f(dir.file("absent")); }, {dir.file("absent"), "no such file"});
+  write_file(dir.file("real"), {1, 2, 3});
+  fs::create_symlink(dir.file("real"), dir.file("link"));
+  EXPECT_EQ(InputFile(dir.file("link")).size(), 3u);  // a link to a regular file is one
+  expect_io_error([&] { (void)InputFile(dir.file("real")).read_all(2, "test file"); },
+                  {dir.file("real"), "test file of 3 bytes is larger than the limit of 2 bytes"});
+}
+
+TEST(RegularFilesOnly, EveryReaderUsesTheCheck) {
+  TempDir dir;
+  write_file(dir.file("lab"), idx_labels({0}));
+  const std::string fifo = make_fifo(dir, "pipe");
+  expect_io_error([&] { (void)read_idx(fifo, dir.file("lab"), {}); }, {fifo, "FIFO"});
+  expect_io_error([&] { (void)read_idx("/dev/zero", dir.file("lab"), {}); }, {"/dev/zero", "character device"});
+  expect_io_error([&] { (void)read_cifar({fifo}, false, {}); }, {fifo, "FIFO"});
+  expect_io_error([&] { (void)read_safetensors(fifo); }, {fifo, "FIFO"});
+  expect_io_error([&] { (void)read_safetensors("/dev/zero"); }, {"/dev/zero", "character device"});
+  expect_io_error([&] { (void)read_single_image(fifo, Shape{1, 4, 4}); }, {fifo, "FIFO"});
+  expect_io_error([&] { (void)read_single_image("/dev/zero", Shape{1, 4, 4}); }, {"/dev/zero", "character device"});
+
+  // Under a dataset's file names: found, then refused by the reader (not reported as missing, not skipped).
+  write_png(dir.file("images/a/1.png"), 2, 2, 1, 0);
+  const std::string fifo_png = make_fifo(dir, "images/a/2.png");
+  expect_io_error([&] { (void)read_image_folder(dir.file("images"), 1); }, {fifo_png, "FIFO"});
+  for (const char* name : {"train.bin", "test.bin"}) write_file(dir.file(std::string("c100/") + name), cifar_record({0, 0}, 0));
+  const std::string fifo_names = make_fifo(dir, "c100/fine_label_names.txt");
+  expect_io_error([&] { (void)load_dataset(dir.file("c100")); }, {fifo_names, "FIFO"});
+  write_file(dir.file("idx/train-labels-idx1-ubyte"), idx_labels({0}));
+  write_file(dir.file("idx/t10k-images-idx3-ubyte"), idx_images(1, 2, 2));
+  write_file(dir.file("idx/t10k-labels-idx1-ubyte"), idx_labels({0}));
+  const std::string fifo_idx = make_fifo(dir, "idx/train-images-idx3-ubyte");
+  expect_io_error([&] { (void)load_dataset(dir.file("idx")); }, {fifo_idx, "FIFO"});
+}
+
+// ---- IDX: declared sizes ----
+
+TEST(IdxSizes, DeclaredSizeIsCheckedAgainstThePlainFileBeforeReading) {
+  TempDir dir;
+  write_file(dir.file("lab"), idx_labels({0}));
+  // 2^31 - 1 images of 65535 x 65535 still fits in 64 bits: a plain 16-byte file is "truncated".
+  const auto label_header = [](uint32_t count) {
+    Bytes out;
+    put32(out, 0x00000801);
+    put32(out, count);
+    return out;
+  };
+  write_file(dir.file("big"), idx_header(0x7fffffff, 0xffff, 0xffff));
+  write_file(dir.file("lab-big"), label_header(0x7fffffff));
+  const uint64_t declared = 16 + uint64_t{0x7fffffff} * 0xffff * 0xffff;
+  expect_io_error([&] { (void)read_idx(dir.file("big"), dir.file("lab-big"), {}); },
+                  {dir.file("big"), "truncated IDX image file", "expected " + std::to_string(declared) + " bytes, found 16"});
+  // 2^32 - 1 images of 65535 x 65535 does not: a SizeError naming the file, before any allocation.
+  write_file(dir.file("huge"), idx_header(0xffffffff, 0xffff, 0xffff));
+  write_file(dir.file("lab-huge"), label_header(0xffffffff));
+  expect_error<SizeError>([&] { (void)read_idx(dir.file("huge"), dir.file("lab-huge"), {}); },
+                          {dir.file("huge"), "does not fit in 64 bits"});
+  // One byte too many in a plain file (one too few: IdxTest.TruncatedFiles).
+  Bytes images = idx_images(1, 2, 2);
+  images.push_back(7);
+  write_file(dir.file("long"), images);
+  expect_io_error([&] { (void)read_idx(dir.file("long"), dir.file("lab"), {}); },
+                  {dir.file("long"), "trailing data", "expected 20 bytes, found 21"});
+}
+
+TEST(IdxSizes, EmptyAndZeroSizedDataAreErrorsNamingTheFile) {
+  TempDir dir;
+  write_file(dir.file("none"), idx_images(0, 2, 2));
+  write_file(dir.file("lab0"), idx_labels({}));
+  expect_io_error([&] { (void)read_idx(dir.file("none"), dir.file("lab0"), {}); },
+                  {dir.file("none"), "holds no images", "empty dataset"});
+  write_file(dir.file("flat"), idx_header(1, 0, 5));
+  write_file(dir.file("lab"), idx_labels({0}));
+  expect_io_error([&] { (void)read_idx(dir.file("flat"), dir.file("lab"), {}); }, {dir.file("flat"), "empty images (0x5)"});
+  write_file(dir.file("thin"), idx_header(1, 5, 0));
+  expect_io_error([&] { (void)read_idx(dir.file("thin"), dir.file("lab"), {}); }, {dir.file("thin"), "empty images (5x0)"});
+  write_file(dir.file("empty"), {});
+  expect_io_error([&] { (void)read_idx(dir.file("empty"), dir.file("lab"), {}); },
+                  {dir.file("empty"), "truncated", "found 0"});
+  write_file(dir.file("magic"), {0, 0, 8, 4, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0});
+  expect_io_error([&] { (void)read_idx(dir.file("magic"), dir.file("lab"), {}); },
+                  {dir.file("magic"), "wrong magic", "found 0x00000804"});
+  write_file(dir.file("fake.gz"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  try {
+    (void)read_idx(dir.file("fake.gz"), dir.file("lab"), {});
+    ADD_FAILURE() << "a corrupt gzip stream must be an error";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("fake.gz") +
+                                         ": cannot read the file (corrupt gzip data?) after 0 bytes: invalid stored block lengths");
+  }
+}
+
+TEST(IdxSizes, CountsThatDisagreeAreFoundFromTheHeadersAlone) {
+  TempDir dir;
+  // The image file's body is missing: the disagreement is reported before it would be read.
+  write_file(dir.file("img"), idx_header(3, 28, 28));
+  write_file(dir.file("lab"), idx_labels({0, 1}));
+  expect_io_error([&] { (void)read_idx(dir.file("img"), dir.file("lab"), {}); }, {dir.file("lab"), "2 labels", "3 images"});
+}
+
+// ---- IDX: gzip bombs ----
+
+TEST(IdxGzip, InflatesNoFurtherThanTheHeaderDeclares) {
+  TempDir dir;
+  write_file(dir.file("lab"), idx_labels({1, 2}));
+  // Declared: 2 images of 2x2. Then 64 MB of zeros, and the gzip stream is cut short at the end:
+  // a reader that inflated everything would report the cut; one that stops reports the excess.
+  Bytes bomb = idx_images(2, 2, 2);
+  bomb.resize(bomb.size() + (size_t{64} << 20), 0);
+  write_gz(dir.file("bomb.gz"), bomb);
+  Bytes gz = read_bytes(dir.file("bomb.gz"));
+  EXPECT_LT(gz.size(), size_t{1} << 20);
+  gz.resize(gz.size() - 8);  // no CRC and length trailer
+  write_file(dir.file("bomb.gz"), gz);
+  expect_io_error([&] { (void)read_idx(dir.file("bomb.gz"), dir.file("lab"), {}); },
+                  {dir.file("bomb.gz"), "decompresses to more than the 24 bytes its header declares", "stopped reading"});
+  // The boundary: exactly the declared size reads; one byte more is refused.
+  write_gz(dir.file("exact.gz"), idx_images(2, 2, 2));
+  EXPECT_EQ(read_idx(dir.file("exact.gz"), dir.file("lab"), {}).pixels.size(), 8u);
+  Bytes one_more = idx_images(2, 2, 2);
+  one_more.push_back(0);
+  write_gz(dir.file("more.gz"), one_more);
+  expect_io_error([&] { (void)read_idx(dir.file("more.gz"), dir.file("lab"), {}); },
+                  {dir.file("more.gz"), "more than the 24 bytes"});
+}
+
+TEST(IdxGzip, AHugeDeclaredSizeIsNotAllocatedForAShortStream) {
+  TempDir dir;
+  // 2^31 - 1 images of 4x4 = 32 GiB declared, 16 bytes present: truncated, without allocating 32 GiB.
+  write_gz(dir.file("img.gz"), idx_header(0x7fffffff, 4, 4));
+  Bytes labels;
+  put32(labels, 0x00000801);
+  put32(labels, 0x7fffffff);
+  labels.resize(labels.size() + 100, 0);
+  write_gz(dir.file("lab.gz"), labels);
+  expect_io_error([&] { (void)read_idx(dir.file("img.gz"), dir.file("lab.gz"), {}); },
+                  {dir.file("lab.gz"), "truncated IDX label file", "expected 2147483655 bytes, found 108"});
+}
+
+TEST(DataFileLimit, ReadRestStopsAtItsLimit) {
+  TempDir dir;
+  write_gz(dir.file("a.gz"), Bytes(4096, 1));
+  detail::DataFile exact(dir.file("a.gz"));
+  EXPECT_EQ(exact.read_rest(4096, "test data").size(), 4096u);
+  write_gz(dir.file("b.gz"), Bytes(size_t{3} << 20, 1));  // several chunks
+  detail::DataFile over(dir.file("b.gz"));
+  expect_io_error([&] { (void)over.read_rest((size_t{3} << 20) - 1, "test data"); },
+                  {dir.file("b.gz"), "decompresses to more than the limit of 3145727 bytes"});
+  write_file(dir.file("plain"), Bytes(10, 1));
+  detail::DataFile plain(dir.file("plain"));
+  expect_io_error([&] { (void)plain.read_rest(9, "test data"); }, {dir.file("plain"), "test data of 10 bytes is larger"});
+}
+
+// ---- IDX: classes from the labels ----
+
+TEST(IdxClasses, LabelsUpTo255GiveTheClassCount) {
+  TempDir dir;
+  write_file(dir.file("img"), idx_images(3, 2, 2));
+  write_file(dir.file("lab"), idx_labels({0, 255, 17}));
+  const Dataset d = read_idx(dir.file("img"), dir.file("lab"), {});
+  EXPECT_EQ(d.class_names.size(), 256u);
+  EXPECT_EQ(d.labels, (std::vector<int64_t>{0, 255, 17}));
+
+  // load_dataset: the count covers both splits; Fashion-MNIST's names only when the labels fit them.
+  for (const char* folder : {"mnist20", "fashion20", "fashion10"}) {
+    const bool twenty = std::string(folder).ends_with("20");
+    write_file(dir.file(std::string(folder) + "/train-images-idx3-ubyte"), idx_images(2, 2, 2));
+    write_file(dir.file(std::string(folder) + "/train-labels-idx1-ubyte"), idx_labels({0, 3}));
+    write_file(dir.file(std::string(folder) + "/t10k-images-idx3-ubyte"), idx_images(1, 2, 2));
+    write_file(dir.file(std::string(folder) + "/t10k-labels-idx1-ubyte"), idx_labels({static_cast<uint8_t>(twenty ? 19 : 9)}));
+  }
+  DataSplits s = load_dataset(dir.file("mnist20"));
+  EXPECT_EQ(s.train.class_names, digits(20));
+  EXPECT_EQ(s.test.class_names, digits(20));
+  s = load_dataset(dir.file("fashion20"));
+  EXPECT_EQ(s.train.class_names, digits(20));
+  s = load_dataset(dir.file("fashion10"));
+  EXPECT_EQ(s.train.class_names.size(), 10u);
+  EXPECT_EQ(s.train.class_names[9], "Ankle boot");
+}
+
+// ---- class names must be UTF-8 (they go into the checkpoint's JSON) ----
+
+TEST(ClassNames, NonUtf8FolderNamesAreRefusedAtLoadNamingThePath) {
+  TempDir dir;
+  const std::string bad = std::string("caf") + '\xe9';  // Latin-1 e-acute
+  write_png(dir.file("train/" + bad + "/1.png"), 2, 2, 1, 0);
+  write_png(dir.file("train/ok/1.png"), 2, 2, 1, 0);
+  write_png(dir.file("train/\xc3\xa9t\xc3\xa9/1.png"), 2, 2, 1, 0);  // UTF-8 "été" is fine
+  expect_io_error([&] { (void)read_image_folder(dir.file("train"), 1); },
+                  {dir.file("train/" + bad), "not valid UTF-8", "byte 0xe9 at offset 3"});
+  fs::rename(dir.file("train/" + bad), dir.file("train/cafe"));
+  EXPECT_EQ(read_image_folder(dir.file("train"), 1).class_names,
+            (std::vector<std::string>{"cafe", "ok", "\xc3\xa9t\xc3\xa9"}));
+}
+
+TEST(ClassNames, EveryInvalidUtf8FormIsRefused) {
+  for (const std::string& bad : {std::string("\x80"), std::string("\xc0\xaf"), std::string("\xc3"),
+                                 std::string("\xe0\x80\xaf"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+                                 std::string("\xf8\x88\x80\x80\x80"), std::string("a\xff")}) {
+    expect_io_error([&] { detail::check_class_name(bad, "src"); }, {"src", "not valid UTF-8"});
+  }
+  for (const std::string& good : {std::string(""), std::string("plain"), std::string("\xc2\x80"),
+                                  std::string("\xef\xbf\xbd"), std::string("\xf0\x9f\x90\x88"), std::string("\xf4\x8f\xbf\xbf")}) {
+    EXPECT_NO_THROW(detail::check_class_name(good, "src")) << good;
+  }
+}
+
+TEST(ClassNames, NonUtf8NameFilesAreRefusedNamingTheLine) {
+  TempDir dir;
+  write_file(dir.file("train.bin"), cifar_record({0, 0}, 0));
+  write_file(dir.file("test.bin"), cifar_record({0, 0}, 0));
+  write_file(dir.file("fine_label_names.txt"), {'a', '\n', 'b', 0xff, '\n'});
+  expect_io_error([&] { (void)load_dataset(dir.path().string()); },
+                  {dir.file("fine_label_names.txt") + ":2", "not valid UTF-8"});
+  write_file(dir.file("fine_label_names.txt"), {' ', '\n'});
+  expect_io_error([&] { (void)load_dataset(dir.path().string()); }, {dir.file("fine_label_names.txt"), "no class names"});
+}
+
+// ---- images: dimensions checked before decoding ----
+
+// A PNG that is only its signature and IHDR chunk: enough for stb to read the dimensions, nothing
+// to decode. Refused by the size limit, it says so; past the limit, decoding finds it corrupt.
+Bytes png_header_only(uint32_t w, uint32_t h) {
+  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  put32(out, w);
+  put32(out, h);
+  out.insert(out.end(), {8, 0, 0, 0, 0});  // 8-bit grey, no interlace
+  put32(out, 0);                          // CRC (stb does not check it)
+  return out;
+}
+
+TEST(ImageLimits, SidesAndPixelCountAreCheckedBeforeDecoding) {
+  TempDir dir;
+  const auto refused = [&](const std::string& name, uint32_t w, uint32_t h) {
+    write_file(dir.file(name), png_header_only(w, h));
+    expect_io_error([&] { (void)read_single_image(dir.file(name), Shape{1, 4, 4}); },
+                    {dir.file(name), std::to_string(w) + "x" + std::to_string(h) + " (WxH), beyond the limit",
+                     "not decoded"});
+  };
+  const auto decoded = [&](const std::string& name, uint32_t w, uint32_t h) {  // passes the limit, then fails decoding
+    write_file(dir.file(name), png_header_only(w, h));
+    expect_io_error([&] { (void)read_single_image(dir.file(name), Shape{1, 4, 4}); }, {dir.file(name), "corrupt"});
+  };
+  refused("huge.png", 20000, 20000);
+  refused("wide.png", 16385, 1);
+  refused("tall.png", 1, 16385);
+  decoded("side.png", 16384, 1);
+  decoded("area.png", 16384, 8192);  // 2^27 pixels: the limit itself
+  refused("over.png", 16384, 8193);
+  // A real image at the side limit decodes.
+  write_png(dir.file("real.png"), 16384, 1, 1, 0);
+  EXPECT_EQ(read_single_image(dir.file("real.png"), Shape{1, 1, 2}).pixels.size(), 2u);
+  // In a folder, and when choosing the folder's channel count, the check comes first too.
+  write_file(dir.file("set/a/big.png"), png_header_only(20000, 20000));
+  expect_io_error([&] { (void)read_image_folder(dir.file("set"), 1); }, {dir.file("set/a/big.png"), "beyond the limit"});
+  expect_io_error([&] { (void)detail::image_folder_channels(dir.file("set")); }, {dir.file("set/a/big.png"), "beyond the limit"});
+}
+
+TEST(ImageLimits, OversizedTargetShapesAndEmptyFilesAreErrors) {
+  TempDir dir;
+  write_png(dir.file("g.png"), 2, 2, 1, 0);
+  expect_error<Error>([&] { (void)read_single_image(dir.file("g.png"), Shape{1, 16385, 2}); },
+                      {dir.file("g.png"), "beyond the limit of 16384 pixels a side"});
+  write_file(dir.file("empty.png"), {});
+  expect_io_error([&] { (void)read_single_image(dir.file("empty.png"), Shape{1, 2, 2}); }, {dir.file("empty.png"), "corrupt"});
+  Bytes cut = read_bytes(dir.file("g.png"));
+  cut.resize(cut.size() / 2);
+  write_file(dir.file("set/a/cut.png"), cut);
+  expect_io_error([&] { (void)read_image_folder(dir.file("set"), 1); }, {dir.file("set/a/cut.png"), "corrupt"});
+}
+
+// A PNG written chunk by chunk: IHDR for (w, h, bit depth, colour type, interlace), then one IDAT
+// holding `image_data` zero bytes compressed (zero bytes are valid filtered scanlines).
+Bytes png_with_data(uint32_t w, uint32_t h, uint8_t depth, uint8_t colour, bool interlaced, size_t image_data) {
+  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const auto chunk = [&](const char* type, const Bytes& data) {
+    put32(out, static_cast<uint32_t>(data.size()));
+    Bytes typed(type, type + 4);
+    typed.insert(typed.end(), data.begin(), data.end());
+    out.insert(out.end(), typed.begin(), typed.end());
+    put32(out, static_cast<uint32_t>(crc32(0, typed.data(), static_cast<uInt>(typed.size()))));
+  };
+  Bytes ihdr;
+  put32(ihdr, w);
+  put32(ihdr, h);
+  ihdr.insert(ihdr.end(), {depth, colour, 0, 0, static_cast<uint8_t>(interlaced ? 1 : 0)});
+  chunk("IHDR", ihdr);
+  const Bytes raw(image_data, 0);
+  Bytes compressed(compressBound(static_cast<uLong>(raw.size())));
+  uLongf size = compressed.size();
+  EXPECT_EQ(compress2(compressed.data(), &size, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
+  compressed.resize(size);
+  chunk("IDAT", compressed);
+  chunk("IEND", {});
+  return out;
+}
+
+TEST(ImageLimits, PngDataBeyondItsDimensionsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  // The issue's bomb shape: 64 MB of image data (about 64 KB compressed) behind a 1x1 header.
+  write_file(dir.file("bomb.png"), png_with_data(1, 1, 8, 0, false, size_t{64} << 20));
+  EXPECT_LT(fs::file_size(dir.file("bomb.png")), 100'000u);
+  expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{1, 1, 1}); },
+                  {dir.file("bomb.png"), "PNG image data inflates to more than the 65538 bytes", "not decoded"});
+  // The bound at its edges: one byte less than the scanlines need is stb's "not enough pixels";
+  // the exact size, and that plus the 64 KiB tolerated, decode; one more byte is refused. Bit
+  // depths, colour types and Adam7 interlacing each change the exact size.
+  struct Case {
+    uint32_t w, h;
+    uint8_t depth, colour;
+    bool interlaced;
+    size_t exact;
+  };
+  const Case cases[] = {
+      {1, 1, 8, 0, false, 2},             // grey: 1 filter byte + 1 pixel
+      {3, 2, 1, 0, false, 2 * (1 + 1)},   // 1-bit grey: 3 bits round up to a byte
+      {5, 3, 8, 2, false, 3 * (1 + 15)},  // RGB
+      {5, 3, 8, 2, true, 4 + 4 + 0 + 4 + 10 + 14 + 16},      // RGB, Adam7: rows of passes 1..7
+      {7, 9, 16, 4, true, 10 + 10 + 9 + 27 + 34 + 65 + 116},  // grey + alpha, 16-bit, Adam7
+  };
+  for (const Case& c : cases) {
+    for (int64_t extra : {-1, 0, 65536, 65537}) {
+      const std::string name = dir.file("p" + std::to_string(c.w) + "x" + std::to_string(c.h) + "-" +
+                                        std::to_string(c.depth) + "-" + std::to_string(c.interlaced) + "-" +
+                                        std::to_string(extra) + ".png");
+      write_file(name, png_with_data(c.w, c.h, c.depth, c.colour, c.interlaced, static_cast<size_t>(static_cast<int64_t>(c.exact) + extra)));
+      if (extra < 0) {
+        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); }, {name, "not enough pixels"});
+      } else if (extra <= 65536) {
+        EXPECT_NO_THROW((void)read_single_image(name, Shape{1, 2, 2})) << name;
+      } else {
+        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); },
+                        {name, "more than the " + std::to_string(c.exact + 65536) + " bytes"});
+      }
+    }
+  }
+}
+
+// ---- validation split ----
+
+TEST(ValidationSplit, AnEmptySideIsAnError) {
+  Dataset d;
+  d.name = "toy/train";
+  d.image_shape = Shape{1, 1, 1};
+  d.class_names = digits(2);
+  d.labels = {0, 1, 0};
+  d.pixels = {1, 2, 3};
+  Dataset copy = d;
+  expect_error<Error>([&] { (void)split_validation(copy, 0.1, 1); }, {"toy/train", "leaves the validation set empty"});
+  copy = d;
+  expect_error<Error>([&] { (void)split_validation(copy, 0.9, 1); }, {"toy/train", "leaves the training set empty"});
+  copy = d;
+  EXPECT_EQ(split_validation(copy, 0.34, 1).size(), 1);
+  EXPECT_EQ(copy.size(), 2);
+}
+
+}  // namespace
+}  // namespace convnet
