@@ -98,6 +98,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     return planned_forward(inputs, batch);
   }
   params_dirty_ = true;  // a training step follows: the optimiser will change the values
+  if (training) store_->allocate_grads();
   last_plan_ = nullptr;
   context_.training = training;
   trained_forward_ = training;

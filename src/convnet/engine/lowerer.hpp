@@ -326,22 +326,29 @@ class Lowerer {
       if (store_b != nullptr) p.bias = dnnl::memory(bias_desc, e, store_b);
       return p;
     }
-    dnnl::memory folded(plain_w, e);
-    p.bias = dnnl::memory(bias_desc, e);
-    c_.weight_bytes += static_cast<int64_t>(plain_w.get_size() + bias_desc.get_size());
-    p.weights = plain_w == chosen_w ? folded : dnnl::memory(chosen_w, e);
-    if (!(plain_w == chosen_w)) c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+    // Folding writes plain weights: into the weights themselves when the primitive takes the plain
+    // layout, else into the plan's one folding buffer (sized for the largest layer), then reorders.
+    const bool reorder_needed = !(plain_w == chosen_w);
     const size_t wn = plain_w.get_size() / sizeof(float);
+    p.weights = dnnl::memory(chosen_w, e);
+    p.bias = dnnl::memory(bias_desc, e);
+    c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
     std::optional<dnnl::reorder> reorder;
-    if (!(plain_w == chosen_w)) reorder = dnnl::reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
-    c_.weight_updates.push_back([c = &c_, folded, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
+    if (reorder_needed) {
+      reorder = dnnl::reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
+      c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(wn));
+    }
+    c_.weight_updates.push_back([c = &c_, plain_w, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
                                  fold]() mutable {
-      auto* fw = static_cast<float*>(folded.get_data_handle());
+      auto* fw = static_cast<float*>(reorder ? c->fold_buffer.data() : w.get_data_handle());
       auto* fb = static_cast<float*>(bias.get_data_handle());
       std::memcpy(fw, store_w, wn * sizeof(float));
       for (int64_t i = 0; i < k; ++i) fb[i] = store_b != nullptr ? store_b[i] : 0.0F;
       fold(fw, fb);
-      if (reorder) reorder->execute(c->stream, folded, w);
+      if (reorder) {
+        dnnl::memory folded(plain_w, c->engine, fw);
+        reorder->execute(c->stream, folded, w);
+      }
     });
     return p;
   }

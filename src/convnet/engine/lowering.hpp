@@ -61,6 +61,8 @@ struct Plan::Compiled {
   std::vector<std::function<void()>> weight_updates;  // refresh reordered / folded weights
   std::vector<dnnl::memory> owned;                     // weight copies and folding buffers
   int64_t weight_bytes = 0;
+  int64_t fold_floats = 0;                             // largest weight folded then reordered
+  Tensor fold_buffer;                                  // (fold_floats)
   std::vector<int> value_of;                           // per node
   std::vector<int> input_values;                       // per net input
   std::vector<const float*> user_inputs;               // set by forward()

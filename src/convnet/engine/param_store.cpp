@@ -24,9 +24,10 @@ ParamStore::ParamStore(const Net& net) {
     }
   }
   values_block_ = Tensor({value_total});
-  grads_block_ = Tensor({grad_total});
+  grad_total_ = grad_total;
   values_.resize(nodes.size());
   grads_.resize(nodes.size());
+  grad_offsets_.resize(nodes.size());
   int64_t value_offset = 0;
   int64_t grad_offset = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -34,12 +35,20 @@ ParamStore::ParamStore(const Net& net) {
       values_[i].push_back(Tensor::view(values_block_.data() + value_offset, spec.dims));
       const int64_t n = aligned(spec.numel());
       value_offset += n;
-      if (spec.is_buffer) {
-        grads_[i].emplace_back();
-      } else {
-        grads_[i].push_back(Tensor::view(grads_block_.data() + grad_offset, spec.dims));
-        grad_offset += n;
-      }
+      grads_[i].emplace_back();
+      grad_offsets_[i].push_back(spec.is_buffer ? -1 : grad_offset);
+      if (!spec.is_buffer) grad_offset += n;
+    }
+  }
+}
+
+void ParamStore::allocate_grads() {
+  if (has_grads()) return;
+  grads_block_ = Tensor({grad_total_});
+  for (size_t i = 0; i < grads_.size(); ++i) {
+    for (size_t p = 0; p < grads_[i].size(); ++p) {
+      const int64_t offset = grad_offsets_[i][p];
+      if (offset >= 0) grads_[i][p] = Tensor::view(grads_block_.data() + offset, values_[i][p].dims());
     }
   }
 }

@@ -32,6 +32,8 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   c.engine = engine.engine();
   c.stream = engine.stream();
   engine::lower(net, params, options_, c);
+  c.fold_buffer = Tensor({c.fold_floats});
+  c.weight_bytes = checked_add(c.weight_bytes, c.fold_floats * 4, "plan memory");
   c.user_inputs.assign(c.input_values.size(), nullptr);
 
   // Lifetimes: each storage lives from the first to the last op that touches one of its values.
