@@ -10,6 +10,10 @@
 #include "convnet/analysis/summary.hpp"
 #include "convnet/checked.hpp"
 #include "convnet/error.hpp"
+#include "convnet/kernels/reference/conv2d.hpp"
+#include "convnet/kernels/reference/locally_connected.hpp"
+#include "convnet/kernels/reference/pool2d.hpp"
+#include "convnet/kernels/reference/tiled_conv2d.hpp"
 #include "convnet/layers/window.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/text.hpp"
@@ -380,6 +384,62 @@ INSTANTIATE_TEST_SUITE_P(
                       BadOption{"lrn beta inf", "expected a number for beta"},
                       BadOption{"tiled 4 3x3 tile 0", "tile must be at least 1"},
                       BadOption{"leakyrelu slope inf", "expected a number for slope"}));
+
+// ---------------------------------------------------------------------------------------------
+// Reference kernels: preconditions that guard memory hold in Release too
+
+// The message of the Error `call` throws, "" if none.
+template <class F>
+std::string kernel_error(F call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HardenKernels, WindowPreconditionsAreCheckedAtEntryInEveryBuild) {
+  namespace ref = kernels::reference;
+  // A valid 1x3x4x4 -> 1x4x2x2 geometry, broken one field at a time; no buffer is touched.
+  const ref::Conv2dGeometry good{.batch = 1, .in_channels = 3, .in_h = 4, .in_w = 4, .out_channels = 4, .out_h = 2,
+                                 .out_w = 2, .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 0,
+                                 .pad_w = 0};
+  ref::Conv2dGeometry g = good;
+  g.groups = 2;  // 3 input channels do not split in 2 groups
+  EXPECT_EQ(kernel_error([&] { ref::conv2d_forward<float>(g, nullptr, nullptr, nullptr, nullptr); }),
+            "conv2d_forward: precondition violated: groups >= 1 dividing the input and output channels");
+  EXPECT_CONTAINS(kernel_error([&] { ref::conv2d_backward<float>(g, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, false); }),
+                  "conv2d_backward: precondition violated");
+  g = good;
+  g.groups = 0;
+  EXPECT_CONTAINS(kernel_error([&] { ref::locally_connected_forward<float>(g, nullptr, nullptr, nullptr, nullptr); }),
+                  "locally_connected_forward: precondition violated: groups");
+  g = good;
+  g.stride_w = 0;
+  EXPECT_CONTAINS(kernel_error([&] { ref::locally_connected_backward<float>(g, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, false); }),
+                  "locally_connected_backward: precondition violated: strides and dilations >= 1");
+  EXPECT_EQ(kernel_error([&] { ref::tiled_conv2d_forward<float>(good, 0, nullptr, nullptr, nullptr, nullptr); }),
+            "tiled_conv2d_forward: precondition violated: tile >= 1");
+  EXPECT_CONTAINS(kernel_error([&] { ref::tiled_conv2d_backward<float>(good, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, false); }),
+                  "tiled_conv2d_backward: precondition violated");
+}
+
+TEST(HardenKernels, MaxPoolWindowsMustOverlapTheInput) {
+  namespace ref = kernels::reference;
+  // 4x4 input, 2x2 windows at stride 2: two outputs per axis fit, a third would start at 4.
+  ref::Pool2dGeometry g{.in_h = 4, .in_w = 4, .out_h = 2, .out_w = 2, .kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+  std::vector<float> x(16, 1.0f);
+  std::vector<float> y(4);
+  std::vector<int64_t> argmax(4);
+  EXPECT_EQ(kernel_error([&] { ref::max_pool2d_forward(g, x.data(), y.data(), argmax.data()); }), "");
+  g.out_w = 3;
+  EXPECT_EQ(kernel_error([&] { ref::max_pool2d_forward<float>(g, nullptr, nullptr, nullptr); }),
+            "max_pool2d_forward: precondition violated: every pooling window overlaps the input");
+  g.out_w = 2;
+  g.pad_h = 2;  // the first window would lie in the padding
+  EXPECT_CONTAINS(kernel_error([&] { ref::max_pool2d_forward<float>(g, nullptr, nullptr, nullptr); }), "max_pool2d_forward");
+}
 
 // ---------------------------------------------------------------------------------------------
 // Messages: "did you mean"
