@@ -249,6 +249,23 @@ TEST(HardenExpansion, NestedRepetitionsAreRefusedBeforeExpanding) {
   EXPECT_NO_THROW((void)load_model_text(text + "relu\n", "ok.cnet"));
 }
 
+TEST(HardenNestingCli, HostileFilesExitOneAtTheirLine) {
+  Result r = run_model(nested_sequentials(10000), {"summary"});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, ".cnet:203:1: sequential opens a structure nested more than 200 deep");
+  r = run_model("network n\ninput 3x8x8\nblock b(w)\n conv $(" + repeat("(", 20000) + "w" + repeat(")", 20000) +
+                    ") 1x1\nend\nb(2)\n",
+                {"format"});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, ".cnet:4:7: in $(");
+  EXPECT_CONTAINS(r.err, "nested more than 200 deep");
+  std::string bomb = "network n\ninput 3x4x4\nblock b1()\n relu x10\nend\n";
+  for (int k = 2; k <= 9; ++k) bomb += "block b" + std::to_string(k) + "()\n b" + std::to_string(k - 1) + "() x10\nend\n";
+  r = run_model(bomb + "b9()\n", {"summary"});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, ".cnet:30:1: the model expands to 1,000,000,000 layers by this line");
+}
+
 TEST(HardenGraph, SixtyThousandLayersAndThreeThousandUnnamedResidualsBuild) {
   const Net wide = load_model_text("network n\ninput 4\n" + repeat("relu\n", 60000), "wide.cnet");
   EXPECT_EQ(wide.nodes().size(), 60001u);
