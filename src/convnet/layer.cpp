@@ -1,15 +1,12 @@
 // Defaults shared by all layers.
 #include "convnet/layer.hpp"
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 
 namespace convnet {
 
-int64_t ParamSpec::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
-}
+int64_t ParamSpec::numel() const { return checked_product(dims, "parameter count of '" + name + "'"); }
 
 int64_t ParamSpec::input_fan() const {
   if (fan_in > 0) return fan_in;

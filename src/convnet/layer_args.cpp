@@ -27,8 +27,11 @@ int64_t LayerArgs::parse_int(const ArgToken& token, const char* what, int64_t mi
   char* end = nullptr;
   errno = 0;
   const long long value = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) {
+  if (s.empty() || end != s.c_str() + s.size()) {
     fail(token.where, std::string("expected a whole number for ") + what + ", found '" + s + "'");
+  }
+  if (errno == ERANGE) {
+    fail(token.where, std::string(what) + " " + s + " is out of range (at most 2^63 - 1 = 9223372036854775807)");
   }
   if (value < min_value) {
     fail(token.where, std::string(what) + " must be at least " + std::to_string(min_value) + ", found " + s);

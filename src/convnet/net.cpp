@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/layers/input.hpp"
 
@@ -30,10 +31,8 @@ ReceptiveField combine(const std::vector<ReceptiveField>& fields) {
 }  // namespace
 
 int Net::find(const std::string& name) const {
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  const auto it = ids_.find(name);
+  return it == ids_.end() ? -1 : it->second;
 }
 
 std::vector<Shape> Net::input_shapes(const Node& node) const {
@@ -81,12 +80,30 @@ int NetBuilder::add(const std::string& name, std::unique_ptr<Layer> layer, std::
   const std::vector<Shape> in_shapes = net_.input_shapes(node);
   try {
     node.output = layer->output_shape(in_shapes);
+    check_float_bytes(node.output.dims(), "the output " + node.output.chw_string());
     node.params = layer->parameters(in_shapes);
+    int64_t params = 0;
+    for (const ParamSpec& p : node.params) {
+      check_float_bytes(p.dims, "parameter '" + p.name + "'");
+      params += p.numel();  // each below 2^46: no overflow
+    }
+    (void)layer->macs(in_shapes, node.output);  // checked by the layer: a count past int64 throws here
+    node.receptive_field = fields.empty() ? ReceptiveField{} : layer->receptive_field(combine(fields));
+    // As the summary counts them: an in-place layer stores no new activations.
+    const int64_t stored = layer->in_place() ? 0 : node.output.numel();
+    const int64_t activations = checked_add(activation_values_, stored, "activation count");
+    check_float_bytes({activations}, "the network's activations up to this layer");
+    const int64_t parameters = checked_add(parameter_values_, params, "parameter count");
+    check_float_bytes({parameters}, "the network's parameters up to this layer");
+    activation_values_ = activations;
+    parameter_values_ = parameters;
   } catch (const ShapeError& e) {
     throw ShapeError(located(where, name, kind) + e.what());
+  } catch (const SizeError& e) {
+    throw SizeError(located(where, name, kind) + e.what());
   }
-  node.receptive_field = fields.empty() ? ReceptiveField{} : layer->receptive_field(combine(fields));
   node.layer = std::move(layer);
+  net_.ids_.emplace(name, static_cast<int>(net_.nodes_.size()));
   net_.nodes_.push_back(std::move(node));
   return last();
 }

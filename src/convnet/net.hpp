@@ -2,8 +2,10 @@
 // every shape, so the analyser reads exactly the graph that runs. NetBuilder is the C++ API.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "convnet/layer.hpp"
@@ -29,7 +31,7 @@ class Net {
   [[nodiscard]] const Node& node(int id) const { return nodes_.at(static_cast<size_t>(id)); }
   [[nodiscard]] const std::vector<int>& inputs() const { return inputs_; }
   [[nodiscard]] int output() const { return output_; }
-  /// Node id by full name, or -1.
+  /// Node id by full name, or -1 (a hashed lookup).
   [[nodiscard]] int find(const std::string& name) const;
   /// The output shapes of a node's inputs, in order.
   [[nodiscard]] std::vector<Shape> input_shapes(const Node& node) const;
@@ -38,11 +40,14 @@ class Net {
   friend class NetBuilder;
   std::string name_;
   std::vector<Node> nodes_;
+  std::unordered_map<std::string, int> ids_;  // node id by name
   std::vector<int> inputs_;
   int output_ = -1;
 };
 
 /// Builds a Net node by node, inferring each shape as it is added (so errors point at the line).
+/// Each node's output and parameters, and the network's running totals of both, must fit
+/// kMaxBytes in float32; the node that would pass the limit is refused with the figure.
 ///   NetBuilder b("tiny");
 ///   int x = b.input("input", {3, 32, 32});
 ///   b.add("conv1", std::make_unique<Conv2d>(Conv2dOptions{.out_channels = 10, ...}));
@@ -65,6 +70,8 @@ class NetBuilder {
 
  private:
   Net net_;
+  int64_t activation_values_ = 0;  // per image, outputs of the nodes not in place
+  int64_t parameter_values_ = 0;   // parameters and buffers
 };
 
 }  // namespace convnet

@@ -1,12 +1,29 @@
-// Formatting of shapes as the lecture notes write them.
+// Element counts (checked), the byte limit, and shapes written as the lecture notes write them.
 #include "convnet/shape.hpp"
+
+#include <cstdio>
+
+#include "convnet/checked.hpp"
+#include "convnet/text.hpp"
 
 namespace convnet {
 
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
-  return n;
+int64_t Shape::numel() const { return checked_product(dims_, "element count of " + chw_string()); }
+
+void check_float_bytes(std::span<const int64_t> factors, const std::string& what) {
+  int64_t values = 1;
+  double approximate = 1.0;
+  bool overflow = false;
+  for (int64_t f : factors) {
+    approximate *= static_cast<double>(f);
+    overflow = overflow || f < 0 || __builtin_mul_overflow(values, f, &values);
+  }
+  if (!overflow && values <= kMaxBytes / 4) return;
+  char figure[32];
+  std::snprintf(figure, sizeof figure, "about %.3g", approximate);
+  throw SizeError(what + " needs " + (overflow ? std::string(figure) : with_commas(values)) + " float32 values (" +
+                  compact(4.0 * approximate, true) + "), more than the " + with_commas(kMaxBytes) +
+                  " bytes (2^48, 256 TiB) a 64-bit machine can address");
 }
 
 std::string Shape::volume_string() const {

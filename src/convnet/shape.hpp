@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ class Shape {
   [[nodiscard]] const std::vector<int64_t>& dims() const { return dims_; }
   [[nodiscard]] size_t rank() const { return dims_.size(); }
   [[nodiscard]] int64_t operator[](size_t i) const { return dims_[i]; }
+  /// The element count; SizeError when it does not fit in 64 bits.
   [[nodiscard]] int64_t numel() const;
   [[nodiscard]] bool is_volume() const { return dims_.size() == 3; }
   [[nodiscard]] int64_t channels() const { return dims_.empty() ? 0 : dims_[0]; }
@@ -42,6 +44,17 @@ class Shape {
  private:
   std::vector<int64_t> dims_;
 };
+
+/// The most bytes a tensor, a network's tensors or a batch's activations may need: 2^48 (256 TiB),
+/// all a 64-bit machine with 48-bit virtual addresses can map. Sizes beyond it are refused early.
+inline constexpr int64_t kMaxBytes = int64_t{1} << 48;
+
+/// Throws SizeError unless the product of `factors` float32 values fits kMaxBytes. The message reads
+/// "<what> needs N float32 values (X bytes), more than ...", with N exact when it fits in 64 bits.
+void check_float_bytes(std::span<const int64_t> factors, const std::string& what);
+inline void check_float_bytes(std::initializer_list<int64_t> factors, const std::string& what) {
+  check_float_bytes(std::span<const int64_t>(factors.begin(), factors.size()), what);
+}
 
 /// How a size that does not divide exactly is treated: an error (the default), or rounded.
 enum class Rounding { Exact, Floor, Ceil };

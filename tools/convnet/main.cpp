@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       for (const std::string& name : builtin_layers().names()) std::cout << builtin_layers().find(name)->usage << "\n";
     } else if (show->parsed()) {
       const ZooEntry* entry = find_zoo_model(net);
-      if (entry == nullptr) throw SpecError("no zoo model named '" + net + "'; 'convnet list' shows them");
+      if (entry == nullptr) throw SpecError("no zoo model named '" + net + "'" + zoo_suggestion(net) + "; 'convnet list' shows them");
       std::cout << entry->text;
     } else if (format->parsed()) {
       std::string file;

@@ -9,18 +9,64 @@
 namespace convnet {
 namespace {
 
-// Up to five layer names nearest to `wanted` (edit distance at most a third of its length, min 2).
-std::string closest_names(const Net& net, const std::string& wanted) {
-  std::vector<std::pair<size_t, std::string>> scored;
-  const size_t limit = std::max<size_t>(2, wanted.size() / 3);
+// Caffe's names for the layers of a chain (no branches), as VGG's prototxt files number them:
+// convS_I is the I-th convolution of stage S (a stage ends at a pooling layer), poolS the pooling
+// that ends it, fcN the fully connected layers numbered on from the last stage. On VGG-16 this gives
+// conv1_1 .. conv5_3, pool1 .. pool5 and fc6, fc7, fc8 = classifier.0, .3, .6. Only layers named by
+// position get one: a layer the model file names (AlexNet's fc6) is already known by that name.
+std::vector<std::pair<std::string, std::string>> caffe_names(const Net& net) {
+  std::vector<std::pair<std::string, std::string>> names;  // (Caffe's name, layer name)
+  int stage = 1;
+  int conv = 0;
+  int fc = 0;
   for (const Node& node : net.nodes()) {
-    const size_t d = edit_distance(wanted, node.name);
-    if (d <= limit) scored.emplace_back(d, node.name);
+    if (node.inputs.size() > 1) return {};
+    const std::string kind = node.layer->kind();
+    std::string alias;
+    if (kind == "conv") {
+      alias = "conv" + std::to_string(stage) + "_" + std::to_string(++conv);
+    } else if (kind == "maxpool" || kind == "avgpool") {
+      alias = "pool" + std::to_string(stage++);
+      conv = 0;
+    } else if (kind == "fc") {
+      alias = "fc" + std::to_string(stage + fc++);
+    }
+    const std::string last = node.name.substr(node.name.rfind('.') + 1);  // npos + 1 = 0: the whole name
+    const bool positional = last.find_first_not_of("0123456789") == std::string::npos;
+    if (!alias.empty() && positional) names.emplace_back(alias, node.name);
   }
-  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string out;
-  for (size_t i = 0; i < scored.size() && i < 5; ++i) out += (i ? ", " : "") + scored[i].second;
-  return out;
+  return names;
+}
+
+// "; did you mean ...?" for a name the network does not have: a layer Caffe's numbering calls so
+// ("fc6" -> classifier.0; "conv5" -> conv5_1 .. conv5_3), layers whose last part is the name
+// ("conv1" -> layer1.0.conv1, ...), or names within a small edit distance.
+std::string suggestion(const Net& net, const std::string& wanted) {
+  constexpr size_t kMost = 5;
+  std::vector<std::string> layers;
+  std::vector<std::string> aliases;
+  for (const auto& [alias, layer] : caffe_names(net)) {
+    if (layers.size() < kMost && (alias == wanted || alias.rfind(wanted + "_", 0) == 0)) {
+      layers.push_back(layer);
+      aliases.push_back(alias);
+    }
+  }
+  if (!layers.empty()) {
+    std::string as;
+    for (size_t i = 0; i < aliases.size(); ++i) as += (i ? ", " : "") + aliases[i];
+    return "; did you mean " + either_of(layers) + "? (" + as + " in Caffe's numbering, where stages end at pooling layers)";
+  }
+  std::vector<std::string> names;
+  for (const Node& node : net.nodes()) {
+    names.push_back(node.name);
+    const size_t dot = node.name.rfind('.');
+    if (layers.size() < kMost && dot != std::string::npos && node.name.compare(dot + 1, std::string::npos, wanted) == 0) {
+      layers.push_back(node.name);
+    }
+  }
+  if (layers.empty()) layers = closest_words(wanted, names, kMost);
+  if (layers.empty()) return "; 'convnet summary' lists the layers";
+  return "; did you mean " + either_of(layers) + "?";
 }
 
 void line(std::ostringstream& out, const Formula& f) {
@@ -34,11 +80,7 @@ void line(std::ostringstream& out, const Formula& f) {
 
 std::string explain_layer(const Net& net, const std::string& layer_name) {
   const int id = net.find(layer_name);
-  if (id < 0) {
-    const std::string near = closest_names(net, layer_name);
-    throw SpecError("network '" + net.name() + "' has no layer '" + layer_name + "'" +
-                    (near.empty() ? std::string("; 'convnet summary' lists the layers") : "; similar: " + near));
-  }
+  if (id < 0) throw SpecError("network '" + net.name() + "' has no layer '" + layer_name + "'" + suggestion(net, layer_name));
   const Node& node = net.node(id);
   const std::vector<Shape> inputs = net.input_shapes(node);
   std::ostringstream out;
@@ -73,12 +115,12 @@ std::string explain_layer(const Net& net, const std::string& layer_name) {
     for (size_t i = 0; i < p.dims.size(); ++i) dims += (i ? "x" : "") + std::to_string(p.dims[i]);
     out << "  " << node.name << "." << p.name << ": " << (dims.empty() ? "scalar" : dims) << " = "
         << with_commas(p.numel()) << (p.is_buffer ? " (buffer, not learned)" : "") << "\n";
-    if (!p.is_buffer) learnable += p.numel();
+    if (!p.is_buffer) learnable = checked_add(learnable, p.numel(), "the learnable parameter count");
   }
   out << "  learnable parameters: " << with_commas(learnable) << "\n";
   const int64_t macs = node.layer->macs(inputs, node.output);
   if (macs > 0) {
-    out << "  FLOPs: 2 * MACs = 2 * " << with_commas(macs) << " = " << with_commas(2 * macs) << "\n";
+    out << "  FLOPs: 2 * MACs = 2 * " << with_commas(macs) << " = " << with_commas(checked_mul(2, macs, "the FLOP count")) << "\n";
   }
   const ReceptiveField& rf = node.receptive_field;
   if (rf.global) {

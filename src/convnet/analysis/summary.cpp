@@ -5,54 +5,52 @@
 #include <cstdio>
 #include <sstream>
 
+#include "convnet/error.hpp"
+
 namespace convnet {
+namespace {
 
-std::string with_commas(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
+// One layer's row, added to the totals; every sum is checked.
+void add_row(Summary& s, const Net& net, const Node& node) {
+  LayerRow row;
+  row.name = node.name;
+  row.kind = node.layer->kind();
+  row.args = node.layer->args();
+  row.output = node.output;
+  for (const ParamSpec& p : node.params) {
+    int64_t& count = p.is_buffer ? row.buffers : p.is_bias ? row.biases : row.weights;
+    count = checked_add(count, p.numel(), "the layer's parameter count");
   }
-  return value < 0 ? "-" + out : out;
+  row.in_place = node.layer->in_place();
+  row.activations = row.in_place ? 0 : node.output.numel();
+  row.macs = node.layer->macs(net.input_shapes(node), node.output);
+  row.receptive_field = node.receptive_field;
+  (void)checked_add(row.weights, row.biases, "the layer's parameter count");
+  s.parameters = checked_add(s.parameters, row.parameters(), "the network's parameter count");
+  s.parameters_without_biases += row.weights;
+  s.buffers = checked_add(s.buffers, row.buffers, "the network's buffer count");
+  s.activations = checked_add(s.activations, row.activations, "the network's activation count");
+  s.macs = checked_add(s.macs, row.macs, "the network's multiply-add count");
+  s.rows.push_back(std::move(row));
 }
 
-std::string compact(double value, bool bytes) {
-  const char* units[] = {"", "K", "M", "G", "T"};
-  int unit = 0;
-  while (value >= 1000.0 && unit < 4) value /= 1000.0, ++unit;
-  char buffer[32];
-  if (bytes) std::snprintf(buffer, sizeof buffer, unit == 0 ? "%.0f %sB" : "%.2f %sB", value, units[unit]);
-  else std::snprintf(buffer, sizeof buffer, unit == 0 ? "%.0f%s" : "%.2f%s", value, units[unit]);
-  return buffer;
-}
+}  // namespace
 
 Summary summarize(const Net& net, int64_t batch) {
+  if (batch < 1) throw SpecError("the batch must be at least 1, got " + std::to_string(batch));
   Summary s;
   s.network = net.name();
   s.batch = batch;
   for (const Node& node : net.nodes()) {
-    LayerRow row;
-    row.name = node.name;
-    row.kind = node.layer->kind();
-    row.args = node.layer->args();
-    row.output = node.output;
-    for (const ParamSpec& p : node.params) {
-      if (p.is_buffer) row.buffers += p.numel();
-      else if (p.is_bias) row.biases += p.numel();
-      else row.weights += p.numel();
+    try {
+      add_row(s, net, node);
+    } catch (const SizeError& e) {
+      throw SizeError(node.name + " (" + node.layer->kind() + "): " + e.what());
     }
-    row.in_place = node.layer->in_place();
-    row.activations = row.in_place ? 0 : node.output.numel();
-    row.macs = node.layer->macs(net.input_shapes(node), node.output);
-    row.receptive_field = node.receptive_field;
-    s.parameters += row.parameters();
-    s.parameters_without_biases += row.weights;
-    s.buffers += row.buffers;
-    s.activations += row.activations;
-    s.macs += row.macs;
-    s.rows.push_back(std::move(row));
   }
+  check_float_bytes({s.activations, batch, 2},
+                    "a batch of " + with_commas(batch) + " images (activations, forward + backward)");
+  (void)s.flops();  // a total past int64 throws here, not while printing
   return s;
 }
 
@@ -104,7 +102,7 @@ std::string format_summary(const Summary& s) {
   out << "activations per image   " << pad_left(with_commas(s.activations), 16) << "  (" << compact(static_cast<double>(s.activations)) << " values)\n";
   out << "activation memory       " << pad_left(compact(fwd, true), 16) << "  forward, batch " << s.batch << "\n";
   out << "                        " << pad_left(compact(2 * fwd, true), 16) << "  forward + backward (a gradient per activation)\n";
-  out << "parameter memory        " << pad_left(compact(4.0 * static_cast<double>(s.parameters + s.buffers), true), 16) << "\n";
+  out << "parameter memory        " << pad_left(compact(4.0 * (static_cast<double>(s.parameters) + static_cast<double>(s.buffers)), true), 16) << "\n";
   out << "MACs per image          " << pad_left(with_commas(s.macs), 16) << "  (" << compact(static_cast<double>(s.macs)) << " multiply-adds)\n";
   out << "FLOPs per image         " << pad_left(with_commas(s.flops()), 16) << "  (" << compact(static_cast<double>(s.flops())) << ", 2 per MAC)\n";
   return out.str();

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "convnet/checked.hpp"
 #include "convnet/net.hpp"
+#include "convnet/text.hpp"
 
 namespace convnet {
 
@@ -39,12 +41,15 @@ struct Summary {
   int64_t buffers = 0;
   int64_t activations = 0;   // per image
   int64_t macs = 0;          // per image
-  [[nodiscard]] int64_t forward_bytes() const { return activations * 4 * batch; }
+  // summarize() checks these products fit kMaxBytes (bytes) and int64 (FLOPs).
+  [[nodiscard]] int64_t forward_bytes() const { return checked_product(std::initializer_list<int64_t>{activations, 4, batch}); }
   /// Forward + backward: every stored activation also gets a gradient of the same size.
-  [[nodiscard]] int64_t forward_backward_bytes() const { return 2 * forward_bytes(); }
-  [[nodiscard]] int64_t flops() const { return 2 * macs; }
+  [[nodiscard]] int64_t forward_backward_bytes() const { return checked_mul(2, forward_bytes()); }
+  [[nodiscard]] int64_t flops() const { return checked_mul(2, macs); }
 };
 
+/// Throws SizeError (naming the layer, or the batch, and the figure) when a total does not fit
+/// int64 or the batch's activations, forward + backward, would pass kMaxBytes.
 [[nodiscard]] Summary summarize(const Net& net, int64_t batch = 1);
 [[nodiscard]] std::string format_summary(const Summary& summary);
 [[nodiscard]] nlohmann::json summary_json(const Summary& summary);
@@ -52,10 +57,5 @@ struct Summary {
 /// Every formula behind one layer's numbers, with the numbers put in. Throws SpecError for an
 /// unknown layer name (suggesting close names).
 [[nodiscard]] std::string explain_layer(const Net& net, const std::string& layer_name);
-
-/// 1234567 -> "1,234,567".
-[[nodiscard]] std::string with_commas(int64_t value);
-/// 1234567 -> "1.23M"; bytes -> "4.72 MB" with `bytes`.
-[[nodiscard]] std::string compact(double value, bool bytes = false);
 
 }  // namespace convnet

@@ -5,6 +5,7 @@
 #include "convnet/kernels/reference/conv2d.hpp"
 #include "convnet/layers/compute_util.hpp"
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 
 namespace convnet {
@@ -58,7 +59,8 @@ std::vector<ParamSpec> Conv2d::parameters(std::span<const Shape> inputs) const {
 
 int64_t Conv2d::macs(std::span<const Shape> inputs, const Shape& output) const {
   const Size2 k = options_.window.kernel;
-  return output.numel() * (inputs[0].channels() / options_.groups) * k.h * k.w;
+  return checked_product(std::initializer_list<int64_t>{output.numel(), inputs[0].channels() / options_.groups, k.h, k.w},
+                         "the multiply-add count");
 }
 
 ReceptiveField Conv2d::receptive_field(const ReceptiveField& input) const {

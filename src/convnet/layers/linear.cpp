@@ -5,6 +5,7 @@
 #include "convnet/kernels/reference/linear.hpp"
 #include "convnet/layers/compute_util.hpp"
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -38,7 +39,7 @@ std::vector<ParamSpec> Linear::parameters(std::span<const Shape> inputs) const {
 }
 
 int64_t Linear::macs(std::span<const Shape> inputs, const Shape& /*output*/) const {
-  return inputs[0].numel() * options_.out_features;
+  return checked_mul(inputs[0].numel(), options_.out_features, "the multiply-add count");
 }
 
 ReceptiveField Linear::receptive_field(const ReceptiveField& input) const {

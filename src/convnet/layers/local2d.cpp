@@ -5,6 +5,7 @@
 #include "convnet/kernels/reference/locally_connected.hpp"
 #include "convnet/layers/compute_util.hpp"
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -46,7 +47,8 @@ std::vector<ParamSpec> LocallyConnected2d::parameters(std::span<const Shape> inp
 
 int64_t LocallyConnected2d::macs(std::span<const Shape> inputs, const Shape& output) const {
   const Size2 k = options_.window.kernel;
-  return output.numel() * inputs[0].channels() * k.h * k.w;
+  return checked_product(std::initializer_list<int64_t>{output.numel(), inputs[0].channels(), k.h, k.w},
+                         "the multiply-add count");
 }
 
 ReceptiveField LocallyConnected2d::receptive_field(const ReceptiveField& input) const {

@@ -7,6 +7,7 @@
 #include "convnet/kernels/reference/elementwise.hpp"
 
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 
 namespace convnet {
@@ -64,7 +65,7 @@ Shape Concat::output_shape(std::span<const Shape> inputs) const {
     if (other.size() != dims.size() || !std::equal(other.begin() + 1, other.end(), dims.begin() + 1)) {
       throw ShapeError("channel concat needs equal height and width: " + all_shapes(inputs));
     }
-    dims[0] += other[0];
+    dims[0] = checked_add(dims[0], other[0], "the concatenated depth");
   }
   return Shape(std::move(dims));
 }

@@ -19,6 +19,16 @@ std::unique_ptr<Layer> LocalResponseNorm::from_args(LayerArgs& args) {
   o.alpha = args.option_double("alpha").value_or(o.alpha);
   o.beta = args.option_double("beta").value_or(o.beta);
   o.k = args.option_double("k").value_or(o.k);
+  // The denominator k + alpha/size * sum x^2 must stay positive for every input, zeros included.
+  if (o.k <= 0) {
+    args.fail(args.where(), "k must be positive, found " + number_string(o.k) +
+                                ": the denominator k + alpha/size * sum(x^2) would be " +
+                                (o.k == 0 ? "0 (NaN)" : "negative") + " where the inputs are 0");
+  }
+  if (o.alpha < 0) {
+    args.fail(args.where(), "alpha must be at least 0, found " + number_string(o.alpha) +
+                                ": the denominator k + alpha/size * sum(x^2) would reach 0 or below for large inputs");
+  }
   args.finish();
   return std::make_unique<LocalResponseNorm>(o);
 }

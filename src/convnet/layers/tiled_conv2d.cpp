@@ -2,9 +2,12 @@
 // a grid of OIHW conv weights; the bias (K) is shared by every bank.
 #include "convnet/layers/tiled_conv2d.hpp"
 
+#include <algorithm>
+
 #include "convnet/kernels/reference/tiled_conv2d.hpp"
 #include "convnet/layers/compute_util.hpp"
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/layers/format.hpp"
 
@@ -34,6 +37,12 @@ std::string TiledConv2d::args() const {
 Shape TiledConv2d::output_shape(std::span<const Shape> inputs) const {
   require_volume(inputs, "tiled");
   const Size2 hw = window_output(inputs[0], options_.window, "filter");
+  // Bank (a, b) serves outputs (i, j) with i mod T = a and j mod T = b: a T past the output leaves banks unused.
+  if (options_.tile > hw.h || options_.tile > hw.w) {
+    throw ShapeError("tile " + std::to_string(options_.tile) + " is larger than the " + std::to_string(hw.h) + "x" +
+                     std::to_string(hw.w) + " output: filter banks past it would never be used; use tile " +
+                     std::to_string(std::min(hw.h, hw.w)) + " or less");
+  }
   return {options_.out_channels, hw.h, hw.w};
 }
 
@@ -48,7 +57,8 @@ std::vector<ParamSpec> TiledConv2d::parameters(std::span<const Shape> inputs) co
 
 int64_t TiledConv2d::macs(std::span<const Shape> inputs, const Shape& output) const {
   const Size2 k = options_.window.kernel;
-  return output.numel() * inputs[0].channels() * k.h * k.w;
+  return checked_product(std::initializer_list<int64_t>{output.numel(), inputs[0].channels(), k.h, k.w},
+                         "the multiply-add count");
 }
 
 ReceptiveField TiledConv2d::receptive_field(const ReceptiveField& input) const {

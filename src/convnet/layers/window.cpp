@@ -1,8 +1,10 @@
 // The output-size formula with its error message and hints, and receptive-field arithmetic.
 #include "convnet/layers/window.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 
 namespace convnet {
@@ -20,21 +22,51 @@ std::string substituted(int64_t input, int64_t extent, int64_t stride, int64_t p
          ")/" + std::to_string(stride) + " + 1";
 }
 
+// The smallest padding above `padding` (and below the extent) that makes (input - extent + 2p)
+// divisible by the stride S: the congruence 2p = t (mod S) with t = -(input - extent) mod S. 0 for none.
+int64_t fitting_padding(int64_t input, int64_t extent, int64_t stride, int64_t padding) {
+  int64_t r = (input - extent) % stride;
+  if (r < 0) r += stride;
+  const int64_t t = (stride - r) % stride;
+  int64_t residue = 0;  // p must be congruent to `residue` modulo `modulus`
+  int64_t modulus = stride;
+  if (stride % 2 == 1) {
+    residue = t % 2 == 0 ? t / 2 : (t - 1) / 2 + (stride - 1) / 2 + 1;  // (t + S)/2 without overflow
+  } else {
+    if (t % 2 != 0) return 0;  // 2p is even, so it cannot match an odd t modulo an even S
+    modulus = stride / 2;
+    residue = t / 2 % modulus;
+  }
+  const int64_t first = padding + 1;
+  int64_t step = (residue - first % modulus) % modulus;
+  if (step < 0) step += modulus;
+  return step < extent - first ? first + step : 0;
+}
+
+// A stride below `stride` that divides `span`: the largest one when it is among 64 candidates near
+// the stride or near span / stride (always so for strides up to 65 and strides past the span),
+// else 1. A constant amount of work, however large the numbers.
+int64_t fitting_stride(int64_t span, int64_t stride) {
+  constexpr int64_t kTries = 64;
+  int64_t best = 1;
+  for (int64_t s = stride - 1; s > best && s >= stride - kTries; --s) {
+    if (span % s == 0) best = s;
+  }
+  // s = span / q is below the stride when q > span / stride: the first q that divides is the largest s.
+  for (int64_t q = span / stride + 1, tries = 0; q <= span && tries < kTries; ++q, ++tries) {
+    if (span % q == 0) {
+      best = std::max(best, span / q);
+      break;
+    }
+  }
+  return best;
+}
+
 // A hint for a window that does not divide: the smallest padding or the largest stride that does.
-std::string fit_hint(int64_t input, int64_t extent, int64_t stride, int64_t padding) {
+std::string fit_hint(int64_t input, int64_t extent, int64_t stride, int64_t padding, int64_t span) {
   std::string hint;
-  for (int64_t p = padding + 1; p < extent; ++p) {
-    if ((input - extent + 2 * p) % stride == 0) {
-      hint = "pad " + std::to_string(p);
-      break;
-    }
-  }
-  for (int64_t s = stride - 1; s >= 1; --s) {
-    if ((input - extent + 2 * padding) % s == 0) {
-      hint += (hint.empty() ? "" : " or ") + std::string("stride ") + std::to_string(s);
-      break;
-    }
-  }
+  if (const int64_t p = fitting_padding(input, extent, stride, padding); p > 0) hint = "pad " + std::to_string(p);
+  if (stride > 1) hint += (hint.empty() ? "" : " or ") + std::string("stride ") + std::to_string(fitting_stride(span, stride));
   return "try " + hint + ", or 'round floor' / 'round ceil' if the architecture relies on rounding";
 }
 
@@ -42,8 +74,10 @@ std::string fit_hint(int64_t input, int64_t extent, int64_t stride, int64_t padd
 
 int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                            Rounding rounding, const std::string& window_name, const std::string& input_name) {
-  const int64_t extent = dilation * (kernel - 1) + 1;  // a dilated kernel spans D*(F-1)+1 pixels
-  const int64_t span = input - extent + 2 * padding;
+  // A dilated kernel spans D*(F-1)+1 pixels.
+  const int64_t extent = checked_add(checked_mul(dilation, kernel - 1, "the dilated " + window_name), 1,
+                                     "the dilated " + window_name);
+  const int64_t span = checked_add(input, checked_mul(2, padding, "the padding"), "the padded " + input_name) - extent;
   if (span < 0) {
     throw ShapeError("a " + window_name + " (spanning " + std::to_string(extent) + ") does not fit a " + input_name +
                      " padded by " + std::to_string(padding) + ": " + substituted(input, extent, stride, padding) +
@@ -53,13 +87,14 @@ int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_
     const double exact = static_cast<double>(span) / static_cast<double>(stride) + 1.0;
     throw ShapeError(substituted(input, extent, stride, padding) + " = " + two_decimals(exact) + " — a " + window_name +
                      " at stride " + std::to_string(stride) + " does not fit a " + input_name + "; " +
-                     fit_hint(input, extent, stride, padding));
+                     fit_hint(input, extent, stride, padding, span));
   }
   int64_t output = span / stride + 1;
   if (rounding == Rounding::Ceil && span % stride != 0) {
     output += 1;
     // PyTorch/Caffe rule: the last window must start inside the input or its left padding.
-    if ((output - 1) * stride >= input + padding) output -= 1;
+    const int64_t reach = input + padding;  // (output - 1) * S >= reach, without the product
+    if (output - 1 >= reach / stride + (reach % stride != 0 ? 1 : 0)) output -= 1;
   }
   return output;
 }
@@ -77,11 +112,12 @@ Size2 window_output(const Shape& input, const Window& window, const char* what) 
 
 ReceptiveField window_receptive_field(const ReceptiveField& input, const Window& window) {
   if (input.global) return input;
+  const char* what = "the receptive field";
   ReceptiveField out = input;
-  out.size_h += window.dilation.h * (window.kernel.h - 1) * input.jump_h;
-  out.size_w += window.dilation.w * (window.kernel.w - 1) * input.jump_w;
-  out.jump_h *= window.stride.h;
-  out.jump_w *= window.stride.w;
+  out.size_h = checked_add(out.size_h, checked_product(std::initializer_list<int64_t>{window.dilation.h, window.kernel.h - 1, input.jump_h}, what), what);
+  out.size_w = checked_add(out.size_w, checked_product(std::initializer_list<int64_t>{window.dilation.w, window.kernel.w - 1, input.jump_w}, what), what);
+  out.jump_h = checked_mul(out.jump_h, window.stride.h, "the receptive field's step");
+  out.jump_w = checked_mul(out.jump_w, window.stride.w, "the receptive field's step");
   return out;
 }
 

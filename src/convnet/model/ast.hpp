@@ -2,6 +2,7 @@
 // words as written ($width stays $width), so a parsed model prints back as a model file.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,12 @@
 #include "convnet/shape.hpp"
 
 namespace convnet::model {
+
+/// Limits that keep a hostile file from exhausting the stack or the memory: structures, block calls
+/// and parentheses in $(...) nest at most kMaxNesting deep, and a model expands to at most
+/// kMaxLayers layers (checked before expanding).
+inline constexpr int kMaxNesting = 200;
+inline constexpr int64_t kMaxLayers = 1'000'000;
 
 enum class ItemType { Layer, BlockCall, Sequential, Residual, Concat, Dense };
 
@@ -65,5 +72,8 @@ struct ModelAst {
 
 /// Parses "3x224x224" or "784"; throws SpecError at `where`.
 [[nodiscard]] Shape parse_dims(const std::string& text, const SourceLocation& where);
+
+/// parse_dims without a location: what is wrong with `text` (e.g. a dimension past int64), or "".
+[[nodiscard]] std::string dims_error(const std::string& text, Shape& shape);
 
 }  // namespace convnet::model

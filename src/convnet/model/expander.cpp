@@ -1,10 +1,14 @@
 // Expands a parsed model into a Net: binds block parameters, names every layer by its scope
 // (torchvision style), inserts residual adds and concats, and builds shortcuts only where needed.
+// Before expanding, it measures what the model would expand to (layers, nesting through block
+// calls) and refuses one past kMaxLayers or kMaxNesting at the line that passes the limit.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "convnet/error.hpp"
+#include "convnet/text.hpp"
 #include "convnet/layers/merge.hpp"
 #include "convnet/model/expression.hpp"
 #include "convnet/model/model.hpp"
@@ -24,6 +28,85 @@ struct Scope {
   int next_position = 0;
 };
 
+// What items expand to: layers (an upper bound: every shortcut counted) and nesting depth.
+struct Extent {
+  int64_t layers = 0;
+  int depth = 0;
+};
+
+int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t out = 0;
+  return __builtin_add_overflow(a, b, &out) ? INT64_MAX : out;
+}
+
+int64_t saturating_mul(int64_t a, int64_t b) {
+  int64_t out = 0;
+  return __builtin_mul_overflow(a, b, &out) ? INT64_MAX : out;
+}
+
+// The extents of every block (each may call only blocks defined before it, so one pass in order
+// needs no recursion through calls), then of the model's items, checked against the limits.
+class ExtentCheck {
+ public:
+  explicit ExtentCheck(const model::ModelAst& ast) {
+    for (const model::BlockDef& block : ast.blocks) blocks_.emplace(block.name, items(block.body));
+  }
+
+  void check(const std::vector<Item>& top) const {
+    int64_t total = 0;
+    for (const Item& item : top) {
+      const Extent e = extent(item);
+      total = saturating_add(total, e.layers);
+      if (e.depth > model::kMaxNesting) {
+        throw SpecError(item.where.str() + ": this line nests structures and blocks " + std::to_string(e.depth) +
+                        " deep through block calls, more than the limit of " + std::to_string(model::kMaxNesting));
+      }
+      if (total > model::kMaxLayers) {
+        throw SpecError(item.where.str() + ": the model expands to " + figure(total) + " layers by this line (it gives " +
+                        figure(e.layers) + "), more than the limit of " + with_commas(model::kMaxLayers) +
+                        "; check the repetitions (xN) of nested blocks");
+      }
+    }
+  }
+
+ private:
+  static std::string figure(int64_t layers) { return layers == INT64_MAX ? "more than 2^63" : with_commas(layers); }
+
+  Extent items(const std::vector<Item>& list) const {
+    Extent out;
+    for (const Item& item : list) {
+      const Extent e = extent(item);
+      out.layers = saturating_add(out.layers, e.layers);
+      out.depth = std::max(out.depth, e.depth);
+    }
+    return out;
+  }
+
+  Extent extent(const Item& item) const {
+    Extent one;
+    switch (item.type) {
+      case ItemType::Layer: one = {1, 0}; break;
+      case ItemType::BlockCall: one = blocks_.at(item.kind); break;
+      case ItemType::Sequential: one = items(item.body); break;
+      case ItemType::Residual: {  // body, shortcut and the add
+        const Extent body = items(item.body);
+        const Extent shortcut = items(item.shortcut);
+        one = {saturating_add(saturating_add(body.layers, shortcut.layers), 1), std::max(body.depth, shortcut.depth)};
+        break;
+      }
+      case ItemType::Concat:
+      case ItemType::Dense: {  // the branches and the concat
+        const Extent body = items(item.body);
+        one = {saturating_add(body.layers, 1), body.depth};
+        break;
+      }
+    }
+    return {saturating_mul(one.layers, item.repeat), item.type == ItemType::Layer ? 0 : one.depth + 1};
+  }
+
+  std::unordered_map<std::string, Extent> blocks_;
+};
+
 class Expander {
  public:
   Expander(const model::ModelAst& ast, const LoadOptions& options)
@@ -35,6 +118,8 @@ class Expander {
   }
 
   Net run() && {
+    ExtentCheck(ast_).check(ast_.items);
+    for (size_t i = 0; i < ast_.blocks.size(); ++i) block_ids_.emplace(ast_.blocks[i].name, i);
     Scope top;
     expand_items(ast_.items, top, {}, ast_.inputs.empty() ? -1 : 0);
     return std::move(builder_).build();
@@ -71,10 +156,14 @@ class Expander {
     return scope.prefix + (name.empty() ? std::to_string(position) : name);
   }
 
-  // A free name for a node that unnamed residual/dense structures add ("layer1.0.add").
+  // A free name for a node that unnamed residual/dense structures add ("layer1.0.add", then
+  // "layer1.0.add1", ...). The next suffix to try is remembered, so n of them cost O(n).
   std::string structural_name(const Scope& scope, const std::string& word) {
-    std::string name = scope.prefix + word;
-    for (int k = 1; builder_.find(name) >= 0; ++k) name = scope.prefix + word + std::to_string(k);
+    const std::string stem = scope.prefix + word;
+    int& k = next_suffix_[stem];
+    std::string name = k == 0 ? stem : stem + std::to_string(k);
+    while (builder_.find(name) >= 0) name = stem + std::to_string(++k);
+    ++k;
     return name;
   }
 
@@ -155,10 +244,9 @@ class Expander {
   }
 
   const model::BlockDef& find_block(const std::string& name) const {
-    for (const model::BlockDef& b : ast_.blocks) {
-      if (b.name == name) return b;
-    }
-    throw SpecError("unknown block '" + name + "'");
+    const auto it = block_ids_.find(name);
+    if (it == block_ids_.end()) throw SpecError("unknown block '" + name + "'");
+    return ast_.blocks[it->second];
   }
 
   // Block parameters: positional, then key=value, then defaults; values as written after $-substitution.
@@ -178,16 +266,16 @@ class Expander {
   const model::ModelAst& ast_;
   NetBuilder builder_;
   Rounding rounding_;
+  std::unordered_map<std::string, size_t> block_ids_;  // index into ast_.blocks by name
+  std::unordered_map<std::string, int> next_suffix_;   // structural_name's next number per stem
 };
 
 }  // namespace
 
 Shape parse_input_option(const std::string& text) {
-  try {
-    return model::parse_dims(text, {});
-  } catch (const SpecError&) {
-    throw SpecError("--input: expected CxHxW (e.g. 3x224x224) or a vector size, found '" + text + "'");
-  }
+  Shape shape;
+  if (const std::string error = model::dims_error(text, shape); !error.empty()) throw SpecError("--input: " + error);
+  return shape;
 }
 
 Net build_net(const model::ModelAst& ast, const LoadOptions& options) { return Expander(ast, options).run(); }
@@ -204,7 +292,8 @@ std::string read_model_source(const std::string& name_or_path, std::string& file
   file = name_or_path;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(name_or_path, ec)) {
-    throw IoError("'" + name_or_path + "' is neither a zoo model ('convnet list' shows them) nor a model file");
+    throw IoError("'" + name_or_path + "' is neither a zoo model" + zoo_suggestion(name_or_path) +
+                  " nor a model file; 'convnet list' shows the zoo");
   }
   std::ifstream in(name_or_path, std::ios::binary);
   std::ostringstream text;

@@ -1,4 +1,5 @@
 // A small recursive-descent evaluator for + - * / // and parentheses over numbers and names.
+// Parentheses and unary minus recurse, so their nesting is limited to kMaxNesting.
 #include "convnet/model/expression.hpp"
 
 #include <cctype>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 
 #include "convnet/error.hpp"
+#include "convnet/model/ast.hpp"
 
 namespace convnet::model {
 namespace {
@@ -19,13 +21,27 @@ class Evaluator {
   double run() {
     const double value = sum();
     skip_space();
-    if (pos_ != text_.size()) fail("unexpected '" + text_.substr(pos_) + "'");
+    if (pos_ != text_.size()) fail("unexpected '" + shortened(text_.substr(pos_)) + "'");
+    // Beyond 2^53 doubles skip whole numbers: a size computed there would not be exact.
+    if (!std::isfinite(value) || std::fabs(value) >= 9007199254740992.0) {
+      fail("the value is out of range (its magnitude must stay below 2^53)");
+    }
     return value;
   }
 
  private:
+  // A long expression is cut in messages: the location already points at it.
+  static std::string shortened(const std::string& text) {
+    return text.size() <= 60 ? text : text.substr(0, 57) + "...";
+  }
   [[noreturn]] void fail(const std::string& message) const {
-    throw SpecError(where_.str() + ": in $(" + text_ + "): " + message);
+    throw SpecError(where_.str() + ": in $(" + shortened(text_) + "): " + message);
+  }
+  // Entered once per nested parenthesis or unary minus.
+  void descend() {
+    if (++depth_ > kMaxNesting) {
+      fail("parentheses or signs nested more than " + std::to_string(kMaxNesting) + " deep");
+    }
   }
   void skip_space() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -66,14 +82,21 @@ class Evaluator {
     }
   }
   double unary() {
-    if (eat("-")) return -unary();
+    if (eat("-")) {
+      descend();
+      const double value = -unary();
+      --depth_;
+      return value;
+    }
     return primary();
   }
   double primary() {
     skip_space();
     if (eat("(")) {
+      descend();
       const double value = sum();
       if (!eat(")")) fail("missing ')'");
+      --depth_;
       return value;
     }
     const size_t start = pos_;
@@ -100,10 +123,11 @@ class Evaluator {
   const Environment& env_;
   const SourceLocation& where_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 std::string format_number(double value) {
-  if (std::nearbyint(value) == value && std::fabs(value) < 9e15) {
+  if (std::nearbyint(value) == value && std::fabs(value) < 9007199254740992.0) {
     return std::to_string(static_cast<long long>(value));
   }
   char buffer[32];

@@ -2,7 +2,9 @@
 // was expected and what was found.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <set>
+#include <unordered_map>
 
 #include "convnet/error.hpp"
 #include "convnet/text.hpp"
@@ -130,11 +132,23 @@ class Parser {
     if (i + 1 != line.size()) fail(line[i + 1].where, "unexpected " + describe(line[i + 1]) + " after the block header");
     ++pos_;
     block.body = parse_items_until_end(block.where, "block " + block.name, nullptr);
+    block_ids_.emplace(block.name, ast_.blocks.size());
     ast_.blocks.push_back(std::move(block));
   }
 
   // Items up to the matching "end" (consumed). With `residual`, stops at a "shortcut" line too.
   std::vector<Item> parse_items_until_end(const SourceLocation& opened, const std::string& what, Item* residual) {
+    if (depth_ >= kMaxNesting) {
+      fail(opened, what + " opens a structure nested more than " + std::to_string(kMaxNesting) +
+                       " deep; flatten it or use blocks");
+    }
+    ++depth_;  // not restored on failure: the parse stops at the first error
+    std::vector<Item> items = parse_item_list(opened, what, residual);
+    --depth_;
+    return items;
+  }
+
+  std::vector<Item> parse_item_list(const SourceLocation& opened, const std::string& what, Item* residual) {
     std::vector<Item> items;
     for (;;) {
       if (pos_ >= lines_.size()) fail(opened, "missing 'end' for " + what + " opened here");
@@ -165,10 +179,8 @@ class Parser {
   }
 
   [[nodiscard]] const BlockDef* find_block(const std::string& name) const {
-    for (const BlockDef& b : ast_.blocks) {
-      if (b.name == name) return &b;
-    }
-    return nullptr;
+    const auto it = block_ids_.find(name);
+    return it == block_ids_.end() ? nullptr : &ast_.blocks[it->second];
   }
 
   bool is_kind(const Token& token) const {
@@ -177,17 +189,10 @@ class Parser {
   }
 
   [[noreturn]] void unknown_kind(const Token& token) const {
-    std::string best;
-    size_t best_distance = 3;
     std::vector<std::string> known = builtin_layers().names();
     for (const BlockDef& b : ast_.blocks) known.push_back(b.name);
-    for (const std::string& name : known) {
-      const size_t d = edit_distance(token.text, name);
-      if (d < best_distance) best = name, best_distance = d;
-    }
-    std::string message = "unknown layer kind " + describe(token);
-    if (!best.empty()) message += " (did you mean '" + best + "'?)";
-    fail(token.where, message + "; 'convnet layers' lists the kinds");
+    fail(token.where, "unknown layer kind " + describe(token) + did_you_mean(closest_words(token.text, known, 1)) +
+                          "; 'convnet layers' lists the kinds");
   }
 
   Item parse_item(bool /*in_residual*/) {
@@ -307,30 +312,41 @@ class Parser {
 
   std::vector<TokenLine> lines_;
   size_t pos_ = 0;
+  int depth_ = 0;  // structures and blocks open around the current line
   ModelAst ast_;
+  std::unordered_map<std::string, size_t> block_ids_;  // index into ast_.blocks by name
 };
 
 }  // namespace
 
-Shape parse_dims(const std::string& text, const SourceLocation& where) {
+std::string dims_error(const std::string& text, Shape& shape) {
   std::vector<int64_t> dims;
   size_t start = 0;
   for (;;) {
     const size_t x = text.find('x', start);
     const std::string part = text.substr(start, x == std::string::npos ? std::string::npos : x - start);
     char* end = nullptr;
+    errno = 0;
     const long long value = std::strtoll(part.c_str(), &end, 10);
     if (part.empty() || end != part.c_str() + part.size() || value < 1) {
-      fail(where, "expected dimensions as CxHxW (e.g. 3x224x224) or a size, found '" + text + "'");
+      return "expected dimensions as CxHxW (e.g. 3x224x224) or a size, found '" + text + "'";
     }
+    if (errno == ERANGE) return "dimension " + part + " in '" + text + "' is out of range (more than 2^63 - 1)";
     dims.push_back(value);
     if (x == std::string::npos) break;
     start = x + 1;
   }
   if (dims.size() != 1 && dims.size() != 3) {
-    fail(where, "expected CxHxW (3 numbers) or a vector size (1 number), found '" + text + "'");
+    return "expected CxHxW (3 numbers) or a vector size (1 number), found '" + text + "'";
   }
-  return Shape(dims);
+  shape = Shape(dims);
+  return "";
+}
+
+Shape parse_dims(const std::string& text, const SourceLocation& where) {
+  Shape shape;
+  if (const std::string error = dims_error(text, shape); !error.empty()) fail(where, error);
+  return shape;
 }
 
 ModelAst parse(const std::string& text, const std::string& file) { return Parser(tokenize(text, file), file).run(); }

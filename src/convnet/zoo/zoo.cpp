@@ -1,5 +1,7 @@
-// Lookup in the embedded model zoo.
+// Lookup in the embedded model zoo, with "did you mean" for a misspelt name.
 #include "convnet/zoo/zoo.hpp"
+
+#include "convnet/text.hpp"
 
 namespace convnet {
 
@@ -8,6 +10,12 @@ const ZooEntry* find_zoo_model(const std::string& name) {
     if (name == entry.name) return &entry;
   }
   return nullptr;
+}
+
+std::string zoo_suggestion(const std::string& name) {
+  std::vector<std::string> names;
+  for (const ZooEntry& entry : zoo_entries()) names.push_back(entry.name);
+  return did_you_mean(closest_words(name, names));
 }
 
 }  // namespace convnet

@@ -18,4 +18,7 @@ struct ZooEntry {
 /// The model file of a zoo model, or nullptr.
 [[nodiscard]] const ZooEntry* find_zoo_model(const std::string& name);
 
+/// " (did you mean 'vgg16'?)" naming the zoo models closest to a name that is not one, or "".
+[[nodiscard]] std::string zoo_suggestion(const std::string& name);
+
 }  // namespace convnet

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "convnet/kernels/reference/contract.hpp"
 #include "convnet/kernels/reference/conv_geometry.hpp"
 #include "convnet/kernels/reference/nullable.hpp"
 
@@ -14,6 +15,7 @@ namespace convnet::kernels::reference {
 /// Loops accumulate whole output rows (innermost j is contiguous in y).
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const Nullable<T>* bias, T* output) {
+  require_window(g, "conv2d_forward");
   const int64_t Cg = g.in_channels / g.groups, Kg = g.out_channels / g.groups;
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
   for (int64_t n = 0; n < g.batch; ++n) {
@@ -46,6 +48,7 @@ template <class T>
 void conv2d_backward(const Conv2dGeometry& g, const T* input, const T* weight, const T* grad_output,
                      Nullable<T>* grad_input, Nullable<T>* grad_weight, Nullable<T>* grad_bias, bool accumulate) {
   // db[k] = sum_{n,i,j} dy[n,k,i,j];  dw[k,c,p,q] = sum_{n,i,j} dy[n,k,i,j] x[n,c',ih,iw];  dx[n,c',ih,iw] += dy w
+  require_window(g, "conv2d_backward");
   const int64_t Cg = g.in_channels / g.groups, Kg = g.out_channels / g.groups;
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w, taps = g.kernel_h * g.kernel_w;
   auto store = [accumulate](T& dst, T value) { dst = accumulate ? dst + value : value; };

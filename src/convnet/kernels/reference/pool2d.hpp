@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "convnet/kernels/reference/contract.hpp"
+
 namespace convnet::kernels::reference {
 
 /// One pooling call's shapes; the layer has already computed out_h, out_w (window.hpp).
@@ -30,6 +32,10 @@ struct Pool2dGeometry {
 /// element output o took; padding is -infinity, so it is never chosen. Ties keep the first.
 template <class T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax) {
+  // The first and the last window of each axis overlap the input (so every window does).
+  require(g.stride_h >= 1 && g.stride_w >= 1 && g.kernel_h > g.pad_h && g.kernel_w > g.pad_w &&
+              (g.out_h - 1) * g.stride_h - g.pad_h < g.in_h && (g.out_w - 1) * g.stride_w - g.pad_w < g.in_w,
+          "max_pool2d_forward", "every pooling window overlaps the input");
   for (int64_t plane = 0; plane < g.batch * g.channels; ++plane) {
     const T* xp = x + plane * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {

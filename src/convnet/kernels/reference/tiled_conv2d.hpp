@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "convnet/kernels/reference/contract.hpp"
 #include "convnet/kernels/reference/conv_geometry.hpp"
 #include "convnet/kernels/reference/nullable.hpp"
 
@@ -19,6 +20,8 @@ namespace convnet::kernels::reference {
 template <class T>
 void tiled_conv2d_forward(const Conv2dGeometry& g, int64_t tile, const T* input, const T* weight,
                           const Nullable<T>* bias, T* output) {
+  require_window(g, "tiled_conv2d_forward");
+  require(tile >= 1, "tiled_conv2d_forward", "tile >= 1");
   const int64_t Cg = g.in_channels / g.groups, Kg = g.out_channels / g.groups;
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
   const int64_t bank = g.out_channels * Cg * g.kernel_h * g.kernel_w;  // elements per filter bank
@@ -57,6 +60,8 @@ void tiled_conv2d_backward(const Conv2dGeometry& g, int64_t tile, const T* input
                            const T* grad_output, Nullable<T>* grad_input, Nullable<T>* grad_weight,
                            Nullable<T>* grad_bias, bool accumulate) {
   // dw[a,b,k,c,p,q] = sum_{n, i%T=a, j%T=b} dy[n,k,i,j] x[n,c',ih,iw];  db[k] = sum dy;  dx[n,c',ih,iw] += dy w
+  require_window(g, "tiled_conv2d_backward");
+  require(tile >= 1, "tiled_conv2d_backward", "tile >= 1");
   const int64_t Cg = g.in_channels / g.groups, Kg = g.out_channels / g.groups;
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
   const int64_t bank = g.out_channels * Cg * g.kernel_h * g.kernel_w;
