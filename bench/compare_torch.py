@@ -71,14 +71,16 @@ def time_epoch(args):
     training images (the last batch partial), SGD; the seconds of the training loop only, as convnet's
     metrics.csv. The test set is then evaluated, as convnet does, so both processes hold the same data."""
     def load(prefix):
-        images = read_idx(os.path.join(args.data, f"{prefix}-images-idx3-ubyte.gz")).astype(np.float32) / 255
+        images = read_idx(os.path.join(args.data, f"{prefix}-images-idx3-ubyte.gz")).astype(np.float32)
+        images /= 255  # in place throughout: one float copy of each set, as convnet holds
         labels = read_idx(os.path.join(args.data, f"{prefix}-labels-idx1-ubyte.gz")).astype(np.int64)
         return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
 
     train_x, train_y = load("train")
     test_x, test_y = load("t10k")
     mean, std = train_x.mean(), train_x.std()
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    for images in (train_x, test_x):
+        images.sub_(mean).div_(std)
     torch.manual_seed(0)
     model = nets.build("lenet5")
     model.train()
