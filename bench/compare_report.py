@@ -1,13 +1,13 @@
 # The markdown report of bench/compare: the settings and notes, one table row per (row, threads) with the
 # medians over rounds, and every round's raw numbers below it.
+import statistics
+
 NAMES = {"convnet": "convnet", "pytorch": "PyTorch", "onnxruntime": "onnxruntime"}
-SHORT = {"convnet": "cn", "pytorch": "PT", "onnxruntime": "ORT"}
 
 
 def median(values):
-    """The upper median, as `convnet bench` takes it."""
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else None
+    """The median over rounds (the mean of the middle two for an even count), None for no values."""
+    return statistics.median(values) if values else None
 
 
 def _number(value, digits=1):
@@ -72,7 +72,9 @@ def preamble(settings):
     return "\n".join([
         f"## bench/compare run, {s['date']}",
         "",
-        f"- Machine: {s['cpu']}, {s['cores']} logical cores. Threads T: {', '.join(map(str, s['threads']))}.",
+        f"- Machine: {s['cpu']}, {s['cores']} logical cores, 1-minute load average {s['load'][0]:.1f} at the "
+        f"start and {s['load'][1]:.1f} at the end (above 0 means other work shared the CPU). "
+        f"Threads T: {', '.join(map(str, s['threads']))}.",
         f"- convnet {s['convnet_version']} (`{s['convnet']}`), PyTorch {s['torch']} (Debian), "
         f"onnxruntime-node {s['onnxruntime']} (npm, CPU provider, ONNX opset 13 exported by PyTorch).",
         f"- {s['rounds']} interleaved rounds (each round runs every framework once per row, in a rotating "

@@ -1,6 +1,7 @@
 # Preparation for bench/compare: dev-only packages (Debian python3-torch and python3-torchvision, npm
 # onnxruntime-node into bench/node_modules), the FMA peak program, the check that each PyTorch net is the
 # convnet zoo net (parameter counts and input shape), and the ONNX files (cached in bench/.cache/onnx).
+import glob
 import hashlib
 import json
 import os
@@ -98,6 +99,9 @@ def onnx_file(net, cache_dir):
         progress(f"exporting {net} to ONNX (opset 13) -> {os.path.relpath(path)}")
         cmd = [TORCH_PYTHON, os.path.join(BENCH, "compare_torch.py"), "export", net, path]
         json_line(cmd, run_process(cmd, {"OMP_NUM_THREADS": "2"}))
+        for stale in glob.glob(os.path.join(cache_dir, "onnx", f"{net}-*.onnx")):
+            if stale != path:
+                os.remove(stale)  # exported from an earlier nets.py
     return path
 
 
