@@ -75,7 +75,8 @@ def preamble(settings):
         f"- Machine: {s['cpu']}, {s['cores']} logical cores, 1-minute load average {s['load'][0]:.1f} at the "
         f"start and {s['load'][1]:.1f} at the end (above 0 means other work shared the CPU). "
         f"Threads T: {', '.join(map(str, s['threads']))}.",
-        f"- convnet {s['convnet_version']} (`{s['convnet']}`), PyTorch {s['torch']} (Debian), "
+        f"- convnet {s['convnet_version']} (`{s['convnet']}`), PyTorch {s['torch']} (Debian; BLAS "
+        f"{', '.join(s['blas']) or 'none loaded'}), "
         f"onnxruntime-node {s['onnxruntime']} (npm, CPU provider, ONNX opset 13 exported by PyTorch).",
         f"- {s['rounds']} interleaved rounds (each round runs every framework once per row, in a rotating "
         f"order); each measurement is a separate process timing {s['reps']} batches after {s['warmup']} "

@@ -10,7 +10,8 @@ import subprocess
 
 from compare_run import BENCH, TORCH_PYTHON, MeasureError, checked, json_line, progress, run_process
 
-APT_PACKAGES = ["python3-torch", "python3-torchvision", "dataset-fashion-mnist"]
+# libopenblas0-pthread: Debian's torch calls the system libblas.so.3, which is the reference BLAS without it.
+APT_PACKAGES = ["python3-torch", "python3-torchvision", "libopenblas0-pthread", "dataset-fashion-mnist"]
 ORT_PACKAGE = os.path.join(BENCH, "node_modules", "onnxruntime-node", "package.json")
 
 
@@ -105,6 +106,12 @@ def onnx_file(net, cache_dir):
     return path
 
 
-def torch_version():
-    cmd = [TORCH_PYTHON, "-c", "import torch; print(torch.__version__)"]
-    return checked(cmd, run_process(cmd)).stdout.strip()
+def torch_versions():
+    """{'torch': version, 'blas': [libraries]}; warns when PyTorch would run on the reference BLAS, which
+    makes its convolutions that fall back to im2col + GEMM (batch 1, 1x1 and 3x3 filters) many times slower."""
+    cmd = [TORCH_PYTHON, os.path.join(BENCH, "compare_torch.py"), "versions"]
+    result = json_line(cmd, run_process(cmd, {"OMP_NUM_THREADS": "1"}))
+    if not any("openblas" in path for path in result["blas"]):
+        progress(f"warning: PyTorch loads {', '.join(result['blas']) or 'no BLAS'}, not OpenBLAS "
+                 "(apt-get install libopenblas0-pthread, or select it with update-alternatives)")
+    return result

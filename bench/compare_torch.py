@@ -4,6 +4,7 @@
 #   step NET --batch B [--train] median ms of an inference batch or a training step (forward + loss +
 #                                backward + SGD step) after warm-up
 #   epoch DATA_DIR               one LeNet-5 epoch on Fashion-MNIST (IDX .gz), batch 64, SGD: seconds
+#   versions                     torch's version and the BLAS library it loaded
 # The driver sets OMP_NUM_THREADS=T and OPENBLAS_NUM_THREADS=1 and passes --threads T.
 import argparse
 import gzip
@@ -112,10 +113,19 @@ def export(args):
     return {"path": args.path}
 
 
+def versions():
+    """torch's version and the BLAS library this process loaded (Debian's torch calls the system
+    libblas.so.3: reference BLAS unless an optimised one such as OpenBLAS provides it)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as f:
+        libraries = {line.split()[-1] for line in f if "blas" in line.split("/")[-1].lower()}
+    return {"blas": sorted(os.path.realpath(p) for p in libraries)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["describe", "export", "step", "epoch"])
-    parser.add_argument("target", help="a net name (describe, export, step) or the data folder (epoch)")
+    parser.add_argument("command", choices=["describe", "export", "step", "epoch", "versions"])
+    parser.add_argument("target", nargs="?", help="a net name (describe, export, step) or the data folder (epoch)")
     parser.add_argument("path", nargs="?", help="export: the ONNX file to write")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--train", action="store_true")
@@ -126,7 +136,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     args.net = args.data = args.target
-    if args.command == "describe":
+    if args.command == "versions":
+        result = versions()
+    elif args.command == "describe":
         result = nets.describe(args.net)
     elif args.command == "export":
         result = export(args)
