@@ -160,3 +160,136 @@ TEST(Plan, EachFusionAndFallbackEqualsTheReference) {
 
 }  // namespace
 }  // namespace convnet
+
+namespace convnet {
+namespace {
+
+// A small residual net without batch norm or dropout, so a training-mode forward (which keeps
+// every node's output) computes the same values as inference and can check the taps.
+const char* kTapNet =
+    "network taps\ninput 4x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1\nr1 relu\nc2 conv 8 3x3 pad 1\n"
+    "s add c2 x\nr2 relu\npool maxpool 2x2 stride 2\nflat flatten\nfc 5\n";
+
+TEST(Plan, TapsReturnThePlainActivationOfFusedAndAliasedNodes) {
+  Net net = load_model_text(kTapNet, "taps.cnet");
+  Executor reference(net, {.backend = Backend::Reference, .seed = 4});
+  const Tensor input = random_tensor({2, 4, 8, 8}, 6);
+  (void)reference.forward(input, true);
+  Executor planned(net, {.backend = Backend::OneDnn, .seed = 4});
+  onednn::Engine engine;
+  PlanOptions o;
+  o.batch = 2;
+  o.taps = {"c1", "c2", "s", "flat"};  // c1 and c2 would otherwise fuse with their ReLU / the sum
+  Plan plan(net, planned.parameter_store(), engine, o);
+  const Tensor* inputs[] = {&input};
+  (void)plan.forward(inputs);
+  for (const std::string& name : o.taps) {
+    const Tensor tapped = plan.tap(name);
+    EXPECT_LT(relative_error(tapped, *reference.activation(net.find(name))), 1e-5) << name;
+  }
+  EXPECT_THROW((void)plan.tap("r1"), Error);     // not tapped: its storage may be reused
+  EXPECT_THROW((void)plan.tap("nothing"), Error);
+  o.taps = {"nothing"};
+  EXPECT_THROW(Plan(net, planned.parameter_store(), engine, o), Error);
+}
+
+TEST(Plan, RefreshesItsWeightCopiesWhenParametersChange) {
+  Net net = load_model_text(kFusions[0], "a.cnet");
+  Executor reference(net, {.backend = Backend::Reference, .seed = 5});
+  Executor planned(net, {.backend = Backend::OneDnn, .seed = 5});
+  const Tensor input = random_tensor({3, 3, 9, 9}, 1);
+  const Tensor before = planned.forward(input, false);
+  EXPECT_LT(relative_error(before, reference.forward(input, false)), 1e-5);
+  // Change every parameter (folded batch norm statistics included) through the executors.
+  for (Executor* e : {&reference, &planned}) randomize_batch_norms(*e, 8);
+  const Tensor after = planned.forward(input, false);
+  EXPECT_GT(relative_error(after, before), 1e-3);  // the change is visible...
+  EXPECT_LT(relative_error(after, reference.forward(input, false)), 1e-5);  // ...and right
+  // A direct write through a kept pointer needs parameters_changed().
+  NamedParameter first = planned.named_parameters().front();
+  NamedParameter first_ref = reference.named_parameters().front();
+  (void)planned.forward(input, false);
+  first.value->fill(0.25f);
+  first_ref.value->fill(0.25f);
+  planned.parameters_changed();
+  EXPECT_LT(relative_error(planned.forward(input, false), reference.forward(input, false)), 1e-5);
+}
+
+TEST(Plan, SeveralPlansOnOneStoreKeepTheirOwnState) {
+  // A batch-of-4 plan and a batch-of-1 plan (the last partial batch) run interleaved on one
+  // store: each image's logits are the same in both, and running one plan leaves the other's
+  // output untouched.
+  Net net = load_model("resnet20");
+  Executor executor(net, {.backend = Backend::OneDnn, .seed = 2});
+  randomize_batch_norms(executor, 3);
+  onednn::Engine engine;
+  PlanOptions a_options, b_options;
+  a_options.batch = 4;
+  b_options.batch = 1;
+  Plan a(net, executor.parameter_store(), engine, a_options);
+  Plan b(net, executor.parameter_store(), engine, b_options);
+  const Tensor input = random_tensor({4, 1, 28, 28}, 9);
+  Tensor last = Tensor::view(const_cast<float*>(input.data()) + 3 * 28 * 28, {1, 1, 28, 28});
+  const Tensor* a_in[] = {&input};
+  const Tensor* b_in[] = {&last};
+  const Tensor a_out = a.forward(a_in);
+  const Tensor& b_out = b.forward(b_in);
+  const Tensor& a_again = a.forward(a_in);
+  EXPECT_LT(relative_error(a_again, a_out), 1e-7);
+  for (int64_t k = 0; k < 10; ++k) EXPECT_NEAR(b_out[k], a_out[3 * 10 + k], 1e-4f * (1 + std::fabs(a_out[30 + k])));
+  EXPECT_THROW((void)b.forward(a_in), ShapeError);  // a plan runs its own batch size only
+}
+
+TEST(Plan, MemoryFiguresAddUpAndInferenceHoldsNoGradients) {
+  Net net = load_model("resnet20");
+  Executor executor(net, {.backend = Backend::OneDnn, .seed = 2});
+  const Tensor input = random_tensor({8, 1, 28, 28}, 9);
+  (void)executor.forward(input, false);
+  EXPECT_FALSE(executor.parameter_store().has_grads());
+  const Plan* plan = executor.last_plan();
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(plan->peak_bytes(), plan->arena_bytes() + plan->scratchpad_bytes() + plan->weight_bytes() + 8 * 10 * 4);
+  // The arena holds at least the largest activation (a 16x28x28 volume per image) and, thanks to
+  // reuse, less than all activations of the net side by side.
+  int64_t all = 0;
+  for (const Node& node : net.nodes()) all += node.output.numel() * 8 * 4;
+  EXPECT_GE(plan->arena_bytes(), 16 * 28 * 28 * 8 * 4);
+  EXPECT_LT(plan->arena_bytes(), all / 4);
+  (void)executor.forward(input, true);
+  EXPECT_TRUE(executor.parameter_store().has_grads());
+}
+
+TEST(Arena, LiveBuffersNeverOverlapAndDeadOnesAreReused) {
+  std::mt19937 rng(1);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<BufferLifetime> buffers;
+    for (int i = 0; i < 40; ++i) {
+      const int first = static_cast<int>(rng() % 30);
+      buffers.push_back({static_cast<int64_t>(1 + rng() % 5000), first, first + static_cast<int>(rng() % 6)});
+    }
+    const ArenaLayout layout = plan_arena(buffers);
+    int64_t peak_live = 0;
+    for (int step = 0; step < 36; ++step) {
+      int64_t live = 0;
+      for (const BufferLifetime& b : buffers) live += (b.first <= step && step <= b.last) ? b.bytes : 0;
+      peak_live = std::max(peak_live, live);
+    }
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      EXPECT_EQ(layout.offsets[i] % 64, 0);
+      EXPECT_LE(layout.offsets[i] + buffers[i].bytes, layout.bytes);
+      for (size_t j = 0; j < i; ++j) {
+        const bool alive_together = buffers[i].first <= buffers[j].last && buffers[j].first <= buffers[i].last;
+        const bool overlap = layout.offsets[i] < layout.offsets[j] + buffers[j].bytes &&
+                             layout.offsets[j] < layout.offsets[i] + buffers[i].bytes;
+        EXPECT_FALSE(alive_together && overlap) << "trial " << trial << " buffers " << i << ", " << j;
+      }
+    }
+    EXPECT_GE(layout.bytes, peak_live);
+    int64_t sum = 0;
+    for (const BufferLifetime& b : buffers) sum += b.bytes;
+    EXPECT_LT(layout.bytes, sum);  // something was reused
+  }
+}
+
+}  // namespace
+}  // namespace convnet

@@ -48,7 +48,7 @@ class Executor {
   /// Tells the plans that parameter values changed.
   void parameters_changed() { params_dirty_ = true; }
   /// The plan the last inference forward ran (null before one, or when not planned).
-  [[nodiscard]] const Plan* last_plan() const { return last_plan_; }
+  [[nodiscard]] Plan* last_plan() { return last_plan_; }
   /// Re-initialises every parameter and buffer from `seed` (He for weights unless the model says).
   void initialize_parameters(uint64_t seed);
 

@@ -92,11 +92,12 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
   }
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Node& node = net_.node(net_.inputs()[k]);
-    std::vector<int64_t> expected{options_.batch};
-    expected.insert(expected.end(), node.output.dims().begin(), node.output.dims().end());
-    if (inputs[k]->dims() != expected) {
-      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " + dims_string(expected) + " for this plan, got " +
-                       dims_string(inputs[k]->dims()));
+    const auto& dims = inputs[k]->dims();
+    const auto& shape = node.output.dims();
+    if (dims.size() != shape.size() + 1 || dims[0] != options_.batch ||
+        !std::equal(shape.begin(), shape.end(), dims.begin() + 1)) {
+      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " + std::to_string(options_.batch) + "x" +
+                       node.output.chw_string() + " for this plan, got " + dims_string(dims));
     }
     c.user_inputs[k] = inputs[k]->data();
   }
