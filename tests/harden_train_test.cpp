@@ -162,21 +162,67 @@ TEST_F(HardenTrain, RangeErrorsPrintReadableBounds) {
   }
 }
 
+TEST_F(HardenTrain, ParametersThatDoNotFitAreNotBlamedOnTheBatch) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "ASan aborts on an allocation this large instead of throwing std::bad_alloc";
+#endif
+  // 50 billion weights (200 GB) in one fc layer: no batch size makes them fit.
+  write_file(root_ / "huge.cnet", "network huge\ninput 1x28x28\nwide fc 50000000000\nout fc 10\n");
+  const Result r = run({"train", (root_ / "huge.cnet").string(), "--data", (root_ / "data").string(), "--out",
+                        (root_ / "run").string(), "--batch", "1"});
+  expect_one_line_error(r);
+  EXPECT_EQ(r.err.find("--batch"), std::string::npos) << r.err;
+  if (r.err.find("out of memory") != std::string::npos) {
+    EXPECT_CONTAINS(r.err, "out of memory creating huge's parameters");
+  }
+  EXPECT_FALSE(fs::exists(root_ / "run"));
+}
+
 // ---- the output folder ----
+
+// Runs `convnet ARGS...` as the unprivileged user `nobody` (root ignores folder permissions);
+// stderr goes to `err`, the exit code is returned (-1 when it did not exit).
+int run_as_nobody(std::vector<std::string> args, const fs::path& err) {
+  std::vector<char*> argv{const_cast<char*>(CONVNET_CLI)};
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::freopen("/dev/null", "w", stdout) == nullptr || ::freopen(err.c_str(), "w", stderr) == nullptr) ::_exit(126);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(125);
+    ::execv(CONVNET_CLI, argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 TEST_F(HardenTrain, UnwritableOutputFolderIsFoundBeforeTheFirstEpoch) {
   write_file(root_ / "a-file", "not a folder");
-  Result r = run(train_args("a-file/run"));
+  const Result r = run(train_args("a-file/run"));
   expect_one_line_error(r);
   EXPECT_CONTAINS(r.err, "cannot create the output folder");
   EXPECT_EQ(read_file(root_ / "a-file"), "not a folder");
-  if (::geteuid() == 0) GTEST_SKIP() << "root writes to read-only folders; the permission case needs another user";
+
   fs::create_directories(root_ / "read-only");
-  fs::permissions(root_ / "read-only", fs::perms::owner_read | fs::perms::owner_exec);
-  r = run(train_args("read-only"));
+  fs::permissions(root_ / "read-only", fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                                           fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  const fs::path err = root_ / "err.txt";
+  int code = 0;
+  std::string message;
+  if (::geteuid() == 0) {
+    code = run_as_nobody(train_args("read-only"), err);
+    message = read_file(err);
+  } else {
+    const Result r = run(train_args("read-only"));
+    code = r.code;
+    message = r.err;
+  }
   fs::permissions(root_ / "read-only", fs::perms::owner_all);
-  expect_one_line_error(r);
-  EXPECT_CONTAINS(r.err, "the output folder is not writable");
+  EXPECT_EQ(code, 1) << message;
+  EXPECT_CONTAINS(message, (root_ / "read-only").string() + ": the output folder is not writable: Permission denied");
+  EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 1) << message;
   EXPECT_TRUE(fs::is_empty(root_ / "read-only"));
 }
 
