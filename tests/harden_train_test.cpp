@@ -79,6 +79,28 @@ TEST_F(HardenTrain, TestSetWithOtherClassesIsRefused) {
   EXPECT_FALSE(fs::exists(root_ / "run"));
 }
 
+TEST_F(HardenTrain, NamesTheCheckpointCannotHoldAreRefusedBeforeTraining) {
+  // A non-UTF-8 byte in a model comment: JSON (the checkpoint's metadata) cannot hold the model text.
+  write_file(root_ / "latin1.cnet", "# caf\xe9\nnetwork latin1\ninput 1x28x28\nout fc 10\n");
+  Result r = run({"train", (root_ / "latin1.cnet").string(), "--data", (root_ / "data").string(), "--out",
+                  (root_ / "run").string()});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "the model text of " + (root_ / "latin1.cnet").string() + " is not valid UTF-8");
+  EXPECT_FALSE(fs::exists(root_ / "run"));
+  // ... nor a class folder's name.
+  for (const char* c : {"a", "b\xff"}) {
+    write_png(root_ / "folders" / "train" / c / "1.png");
+    write_png(root_ / "folders" / "train" / c / "2.png");
+    write_png(root_ / "folders" / "test" / c / "1.png");
+  }
+  write_file(root_ / "two.cnet", "network two\ninput 1x8x8\nout fc 2\n");
+  r = run({"train", (root_ / "two.cnet").string(), "--data", (root_ / "folders").string(), "--out",
+           (root_ / "run").string(), "--validation", "0"});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "the name of class 1 (\"b\xef\xbf\xbd\") is not valid UTF-8");
+  EXPECT_FALSE(fs::exists(root_ / "run"));
+}
+
 TEST_F(HardenTrain, ValidationSplitMustLeaveImagesOnBothSides) {
   Result r = run(train_args("run", {"--validation", "0.0001"}));  // 0.05 of an image
   expect_one_line_error(r);
@@ -237,6 +259,15 @@ TEST_F(HardenTrain, SecondRunIntoALockedFolderIsRefused) {
   EXPECT_CONTAINS(r.err, "another convnet train is writing to this folder");
   EXPECT_EQ(snapshot("run").size(), 1u);  // only the lock file
   ASSERT_EQ(run(train_args("run", {"--epochs", "1"})).code, 0);  // released: the folder is usable
+}
+
+TEST_F(HardenTrain, TemporaryFilesOfAKilledRunAreRemovedByTheNextOne) {
+  ASSERT_EQ(run(train_args("run", {"--epochs", "1"})).code, 0);
+  write_file(root_ / "run" / "checkpoint.safetensors.4242.tmp", "half a checkpoint");
+  const auto checkpoint = read_file(root_ / "run" / "checkpoint.safetensors");
+  ASSERT_EQ(run({"train", "--resume", "--out", (root_ / "run").string(), "--deterministic"}).code, 0);
+  EXPECT_FALSE(fs::exists(root_ / "run" / "checkpoint.safetensors.4242.tmp"));
+  EXPECT_EQ(read_file(root_ / "run" / "checkpoint.safetensors"), checkpoint);  // the run was complete: untouched
 }
 
 // ---- validation split and reporting ----

@@ -134,6 +134,25 @@ void check_data(const TrainOptions& o, const DataSplits& data, const Dataset& va
   }
 }
 
+void check_checkpoint_text(const std::string& model_text, const std::string& model_file,
+                           const std::vector<std::string>& class_names, const std::string& data) {
+  auto utf8 = [](const std::string& text) {
+    try {
+      (void)nlohmann::json(text).dump();
+      return true;
+    } catch (const nlohmann::json::exception&) {
+      return false;
+    }
+  };
+  const std::string reason = " is not valid UTF-8, which the checkpoint's metadata (JSON) cannot hold";
+  if (!utf8(model_text)) throw SpecError("train: the model text of " + model_file + reason);
+  for (size_t c = 0; c < class_names.size(); ++c) {
+    if (utf8(class_names[c])) continue;
+    const std::string shown = nlohmann::json(class_names[c]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    throw SpecError("train: " + data + ": the name of class " + std::to_string(c) + " (" + shown + ")" + reason);
+  }
+}
+
 ResumePoint read_resume_point(const nlohmann::json& meta, const std::string& checkpoint, int64_t epochs,
                               int64_t batches_per_epoch, int64_t batch_size) {
   ResumePoint p;
@@ -187,6 +206,9 @@ RunLock::RunLock(const std::string& dir) {
                     "or choose another --out");
     }
     throw IoError(path + ": cannot lock: " + std::strerror(error));
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {  // only this run writes here now
+    if (entry.path().extension() == ".tmp" && entry.is_regular_file(ec)) fs::remove(entry.path(), ec);
   }
 }
 

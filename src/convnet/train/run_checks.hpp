@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,11 @@ void check_options(const TrainOptions& options, const std::string& checkpoint = 
 /// training set's, every label below `classes` (the network's outputs), crops that fit the images,
 /// PCA lighting only on 3-channel images. Throws SpecError naming the data folder and the set.
 void check_data(const TrainOptions& options, const DataSplits& data, const Dataset& validation, int64_t classes);
+
+/// The checkpoint's metadata is JSON, which holds only UTF-8: throws SpecError when the model text
+/// or a class name is not, before an epoch is spent on a run whose checkpoint could not be written.
+void check_checkpoint_text(const std::string& model_text, const std::string& model_file,
+                           const std::vector<std::string>& class_names, const std::string& data);
 
 /// Where a checkpoint stopped: read from its metadata, every field checked against the run
 /// (IoError naming the checkpoint and the field).
@@ -54,7 +60,8 @@ template <typename T>
 
 /// The output folder of a run, created when missing and held with an exclusive flock on
 /// DIR/train.lock until destruction, so a second `convnet train` into the same folder is refused
-/// while this one runs. Throws IoError when the folder cannot be created or written, or is locked.
+/// while this one runs; temporary files a killed run left behind (*.tmp) are removed once the lock
+/// is held. Throws IoError when the folder cannot be created or written, or is locked.
 class RunLock {
  public:
   explicit RunLock(const std::string& dir);

@@ -194,6 +194,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
                     std::to_string(data.train.class_names.size()) + " classes");
   }
   check_data(o, data, validation, classes);
+  check_checkpoint_text(model_text, o.resume ? checkpoint : model_file, data.train.class_names, o.data);
   Executor executor = with_memory_context("creating " + net.name() + "'s parameters", [&] {
     return Executor(net, {.backend = o.backend, .seed = o.seed});
   });
