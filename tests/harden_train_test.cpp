@@ -294,6 +294,22 @@ TEST_F(HardenTrain, EpochsAreEvaluatedOnValidationAndTheTestSetOnceAtTheEnd) {
   EXPECT_CONTAINS(r.out, "412 train, 100 validation, 100 test images");
 }
 
+TEST_F(HardenTrain, EvalRefusesAnEmptyOrMismatchedTestSet) {
+  ASSERT_EQ(run(train_args("run", {"--epochs", "1"})).code, 0);
+  fs::create_directories(root_ / "empty");
+  write_idx_set(root_ / "empty", "train", 10, 1);
+  write_idx_set(root_ / "empty", "t10k", 0, 2);
+  Result r = run({"eval", (root_ / "run").string(), "--data", (root_ / "empty").string()});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "eval: " + (root_ / "empty").string() + ": the test set holds no image");
+  fs::create_directories(root_ / "small");
+  write_idx_set(root_ / "small", "train", 10, 1, 20);
+  write_idx_set(root_ / "small", "t10k", 10, 2, 20);
+  r = run({"eval", (root_ / "run").string(), "--data", (root_ / "small").string()});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "test images are 1x20x20 but " + (root_ / "run").string() + " takes 1x28x28");
+}
+
 // ---- SIGINT / SIGTERM ----
 
 TEST_F(HardenTrain, SigintCheckpointsPrintsTheResumeCommandAndExits130) {

@@ -198,6 +198,13 @@ int run_eval(const EvalArgs& a) {
     throw SpecError(data_path + " has " + std::to_string(data.test.class_names.size()) + " classes, the model " +
                     std::to_string(classes));
   }
+  if (data.test.size() == 0) throw SpecError("eval: " + data_path + ": the test set holds no image");
+  const TrainedModel& first = models.front();
+  const Shape& input = first.net->node(first.net->inputs().at(0)).output;
+  if (data.test.image_shape != input) {
+    throw SpecError("eval: " + data_path + ": test images are " + data.test.image_shape.chw_string() + " but " +
+                    a.checkpoints.front() + " takes " + input.chw_string());
+  }
   std::vector<float> sum;
   for (size_t i = 0; i < models.size(); ++i) {
     TrainedModel& m = models[i];
