@@ -200,6 +200,20 @@ TEST_F(HardenTrain, ParametersThatDoNotFitAreNotBlamedOnTheBatch) {
   EXPECT_FALSE(fs::exists(root_ / "run"));
 }
 
+TEST_F(HardenTrain, FilesystemErrorsNameTheCommandAndThePath) {
+  // A relative --data cannot be made absolute (stored so) when the current folder was deleted:
+  // std::filesystem throws, and the message names the command and the path instead of
+  // "unexpected error: filesystem error: ...".
+  fs::create_directories(root_ / "gone");
+  fs::current_path(root_ / "gone");
+  fs::remove(root_ / "gone");
+  const Result r = run({"train", "lenet5", "--data", "data", "--out", (root_ / "run").string()});
+  expect_one_line_error(r);
+  EXPECT_EQ(r.err.rfind("convnet: train: data: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("unexpected"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(root_ / "run"));
+}
+
 // ---- the output folder ----
 
 // Runs `convnet ARGS...` as the unprivileged user `nobody` (root ignores folder permissions);
