@@ -431,6 +431,7 @@ TEST_F(HardenTrain, CorruptedCheckpointMetadataNamesTheCheckpointAndField) {
       {[](nlohmann::json& m) { m["settings"].erase("lr"); }, "checkpoint field 'lr' is missing"},
       {[](nlohmann::json& m) { m["schedule"]["plateau_lr"] = -1; }, "checkpoint field schedule: plateau_lr"},
       {[](nlohmann::json& m) { m["normalization"]["mode"] = "odd"; }, "checkpoint field normalization: unknown mode"},
+      {[](nlohmann::json& m) { m.erase("schedule"); }, "checkpoint field 'schedule' is missing"},
   };
   for (const auto& [corrupt, message] : cases) {
     SCOPED_TRACE(message);
@@ -441,6 +442,7 @@ TEST_F(HardenTrain, CorruptedCheckpointMetadataNamesTheCheckpointAndField) {
     const Result r = run({"train", "--resume", "--out", (root_ / "run").string(), "--epochs", "2"});
     expect_one_line_error(r);
     EXPECT_CONTAINS(r.err, checkpoint.string() + ": ");
+    EXPECT_EQ(r.err.find(checkpoint.string()), r.err.rfind(checkpoint.string())) << "named twice: " << r.err;
     EXPECT_CONTAINS(r.err, message);
     EXPECT_EQ(snapshot("run"), before);
   }

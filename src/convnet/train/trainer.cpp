@@ -209,10 +209,12 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     at = read_resume_point(meta, checkpoint, o.epochs, batches_per_epoch, o.batch);
     load_checkpoint_tensors(checkpoint, executor, optimizer.get());
     optimizer->set_steps(at.step);
+    const auto stored_norm = checkpoint_field<nlohmann::json>(meta, "normalization", checkpoint);
+    const auto stored_schedule = checkpoint_field<nlohmann::json>(meta, "schedule", checkpoint);
     try {
-      norm = Normalization::from_json(checkpoint_field<nlohmann::json>(meta, "normalization", checkpoint));
+      norm = Normalization::from_json(stored_norm);
       check_normalization(norm, data.train.image_shape);
-      schedule.load_state(checkpoint_field<nlohmann::json>(meta, "schedule", checkpoint));
+      schedule.load_state(stored_schedule);
     } catch (const Error& e) {
       throw IoError(checkpoint + ": checkpoint field " + e.what());
     }
