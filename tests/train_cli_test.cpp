@@ -4,68 +4,19 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstring>
-#include <thread>
+#include <cmath>
 
-#include "convnet/io/safetensors.hpp"
 #include "support/cli.hpp"
+#include "support/train_data.hpp"
 
 namespace {
 
 using namespace convnet::testing;
 
-void put_be32(std::string& s, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
-}
-
-// A learnable 10-class set: class c is a bright 6x6 square at one of ten places, plus noise.
-void write_idx_set(const fs::path& dir, const std::string& prefix, int count, unsigned seed) {
-  std::string images, labels;
-  put_be32(images, 0x00000803);
-  put_be32(images, static_cast<uint32_t>(count));
-  put_be32(images, 28);
-  put_be32(images, 28);
-  put_be32(labels, 0x00000801);
-  put_be32(labels, static_cast<uint32_t>(count));
-  uint32_t state = seed;
-  auto next = [&] { return state = state * 1664525u + 1013904223u; };
-  for (int n = 0; n < count; ++n) {
-    const int label = static_cast<int>(next() >> 28) % 10;
-    labels += static_cast<char>(label);
-    const int top = 2 + (label / 5) * 13, left = 2 + (label % 5) * 5;
-    for (int y = 0; y < 28; ++y) {
-      for (int x = 0; x < 28; ++x) {
-        const bool inside = y >= top && y < top + 6 && x >= left && x < left + 6;
-        images += static_cast<char>((inside ? 200 : 0) + static_cast<int>(next() >> 27));
-      }
-    }
-  }
-  write_file(dir / (prefix + "-images-idx3-ubyte"), images);
-  write_file(dir / (prefix + "-labels-idx1-ubyte"), labels);
-}
-
-class TrainCli : public ::testing::Test {
+class TrainCli : public TrainFolderTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("convnet_train_test_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "data");
-    write_idx_set(root_ / "data", "train", 1024, 1);
-    write_idx_set(root_ / "data", "t10k", 200, 2);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  std::vector<std::string> train_args(const std::string& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"train", "lenet5", "--data", (root_ / "data").string(), "--out", (root_ / out).string(),
-                                  "--epochs", "2", "--batch", "32", "--lr", "0.05", "--deterministic"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
-  }
-  fs::path root_;
+  TrainCli() : TrainFolderTest("convnet_train_test_", 1024, 200) {}
 };
 
 TEST_F(TrainCli, TrainsWritesMetricsAndCheckpointThenEvaluatesAndPredicts) {
@@ -75,7 +26,7 @@ TEST_F(TrainCli, TrainsWritesMetricsAndCheckpointThenEvaluatesAndPredicts) {
   EXPECT_CONTAINS(r.out, "test accuracy: top-1");
   const auto rows = lines_of(read_file(root_ / "run" / "metrics.csv"));
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0], "epoch,train_loss,train_top1,eval_loss,eval_top1,eval_top5,lr,seconds");
+  EXPECT_EQ(rows[0], "epoch,train_loss,train_top1,val_loss,val_top1,val_top5,lr,seconds");  // a validation split by default
   EXPECT_TRUE(fs::exists(root_ / "run" / "checkpoint.safetensors"));
 
   const Result eval = run({"eval", (root_ / "run").string()});
@@ -103,51 +54,20 @@ TEST_F(TrainCli, EnsembleAveragesItsMembers) {
   EXPECT_CONTAINS(r.out, "ensemble of 2 (averaged probabilities)");
 }
 
-// Reads every tensor of a checkpoint (weights and optimiser state) as raw floats.
-std::map<std::string, std::vector<float>> tensors_of(const fs::path& file) {
-  std::map<std::string, std::vector<float>> out;
-  for (const auto& [name, t] : convnet::read_safetensors(file.string()).tensors) out[name] = t.values;
-  return out;
-}
-
 TEST_F(TrainCli, RunKilledMidEpochResumesToBitIdenticalWeights) {
   const std::vector<std::string> extra{"--epochs", "3", "--batch", "16", "--checkpoint-every", "5"};
   ASSERT_EQ(run(train_args("straight", extra)).code, 0);
 
   // The same run, killed with SIGKILL once its first mid-epoch checkpoint exists.
-  std::vector<std::string> args = train_args("killed", extra);
-  std::vector<char*> argv{const_cast<char*>(CONVNET_CLI)};
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::freopen("/dev/null", "w", stdout);
-    ::execv(CONVNET_CLI, argv.data());
-    ::_exit(127);
-  }
   const fs::path checkpoint = root_ / "killed" / "checkpoint.safetensors";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // let it run on past the checkpoint
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  const int status = signal_at_checkpoint(train_args("killed", extra), checkpoint, root_ / "err.txt", SIGKILL,
+                                          std::chrono::milliseconds(30));  // let it run on past the checkpoint
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
 
   const Result resumed =
       run({"train", "--resume", "--out", (root_ / "killed").string(), "--epochs", "3", "--deterministic"});
   ASSERT_EQ(resumed.code, 0) << resumed.err;
-  const auto straight = tensors_of(root_ / "straight" / "checkpoint.safetensors");
-  const auto killed = tensors_of(checkpoint);
-  ASSERT_EQ(straight.size(), killed.size());
-  for (const auto& [name, values] : straight) {
-    ASSERT_TRUE(killed.count(name)) << name;
-    EXPECT_EQ(0, std::memcmp(values.data(), killed.at(name).data(), values.size() * sizeof(float)))
-        << name << " differs after resume";
-  }
+  expect_identical_tensors(root_ / "straight" / "checkpoint.safetensors", checkpoint);
   EXPECT_EQ(read_file(root_ / "straight" / "metrics.csv").substr(0, 60),
             read_file(root_ / "killed" / "metrics.csv").substr(0, 60));
 }
@@ -159,8 +79,8 @@ TEST_F(TrainCli, DivergingRunStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_CONTAINS(r.err, "last good checkpoint");
   const fs::path checkpoint = root_ / "diverge" / "checkpoint.safetensors";
   if (fs::exists(checkpoint)) {
-    for (const auto& [name, values] : tensors_of(checkpoint)) {
-      for (float v : values) ASSERT_TRUE(std::isfinite(v)) << name << " holds a non-finite value";
+    for (const auto& [name, t] : convnet::read_safetensors(checkpoint.string()).tensors) {
+      for (float v : t.values) ASSERT_TRUE(std::isfinite(v)) << name << " holds a non-finite value";
     }
   }
 }
@@ -181,7 +101,7 @@ TEST_F(TrainCli, ResumeRefusesToChangeTheRunsSettings) {
   const Result r = run({"train", "--resume", "--out", (root_ / "run").string(), "--lr", "0.5"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--resume continues with the run's own settings");
-  const Result longer = run({"train", "--resume", "--out", (root_ / "run").string(), "--epochs", "2"});
+  const Result longer = run({"train", "--resume", "--out", (root_ / "run").string(), "--epochs", "2", "--deterministic"});
   ASSERT_EQ(longer.code, 0) << longer.err;
   EXPECT_EQ(lines_of(read_file(root_ / "run" / "metrics.csv")).size(), 3u);  // header + 2 epochs
 }

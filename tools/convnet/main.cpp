@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "cli_checks.hpp"
 #include "train_commands.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
       "summary", "per-layer output volume, parameters, activation memory, multiply-adds and receptive field");
   add_net_argument(summary, net);
   summary->add_option("--input", input, "input shape CxHxW, replacing the model's (e.g. 3x32x32)");
-  summary->add_option("--batch", batch, "batch size for the memory figures")->check(CLI::PositiveNumber);
+  summary->add_option("--batch", batch, "batch size for the memory figures")->check(whole_number(1, int64_t{1} << 40));
   summary->add_flag("--json", json, "print JSON instead of a table");
 
   auto* explain = app.add_subcommand("explain", "every formula behind one layer's numbers, with the numbers put in");
@@ -67,12 +68,12 @@ int main(int argc, char** argv) {
                                             "per-layer breakdown, achieved GFLOP/s");
   bench->add_option("NET", bench_options.net, "a zoo model name or a model file")->required();
   bench->add_option("--input", bench_options.input, "input shape CxHxW, replacing the model's");
-  bench->add_option("--batch", bench_options.batch, "images per batch (default 32)")->check(CLI::PositiveNumber);
+  bench->add_option("--batch", bench_options.batch, "images per batch (default 32)")->check(whole_number(1, 1 << 20));
   bench->add_flag("--train", bench_options.train, "time forward + backward (training) instead of inference");
-  bench->add_option("--threads", bench_options.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  bench->add_option("--threads", bench_options.threads, "threads (default: all cores)")->check(thread_count());
   bench->add_option("--reps", bench_options.repetitions, "timed repetitions (median reported; default 10)")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--warmup", bench_options.warmup, "untimed warm-up batches (default 2)")->check(CLI::NonNegativeNumber);
+      ->check(whole_number(1, 1'000'000));
+  bench->add_option("--warmup", bench_options.warmup, "untimed warm-up batches (default 2)")->check(whole_number(0, 1'000'000));
   bench->add_flag("--reference", bench_options.reference, "time the reference kernels instead of oneDNN");
 
   std::string weights;
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
 
-  const std::function<int()> run_training_command = add_train_commands(app);
+  const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
 
   try {
     app.parse(argc, argv);
@@ -147,12 +148,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";
     return 1;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "convnet: out of memory (try a smaller --batch)\n";
-    return 1;
-  } catch (const std::exception& e) {
-    // A failure the library did not turn into a convnet::Error (a bug worth reporting): still one line.
-    std::cerr << "convnet: unexpected error: " << e.what() << "\n";
+  } catch (...) {
+    // A failure the library did not turn into a convnet::Error: still one line, naming the command.
+    std::cerr << "convnet: " << describe_exception(std::current_exception(), app.get_subcommands().front()->get_name())
+              << "\n";
     return 1;
   }
   return 0;

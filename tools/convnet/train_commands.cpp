@@ -2,13 +2,18 @@
 #include "train_commands.hpp"
 
 #include <omp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <numeric>
 
+#include "cli_checks.hpp"
 #include "convnet/data/dataset.hpp"
 #include "convnet/error.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
@@ -20,6 +25,7 @@ namespace convnet {
 namespace {
 
 struct TrainArgs {
+  std::string program;  // argv[0], for the resume command
   TrainOptions options;
   std::string schedule = "step:10";
   std::string normalization = "per-channel";
@@ -42,6 +48,7 @@ struct PredictArgs {
   int64_t top = 5;
 };
 
+// --threads was checked by thread_count(): 0 keeps OpenMP's default (all cores).
 void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
@@ -51,6 +58,55 @@ std::string clock_string(double seconds) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%lld:%02lld", s / 60, s % 60);
   return buffer;
+}
+
+// SIGINT/SIGTERM ask a training to stop after its current step; the handler is reset on the
+// first signal, so a second one stops the process at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART | SA_RESETHAND;
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+// A word for a POSIX shell: as is when it is safe, else single-quoted.
+std::string shell_word(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::strchr("/._-+=:,@%", c) != nullptr;
+  });
+  if (plain) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string describe_settings(const TrainOptions& o) {
+  char text[512];
+  std::snprintf(text, sizeof text, "%lld epochs, batch %lld, %s lr %g", static_cast<long long>(o.epochs),
+                static_cast<long long>(o.batch), o.optimizer.kind.c_str(), o.lr);
+  std::string out = text;
+  if (o.optimizer.kind == "sgd") {
+    std::snprintf(text, sizeof text, " momentum %g%s", o.optimizer.momentum, o.optimizer.nesterov ? " (Nesterov)" : "");
+    out += text;
+  }
+  std::snprintf(text, sizeof text, ", weight decay %g, %s schedule", o.optimizer.weight_decay, o.schedule.kind.c_str());
+  out += text;
+  if (o.schedule.kind == "step") out += " every " + std::to_string(o.schedule.step_epochs) + " epochs";
+  if (o.schedule.kind == "plateau") out += " (patience " + std::to_string(o.schedule.patience) + ")";
+  if (o.schedule.warmup_epochs > 0) out += ", warm-up " + std::to_string(o.schedule.warmup_epochs) + " epochs";
+  if (o.augment.crop_padding > 0) out += ", crops padded by " + std::to_string(o.augment.crop_padding);
+  if (o.augment.horizontal_flip) out += ", flips";
+  if (o.augment.pca_lighting > 0) {
+    std::snprintf(text, sizeof text, ", PCA lighting %g", static_cast<double>(o.augment.pca_lighting));
+    out += text;
+  }
+  return out + ", seed " + std::to_string(o.seed);
 }
 
 int run_train(TrainArgs& a) {
@@ -63,13 +119,24 @@ int run_train(TrainArgs& a) {
   else if (a.normalization == "per-channel") a.options.normalization = Normalization::Mode::PerChannel;
   else throw SpecError("--normalize " + a.normalization + ": expected none, mean-image or per-channel");
   a.options.backend = a.reference ? Backend::Reference : Backend::OneDnn;
+  install_stop_handlers();
+  a.options.stop_requested = [] { return g_stop_signal != 0; };
   const bool terminal = ::isatty(STDOUT_FILENO) != 0;
-  auto ready = [&] {
-    std::printf("training %s on %s for %lld epoch(s), batch %lld, lr %g, %s%s; output in %s\n",
-                a.options.resume && a.options.model.empty() ? "(resumed)" : a.options.model.c_str(),
-                a.options.data.c_str(), static_cast<long long>(a.options.epochs),
-                static_cast<long long>(a.options.batch), a.options.lr, a.options.optimizer.kind.c_str(),
-                a.options.resume ? ", resuming" : "", a.options.out_dir.c_str());
+  RunInfo run;
+  auto ready = [&](const RunInfo& info) {
+    run = info;
+    const TrainOptions& o = info.settings;
+    if (o.resume) {
+      std::printf("resuming %s at epoch %lld, batch %lld/%lld, with the run's stored settings:\n  ",
+                  info.network.c_str(), static_cast<long long>(info.start_epoch + 1),
+                  static_cast<long long>(info.start_batch), static_cast<long long>(info.batches_per_epoch));
+    } else {
+      std::printf("training %s: ", info.network.c_str());
+    }
+    std::printf("%s\n  data %s: %lld train, %lld %s, %lld test images; output in %s\n", describe_settings(o).c_str(),
+                o.data.c_str(), static_cast<long long>(info.train_images), static_cast<long long>(info.eval_images),
+                info.eval_set == "val" ? "validation" : "test (no validation split: --validation 0)",
+                static_cast<long long>(info.test_images), o.out_dir.c_str());
     std::fflush(stdout);
   };
   auto progress = [&](const Progress& p) {
@@ -86,14 +153,37 @@ int run_train(TrainArgs& a) {
   };
   auto epoch_done = [&](const EpochMetrics& m) {
     if (terminal) std::printf("\r%s\r", std::string(100, ' ').c_str());
-    std::printf("epoch %lld/%lld: train loss %.4f acc %.2f%% | eval loss %.4f top-1 %.2f%% top-5 %.2f%% | lr %g | %.1f s\n",
-                static_cast<long long>(m.epoch), static_cast<long long>(a.options.epochs), m.train_loss,
-                100 * m.train_top1, m.eval_loss, 100 * m.eval_top1, 100 * m.eval_top5, m.lr, m.seconds);
+    std::printf("epoch %lld/%lld: train loss %.4f acc %.2f%% | %s loss %.4f top-1 %.2f%% top-5 %.2f%% | lr %g | %.1f s\n",
+                static_cast<long long>(m.epoch), static_cast<long long>(run.settings.epochs), m.train_loss,
+                100 * m.train_top1, run.eval_set.c_str(), m.eval_loss, 100 * m.eval_top1, 100 * m.eval_top5, m.lr,
+                m.seconds);
     std::fflush(stdout);
   };
   const TrainResult result = train(a.options, ready, progress, epoch_done);
-  std::printf("test accuracy: top-1 %.2f%%, top-5 %.2f%% (loss %.4f) after %.1f s\n", 100 * result.test_top1,
-              100 * result.test_top5, result.test_loss, result.seconds);
+  if (result.interrupted) {
+    if (terminal) std::printf("\r%s\r", std::string(100, ' ').c_str());
+    std::fflush(stdout);
+    const char* signal_name = g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+    std::string resume = shell_word(a.program) + " train --resume --out " + shell_word(a.options.out_dir);
+    if (a.deterministic) resume += " --deterministic";
+    else if (a.threads > 0) resume += " --threads " + std::to_string(a.threads);
+    if (a.reference) resume += " --reference";
+    std::string message = "convnet: interrupted by " + std::string(signal_name);
+    if (result.checkpointed) {
+      message += " at epoch " + std::to_string(result.stopped_epoch + 1) + ", batch " +
+                 std::to_string(result.stopped_batch) + "; checkpoint saved in " + a.options.out_dir +
+                 "; resume with: " + resume;
+    } else if (a.options.resume) {
+      message += " before the first step; the run's checkpoint is unchanged; resume with: " + resume;
+    } else {
+      message += " before the first step; no checkpoint was written";
+    }
+    std::fprintf(stderr, "%s\n", message.c_str());
+    return 130;
+  }
+  std::printf("test accuracy: top-1 %.2f%%, top-5 %.2f%% (loss %.4f) on %lld test images, after %.1f s\n",
+              100 * result.test_top1, 100 * result.test_top5, result.test_loss,
+              static_cast<long long>(run.test_images), result.seconds);
   return 0;
 }
 
@@ -107,6 +197,13 @@ int run_eval(const EvalArgs& a) {
   if (static_cast<int64_t>(data.test.class_names.size()) != classes) {
     throw SpecError(data_path + " has " + std::to_string(data.test.class_names.size()) + " classes, the model " +
                     std::to_string(classes));
+  }
+  if (data.test.size() == 0) throw SpecError("eval: " + data_path + ": the test set holds no image");
+  const TrainedModel& first = models.front();
+  const Shape& input = first.net->node(first.net->inputs().at(0)).output;
+  if (data.test.image_shape != input) {
+    throw SpecError("eval: " + data_path + ": test images are " + data.test.image_shape.chw_string() + " but " +
+                    a.checkpoints.front() + " takes " + input.chw_string());
   }
   std::vector<float> sum;
   for (size_t i = 0; i < models.size(); ++i) {
@@ -158,58 +255,68 @@ int run_predict(const PredictArgs& a) {
 
 }  // namespace
 
-std::function<int()> add_train_commands(CLI::App& app) {
+std::function<int()> add_train_commands(CLI::App& app, const std::string& program) {
   auto train_args = std::make_shared<TrainArgs>();
   auto eval_args = std::make_shared<EvalArgs>();
   auto predict_args = std::make_shared<PredictArgs>();
+  train_args->program = program;
   TrainOptions& t = train_args->options;
 
+  // The training options' ranges are checked by the library (check_options), which also checks
+  // the settings stored in a checkpoint, so the command line and a resumed run get the same rules.
   auto* train = app.add_subcommand("train", "train a network on image data (Fashion-MNIST by default)");
   train->add_option("NET", t.model, "a zoo model name or a model file (omit with --resume)");
   train->add_option("--data", t.data, "dataset folder: IDX, CIFAR binary, or images in class folders")
       ->capture_default_str();
   train->add_option("--out", t.out_dir, "folder for checkpoints and metrics.csv (must not hold another run)")->required();
   train->add_flag("--resume", t.resume, "continue the run in --out exactly where it stopped, with its own settings");
-  train->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--batch", t.batch, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--lr", t.lr, "base learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--epochs", t.epochs, "epochs to train (with --resume: the run's own; a cosine schedule's "
+                                          "length cannot change)")->capture_default_str();
+  train->add_option("--batch", t.batch, "images per batch")->capture_default_str();
+  train->add_option("--lr", t.lr, "base learning rate")->capture_default_str();
   train->add_option("--optimizer", t.optimizer.kind, "sgd or adam")->capture_default_str();
-  train->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--momentum", t.optimizer.momentum, "SGD momentum, in [0, 1)")->capture_default_str();
   train->add_flag("--nesterov", t.optimizer.nesterov, "Nesterov momentum");
-  train->add_option("--weight-decay", t.optimizer.weight_decay, "L2 weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--weight-decay", t.optimizer.weight_decay, "L2 weight decay, in [0, 1)")->capture_default_str();
   train->add_option("--schedule", train_args->schedule, "constant, step:EPOCHS, plateau[:PATIENCE] or cosine")
       ->capture_default_str();
-  train->add_option("--warmup", train_args->warmup, "epochs of linear learning-rate warm-up")->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_option("--validation", t.validation, "fraction of the training set held out for evaluation each epoch")
-      ->check(CLI::Range(0.0, 0.5));
+  train->add_option("--warmup", train_args->warmup, "epochs of linear learning-rate warm-up (fewer than --epochs)")
+      ->capture_default_str();
+  train->add_option("--validation", t.validation,
+                    "held out of the training set for the per-epoch evaluation: a fraction below 1 or a number of "
+                    "images (default 1/12: 5,000 of Fashion-MNIST's 60,000); 0: none, the test set is evaluated "
+                    "each epoch and --schedule plateau is refused");
   train->add_option("--normalize", train_args->normalization, "none, mean-image or per-channel")->capture_default_str();
-  train->add_option("--crop-padding", t.augment.crop_padding, "random crops from images padded by this much")->check(CLI::NonNegativeNumber);
+  train->add_option("--crop-padding", t.augment.crop_padding, "random crops from images padded by this much "
+                                                              "(at most half the image side)");
   train->add_flag("--flip", t.augment.horizontal_flip, "random horizontal flips");
-  train->add_option("--pca-lighting", t.augment.pca_lighting, "AlexNet's PCA colour noise std (3-channel data)")->check(CLI::NonNegativeNumber);
-  train->add_option("--seed", t.seed, "seed for initialisation, shuffling, augmentation and dropout")->capture_default_str();
-  train->add_option("--checkpoint-every", t.checkpoint_every, "also checkpoint every N steps (0: at epoch ends)")->check(CLI::NonNegativeNumber);
-  train->add_option("--threads", train_args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  train->add_option("--pca-lighting", t.augment.pca_lighting, "AlexNet's PCA colour noise std, in [0, 1] (3-channel data)");
+  train->add_option("--seed", t.seed, "seed for the split, initialisation, shuffling, augmentation and dropout")
+      ->capture_default_str();
+  train->add_option("--checkpoint-every", t.checkpoint_every, "also checkpoint every N steps (0: at epoch ends)");
+  train->add_option("--threads", train_args->threads, "threads (default: all cores)")->check(thread_count());
   train->add_flag("--deterministic", train_args->deterministic, "one thread: bit-identical runs and resumes");
   train->add_flag("--reference", train_args->reference, "reference kernels instead of oneDNN (slow)");
-  train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)")->check(CLI::NonNegativeNumber);
+  train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)");
 
   auto* eval = app.add_subcommand("eval", "top-1/top-5 and confusion matrix on the test set; several checkpoints "
                                           "form an ensemble averaging probabilities");
   eval->add_option("CKPT", eval_args->checkpoints, "checkpoint files or training folders")->required();
   eval->add_option("--data", eval_args->data, "dataset folder (default: the one the model trained on)");
-  eval->add_option("--batch", eval_args->batch, "images per batch")->check(CLI::PositiveNumber);
-  eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
+  eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
   predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();
   predict->add_option("IMAGE", predict_args->images, "PNG or JPEG images")->required();
-  predict->add_option("--top", predict_args->top, "labels to show")->check(CLI::PositiveNumber);
+  predict->add_option("--top", predict_args->top, "labels to show")->check(whole_number(1, 1'000'000));
 
   // A later occurrence of an option wins, so scripts can append overrides.
   for (CLI::Option* option : train->get_options()) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   // A resumed run keeps the settings it started with (they are in its checkpoint).
-  train->callback([train] {
+  train->callback([train, train_args] {
     if (train->get_option("--resume")->count() == 0) return;
+    if (train->get_option("--epochs")->count() == 0) train_args->options.epochs = 0;  // the run's own
     for (const char* name : {"--data", "--batch", "--lr", "--optimizer", "--momentum", "--nesterov", "--weight-decay",
                              "--schedule", "--warmup", "--validation", "--normalize", "--crop-padding", "--flip",
                              "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {

@@ -13,7 +13,8 @@
 
 namespace convnet {
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), temp_(path_ + ".tmp") {
+AtomicFile::AtomicFile(std::string path)
+    : path_(std::move(path)), temp_(path_ + "." + std::to_string(::getpid()) + ".tmp") {  // unique per process
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd_ < 0) throw IoError(temp_ + ": cannot create: " + std::strerror(errno));
 }

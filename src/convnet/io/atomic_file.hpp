@@ -10,7 +10,7 @@ namespace convnet {
 
 class AtomicFile {
  public:
-  /// Creates PATH.tmp; throws IoError when it cannot.
+  /// Creates PATH.<pid>.tmp (unique per process); throws IoError when it cannot.
   explicit AtomicFile(std::string path);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;

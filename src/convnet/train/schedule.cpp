@@ -60,9 +60,26 @@ nlohmann::json Schedule::state() const {
 }
 
 void Schedule::load_state(const nlohmann::json& state) {
-  plateau_lr_ = state.at("plateau_lr").get<double>();
-  best_ = state.at("best").get<double>();
-  bad_epochs_ = state.at("bad_epochs").get<int64_t>();
+  double plateau_lr = 0, best = 0;
+  int64_t bad_epochs = 0;
+  try {
+    plateau_lr = state.at("plateau_lr").get<double>();
+    best = state.at("best").get<double>();
+    bad_epochs = state.at("bad_epochs").get<int64_t>();
+  } catch (const nlohmann::json::exception&) {
+    throw IoError("schedule: expected numbers plateau_lr, best and bad_epochs, got " + state.dump());
+  }
+  if (!(std::isfinite(plateau_lr) && plateau_lr > 0 && plateau_lr <= base_lr_)) {
+    throw IoError("schedule: plateau_lr " + std::to_string(plateau_lr) + " is not in (0, the base rate " +
+                  std::to_string(base_lr_) + "]");
+  }
+  if (!(best >= -1 && best <= 1) || bad_epochs < 0 || bad_epochs >= options_.patience) {
+    throw IoError("schedule: best " + std::to_string(best) + " / bad_epochs " + std::to_string(bad_epochs) +
+                  " are outside [-1, 1] / [0, patience " + std::to_string(options_.patience) + ")");
+  }
+  plateau_lr_ = plateau_lr;
+  best_ = best;
+  bad_epochs_ = bad_epochs;
 }
 
 }  // namespace convnet

@@ -14,6 +14,7 @@
 #include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/evaluate.hpp"
+#include "convnet/train/run_checks.hpp"
 
 namespace convnet {
 namespace {
@@ -33,9 +34,11 @@ EpochMetrics metrics_from_json(const nlohmann::json& j) {
 
 // metrics.csv is rewritten whole from the rows the checkpoint holds (temp file, fsync, rename), so
 // a crash between the two writes can never leave a duplicated or missing row after resume.
-void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& rows) {
+// The evaluation columns are named for the set they measured: "val" or "test".
+void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& rows, const std::string& eval_name) {
   std::ostringstream text;
-  text << "epoch,train_loss,train_top1,eval_loss,eval_top1,eval_top5,lr,seconds\n";
+  text << "epoch,train_loss,train_top1," << eval_name << "_loss," << eval_name << "_top1," << eval_name
+       << "_top5,lr,seconds\n";
   for (const EpochMetrics& m : rows) {
     text << m.epoch << "," << m.train_loss << "," << m.train_top1 << "," << m.eval_loss << "," << m.eval_top1 << ","
          << m.eval_top5 << "," << m.lr << "," << m.seconds << "\n";
@@ -45,7 +48,7 @@ void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& row
 
 // The settings a run keeps for its whole life; --resume takes them from the checkpoint.
 nlohmann::json settings_json(const TrainOptions& o) {
-  return {{"data", o.data}, {"batch", o.batch}, {"lr", o.lr}, {"optimizer", o.optimizer.kind},
+  return {{"data", o.data}, {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"optimizer", o.optimizer.kind},
           {"momentum", o.optimizer.momentum}, {"nesterov", o.optimizer.nesterov},
           {"weight_decay", o.optimizer.weight_decay}, {"beta1", o.optimizer.beta1}, {"beta2", o.optimizer.beta2},
           {"eps", o.optimizer.eps}, {"schedule", o.schedule.kind}, {"step_epochs", o.schedule.step_epochs},
@@ -56,34 +59,63 @@ nlohmann::json settings_json(const TrainOptions& o) {
           {"checkpoint_every", o.checkpoint_every}, {"limit_train", o.limit_train}};
 }
 
-TrainOptions settings_from_json(const nlohmann::json& j, TrainOptions o) {
-  o.data = j.at("data");
-  o.batch = j.at("batch");
-  o.lr = j.at("lr");
-  o.optimizer = {j.at("optimizer"), j.at("momentum"), j.at("nesterov"), j.at("weight_decay"), j.at("beta1"),
-                 j.at("beta2"), j.at("eps")};
-  o.schedule = {j.at("schedule"), j.at("step_epochs"), j.at("factor"), j.at("patience"), j.at("warmup")};
-  o.validation = j.at("validation");
-  o.normalization = static_cast<Normalization::Mode>(j.at("normalization").get<int>());
-  o.divide_by_std = j.at("divide_by_std");
-  o.augment = {j.at("crop_padding"), j.at("flip"), j.at("pca_lighting")};
-  o.seed = j.at("seed");
-  o.checkpoint_every = j.at("checkpoint_every");
-  o.limit_train = j.at("limit_train");
+// Reads the stored settings into `o` (epochs excepted: train() decides those); every field is
+// required and type-checked, naming the checkpoint and the field.
+TrainOptions settings_from_json(const nlohmann::json& j, const std::string& path, TrainOptions o) {
+  auto get = [&]<typename T>(const char* field, T& into) { into = checkpoint_field<T>(j, field, path); };
+  get("data", o.data);
+  get("batch", o.batch);
+  get("lr", o.lr);
+  get("optimizer", o.optimizer.kind);
+  get("momentum", o.optimizer.momentum);
+  get("nesterov", o.optimizer.nesterov);
+  get("weight_decay", o.optimizer.weight_decay);
+  get("beta1", o.optimizer.beta1);
+  get("beta2", o.optimizer.beta2);
+  get("eps", o.optimizer.eps);
+  get("schedule", o.schedule.kind);
+  get("step_epochs", o.schedule.step_epochs);
+  get("factor", o.schedule.factor);
+  get("patience", o.schedule.patience);
+  get("warmup", o.schedule.warmup_epochs);
+  get("validation", o.validation);
+  int normalization = 0;
+  get("normalization", normalization);
+  o.normalization = static_cast<Normalization::Mode>(normalization);
+  get("divide_by_std", o.divide_by_std);
+  get("crop_padding", o.augment.crop_padding);
+  get("flip", o.augment.horizontal_flip);
+  get("pca_lighting", o.augment.pca_lighting);
+  get("seed", o.seed);
+  get("checkpoint_every", o.checkpoint_every);
+  get("limit_train", o.limit_train);
   return o;
 }
 
-void check_options(const TrainOptions& o) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw SpecError("train: " + message);
-  };
-  require(o.epochs >= 1 && o.batch >= 1, "--epochs and --batch must be at least 1");
-  require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive");
-  require(o.optimizer.momentum >= 0 && o.optimizer.weight_decay >= 0, "--momentum and --weight-decay must be >= 0");
-  require(o.augment.crop_padding >= 0 && o.augment.pca_lighting >= 0, "--crop-padding and --pca-lighting must be >= 0");
-  require(o.checkpoint_every >= 0 && o.limit_train >= 0 && o.schedule.warmup_epochs >= 0,
-          "--checkpoint-every, --limit and --warmup must be >= 0");
-  require(o.validation >= 0 && o.validation < 1, "--validation must be in [0, 1)");
+// The run's length on resume: its stored epochs unless --epochs changes them, which a cosine
+// schedule refuses (its rate at every step depends on the length, so the steps already taken
+// would belong to another schedule); the other schedules do not depend on the length.
+int64_t resumed_epochs(const TrainOptions& given, const TrainOptions& run, int64_t stored, const std::string& path) {
+  if (given.epochs == 0 && stored == 0) {
+    throw IoError(path + ": the checkpoint does not store the run's length (an older convnet wrote it); give --epochs");
+  }
+  if (given.epochs == 0 || given.epochs == stored) return stored != 0 ? stored : given.epochs;
+  if (stored != 0 && run.schedule.kind == "cosine") {
+    throw SpecError("train: --epochs " + std::to_string(given.epochs) + ": this run's cosine schedule spans " +
+                    std::to_string(stored) + " epochs, and its learning rate at every step depends on that length; "
+                    "resume without --epochs, or start a new run for " + std::to_string(given.epochs) + " epochs");
+  }
+  return given.epochs;
+}
+
+// Runs `body`, turning an allocation failure into an Error that says what needed the memory.
+template <typename F>
+auto with_memory_context(const std::string& what, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory " + what);
+  }
 }
 
 std::string rng_string(const std::mt19937_64& rng) {
@@ -94,98 +126,123 @@ std::string rng_string(const std::mt19937_64& rng) {
 
 }  // namespace
 
-TrainResult train(const TrainOptions& given, const std::function<void()>& on_ready,
+TrainResult train(const TrainOptions& given, const std::function<void(const RunInfo&)>& on_ready,
                   const std::function<void(const Progress&)>& on_progress,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const auto run_start = Clock::now();
+  if (given.out_dir.empty()) throw SpecError("train: --out DIR is required");
   const fs::path dir(given.out_dir);
   const fs::path checkpoint_path = dir / kCheckpointFile;
-  if (given.out_dir.empty()) throw SpecError("train: --out DIR is required");
+  const std::string checkpoint = checkpoint_path.string();
   std::error_code ec;
-  const bool has_run = fs::exists(checkpoint_path, ec) || fs::exists(dir / "metrics.csv", ec);
-  if (has_run && !given.resume) {
+  auto holds_run = [&] { return fs::exists(checkpoint_path, ec) || fs::exists(dir / "metrics.csv", ec); };
+  if (holds_run() && !given.resume) {
     throw IoError(given.out_dir + ": holds another run (checkpoint.safetensors / metrics.csv); use --resume to "
                   "continue it or choose another --out");
   }
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw IoError(given.out_dir + ": exists and is not a folder");
-  if (given.resume && !fs::is_regular_file(checkpoint_path, ec)) {
-    throw IoError(checkpoint_path.string() + ": no checkpoint to resume");
-  }
+  if (given.resume && !fs::is_regular_file(checkpoint_path, ec)) throw IoError(checkpoint + ": no checkpoint to resume");
 
   // Everything that can fail on bad input happens before the first write.
   nlohmann::json meta;
   TrainOptions o = given;
   if (given.resume) {
-    meta = read_checkpoint_meta(checkpoint_path.string());
-    try {
-      o = settings_from_json(meta.at("settings"), given);  // the run's own settings; only epochs may change
-    } catch (const nlohmann::json::exception& e) {
-      throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: " + e.what());
+    meta = read_checkpoint_meta(checkpoint);
+    const nlohmann::json settings = checkpoint_field<nlohmann::json>(meta, "settings", checkpoint);
+    if (given.epochs != 0) check_options(given);  // the command line's --epochs (the rest is refused by the CLI)
+    o = settings_from_json(settings, checkpoint, given);  // the run's own settings
+    const int64_t stored = settings.value("epochs", int64_t{0});
+    o.epochs = resumed_epochs(given, o, stored, checkpoint);
+    const auto done = checkpoint_field<int64_t>(meta, "epoch", checkpoint);
+    if (given.epochs != 0 && done > given.epochs && (stored == 0 || done <= stored)) {
+      throw SpecError("train: --epochs " + std::to_string(given.epochs) + ": the run in " + given.out_dir +
+                      " has already completed " + std::to_string(done) + " epochs");
     }
+    check_options(o, checkpoint);
+  } else {
+    check_options(o);
+    o.data = fs::absolute(o.data).lexically_normal().string();  // eval works from any folder
   }
-  check_options(o);
-  DataSplits data = load_dataset(o.data);
+  DataSplits data = with_memory_context("reading the dataset at " + o.data, [&] { return load_dataset(o.data); });
   if (o.limit_train > 0 && o.limit_train < data.train.size()) {
     data.train.labels.resize(static_cast<size_t>(o.limit_train));
     data.train.pixels.resize(static_cast<size_t>(o.limit_train * data.train.image_size()));
   }
-  Dataset validation = o.validation > 0 ? split_validation(data.train, o.validation, o.seed) : Dataset{};
+  Dataset validation;
+  if (o.validation > 0 && data.train.size() > 0) {
+    const int64_t held_out = validation_images(o.validation, data.train.size());
+    validation = split_validation(data.train, static_cast<double>(held_out) / static_cast<double>(data.train.size()),
+                                  o.seed);
+  }
   const Dataset& eval_set = o.validation > 0 ? validation : data.test;
 
   std::string model_file;
-  const std::string model_text = o.resume ? meta["model"].get<std::string>() : read_model_source(o.model, model_file);
+  const std::string model_text =
+      o.resume ? meta["model"].get<std::string>() : read_model_source(o.model, model_file);
   if (o.resume && !o.model.empty()) {
     std::string file;
     if (read_model_source(o.model, file) != model_text) {
-      throw IoError(checkpoint_path.string() + ": the checkpoint is of network '" + meta["network"].get<std::string>() +
+      throw IoError(checkpoint + ": the checkpoint is of network '" + meta["network"].get<std::string>() +
                     "', not of " + o.model);
     }
   }
-  Net net = load_model_text(model_text, o.resume ? "checkpoint model" : model_file,
+  Net net = load_model_text(model_text, o.resume ? checkpoint + " (model)" : model_file,
                             {.input_shape = data.train.image_shape});
   const int64_t classes = net.node(net.output()).output.numel();
   if (classes != static_cast<int64_t>(data.train.class_names.size())) {
     throw SpecError(net.name() + " outputs " + std::to_string(classes) + " values but " + o.data + " has " +
                     std::to_string(data.train.class_names.size()) + " classes");
   }
-  Executor executor(net, {.backend = o.backend, .seed = o.seed});
+  check_data(o, data, validation, classes);
+  check_checkpoint_text(model_text, o.resume ? checkpoint : model_file, data.train.class_names, o.data);
+  Executor executor = with_memory_context("creating " + net.name() + "'s parameters", [&] {
+    return Executor(net, {.backend = o.backend, .seed = o.seed});
+  });
   std::unique_ptr<Optimizer> optimizer = make_optimizer(o.optimizer);
   const int64_t batches_per_epoch = (data.train.size() + o.batch - 1) / o.batch;
   Schedule schedule(o.schedule, o.lr, o.epochs);
   Normalization norm = compute_normalization(data.train, o.normalization, o.divide_by_std);
 
-  int64_t epoch = 0, first_batch = 0;
-  double loss_sum = 0, correct = 0, seen = 0, epoch_seconds = 0;
+  ResumePoint at;
   std::vector<EpochMetrics> history;
   if (o.resume) {
-    load_checkpoint_tensors(checkpoint_path.string(), executor, optimizer.get());
+    at = read_resume_point(meta, checkpoint, o.epochs, batches_per_epoch, o.batch);
+    load_checkpoint_tensors(checkpoint, executor, optimizer.get());
+    optimizer->set_steps(at.step);
+    const auto stored_norm = checkpoint_field<nlohmann::json>(meta, "normalization", checkpoint);
+    const auto stored_schedule = checkpoint_field<nlohmann::json>(meta, "schedule", checkpoint);
     try {
-      norm = Normalization::from_json(meta.at("normalization"));
-      optimizer->set_steps(meta.at("step").get<int64_t>());
-      epoch = meta.at("epoch").get<int64_t>();
-      first_batch = meta.at("batch").get<int64_t>();
-      loss_sum = meta.at("loss_sum").get<double>();
-      correct = meta.at("correct").get<double>();
-      seen = meta.at("seen").get<double>();
-      epoch_seconds = meta.at("epoch_seconds").get<double>();
-      schedule.load_state(meta.at("schedule"));
-      std::istringstream rng_state(meta.at("rng").get<std::string>());
-      rng_state >> executor.rng();
-      if (!rng_state) throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: bad RNG state");
-      for (const auto& row : meta.at("metrics")) history.push_back(metrics_from_json(row));
-    } catch (const nlohmann::json::exception& e) {
-      throw IoError(checkpoint_path.string() + ": corrupted checkpoint metadata: " + e.what());
+      norm = Normalization::from_json(stored_norm);
+      check_normalization(norm, data.train.image_shape);
+      schedule.load_state(stored_schedule);
+    } catch (const Error& e) {
+      throw IoError(checkpoint + ": checkpoint field " + e.what());
+    }
+    std::istringstream rng_state(checkpoint_field<std::string>(meta, "rng", checkpoint));
+    rng_state >> executor.rng();
+    if (!rng_state) throw IoError(checkpoint + ": checkpoint field 'rng' is not a generator state");
+    const auto rows = checkpoint_field<nlohmann::json>(meta, "metrics", checkpoint);
+    try {
+      for (const auto& row : rows) history.push_back(metrics_from_json(row));
+    } catch (const nlohmann::json::exception&) {
+      throw IoError(checkpoint + ": checkpoint field 'metrics' holds a malformed row");
+    }
+    if (!rows.is_array() || static_cast<int64_t>(history.size()) != at.epoch) {
+      throw IoError(checkpoint + ": checkpoint field 'metrics' holds " + std::to_string(history.size()) +
+                    " rows for " + std::to_string(at.epoch) + " completed epochs");
     }
   }
-  if (o.augment.pca_lighting > 0 && data.train.image_shape.channels() != 3) {
-    throw SpecError("train: --pca-lighting needs 3-channel images; " + o.data + " has " +
-                    std::to_string(data.train.image_shape.channels()));
+  const std::string eval_name = o.validation > 0 ? "val" : "test";
+  if (holds_run() && !o.resume) throw IoError(o.out_dir + ": holds another run; use --resume or choose another --out");
+  const RunLock lock(o.out_dir);
+  if (holds_run() && !o.resume) throw IoError(o.out_dir + ": another run started writing here; choose another --out");
+  if (on_ready) {
+    on_ready({o, net.name(), data.train.size(), eval_set.size(), data.test.size(), eval_name, at.epoch, at.batch,
+              batches_per_epoch});
   }
-  if (on_ready) on_ready();
-  fs::create_directories(dir, ec);
-  if (ec) throw IoError(o.out_dir + ": cannot create the folder: " + ec.message());
-  if (o.resume) write_metrics_csv(dir, history);  // a crash may have come between checkpoint and CSV
+  if (o.resume) write_metrics_csv(dir, history, eval_name);  // a crash may have come between checkpoint and CSV
 
+  double loss_sum = at.loss_sum, correct = at.correct, seen = at.seen, epoch_seconds = at.epoch_seconds;
   LoaderOptions loader_options{.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed};
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
     nlohmann::json m = {{"network", net.name()}, {"model", model_text}, {"input_shape", data.train.image_shape.dims()},
@@ -196,13 +253,27 @@ TrainResult train(const TrainOptions& given, const std::function<void()>& on_rea
                         {"rng", rng_string(executor.rng())}, {"data", o.data}, {"settings", settings_json(o)}};
     m["metrics"] = nlohmann::json::array();
     for (const EpochMetrics& row : history) m["metrics"].push_back(metrics_json(row));
-    save_checkpoint(checkpoint_path.string(), executor, optimizer.get(), m);
+    save_checkpoint(checkpoint, executor, optimizer.get(), m);
   };
+  TrainResult result;
+  auto stop_requested = [&] { return o.stop_requested && o.stop_requested(); };
+  auto interrupted = [&](int64_t at_epoch, int64_t at_batch, bool checkpointed) {
+    result.epochs = history;
+    result.interrupted = true;
+    result.checkpointed = checkpointed;
+    result.stopped_epoch = at_epoch;
+    result.stopped_batch = at_batch;
+    result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+    return result;
+  };
+  if (stop_requested()) return interrupted(at.epoch, at.batch, false);
 
+  const std::string batch_memory = "for a batch of " + std::to_string(o.batch) + " (try a smaller --batch)";
+  const int64_t eval_batch = std::max<int64_t>(o.batch, 256);
   Tensor images, grad_logits;
   std::vector<int64_t> labels;
   std::vector<NamedParameter> params = executor.named_parameters();
-  for (; epoch < o.epochs; ++epoch, first_batch = 0) {
+  for (int64_t epoch = at.epoch, first_batch = at.batch; epoch < o.epochs; ++epoch, first_batch = 0) {
     BatchLoader loader(data.train, norm, loader_options, epoch, first_batch);
     auto segment_start = Clock::now();
     const double seconds_before = epoch_seconds;
@@ -210,21 +281,26 @@ TrainResult train(const TrainOptions& given, const std::function<void()>& on_rea
     while (loader.next(images, labels)) {
       const int64_t b = loader.position() - 1;
       lr = schedule.lr(static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(batches_per_epoch));
-      const Tensor& logits = executor.forward(images, true);
-      const double loss = softmax_cross_entropy(logits, labels, grad_logits);
+      const double loss = with_memory_context(batch_memory, [&] {
+        const Tensor& logits = executor.forward(images, true);
+        const double value = softmax_cross_entropy(logits, labels, grad_logits);
+        for (size_t n = 0; n < labels.size(); ++n) {
+          const float* row = logits.data() + static_cast<int64_t>(n) * classes;
+          correct += static_cast<double>(std::max_element(row, row + classes) - row == labels[n]);
+        }
+        return value;
+      });
       if (!std::isfinite(loss)) {
         throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " + std::to_string(epoch + 1) +
                     ", batch " + std::to_string(b + 1) + " (learning rate " + std::to_string(lr) +
                     "); the last good checkpoint is kept in " + o.out_dir + "; try a lower --lr");
       }
-      for (size_t n = 0; n < labels.size(); ++n) {
-        const float* row = logits.data() + static_cast<int64_t>(n) * classes;
-        correct += static_cast<double>(std::max_element(row, row + classes) - row == labels[n]);
-      }
       loss_sum += loss * static_cast<double>(labels.size());
       seen += static_cast<double>(labels.size());
-      executor.zero_grad();
-      executor.backward(grad_logits);
+      with_memory_context(batch_memory, [&] {
+        executor.zero_grad();
+        executor.backward(grad_logits);
+      });
       optimizer->step(params, lr);
       epoch_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - segment_start).count();
       if (on_progress) {
@@ -232,23 +308,30 @@ TrainResult train(const TrainOptions& given, const std::function<void()>& on_rea
         on_progress({epoch, o.epochs, b + 1, batches_per_epoch, loss_sum / seen, correct / seen, rate,
                      (static_cast<double>(data.train.size()) - seen) / std::max(rate, 1e-9)});
       }
-      if (o.checkpoint_every > 0 && optimizer->steps() % o.checkpoint_every == 0 && loader.position() < batches_per_epoch) {
-        save(epoch, loader.position());
+      if (loader.position() < batches_per_epoch) {
+        const bool stop = stop_requested();
+        if (stop || (o.checkpoint_every > 0 && optimizer->steps() % o.checkpoint_every == 0)) {
+          save(epoch, loader.position());
+        }
+        if (stop) return interrupted(epoch, loader.position(), true);
       }
     }
-    const Evaluation eval = evaluate(executor, eval_set, norm, std::max<int64_t>(o.batch, 256));
+    const Evaluation eval = with_memory_context("evaluating a batch of " + std::to_string(eval_batch) +
+                                                    " (try a smaller --batch)",
+                                                [&] { return evaluate(executor, eval_set, norm, eval_batch); });
     schedule.end_epoch(eval.top1);
     EpochMetrics m{epoch + 1, loss_sum / seen, correct / seen, eval.loss, eval.top1, eval.top5, lr, epoch_seconds};
     history.push_back(m);
     loss_sum = correct = seen = epoch_seconds = 0;
     save(epoch + 1, 0);
-    write_metrics_csv(dir, history);
+    write_metrics_csv(dir, history, eval_name);
     if (on_epoch) on_epoch(m);
+    if (epoch + 1 < o.epochs && stop_requested()) return interrupted(epoch + 1, 0, true);
   }
 
-  TrainResult result;
   result.epochs = history;
-  const Evaluation test = evaluate(executor, data.test, norm, std::max<int64_t>(o.batch, 256));
+  const Evaluation test = with_memory_context("evaluating the test set (try a smaller --batch)",
+                                              [&] { return evaluate(executor, data.test, norm, eval_batch); });
   result.test_top1 = test.top1;
   result.test_top5 = test.top5;
   result.test_loss = test.loss;

@@ -17,15 +17,15 @@ namespace convnet {
 
 struct TrainOptions {
   std::string model;                       // zoo name or model file
-  std::string data = kDefaultDataPath;
+  std::string data = kDefaultDataPath;     // stored absolute in the checkpoint
   std::string out_dir;
   bool resume = false;                     // continue the run in out_dir
-  int64_t epochs = 10;
+  int64_t epochs = 10;                     // with resume, 0 keeps the run's own
   int64_t batch = 128;
   double lr = 0.01;
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
-  double validation = 0.0;                 // fraction of the training set held out
+  double validation = 1.0 / 12;            // held out of the training set: below 1 a fraction, else a count; 0: none
   Normalization::Mode normalization = Normalization::Mode::PerChannel;
   bool divide_by_std = true;
   AugmentOptions augment;
@@ -33,6 +33,18 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;            // steps between mid-epoch checkpoints (0: epoch ends only)
   Backend backend = Backend::OneDnn;
   int64_t limit_train = 0;                 // use only the first N training images (0: all)
+  // Not a setting: polled after every step; when it returns true the run checkpoints and stops.
+  std::function<bool()> stop_requested;
+};
+
+/// What a run is about to do, once every check has passed (the banner): for a resumed run, the
+/// settings stored in its checkpoint.
+struct RunInfo {
+  TrainOptions settings;
+  std::string network;
+  int64_t train_images = 0, eval_images = 0, test_images = 0;
+  std::string eval_set;                    // "val" (the held-out split) or "test" (--validation 0)
+  int64_t start_epoch = 0, start_batch = 0, batches_per_epoch = 0;
 };
 
 /// What one epoch reports (a row of metrics.csv).
@@ -55,15 +67,20 @@ struct Progress {
 
 struct TrainResult {
   std::vector<EpochMetrics> epochs;
+  bool interrupted = false;           // stop_requested: stopped early (no test evaluation)
+  bool checkpointed = false;          // ... after writing a checkpoint at this position
+  int64_t stopped_epoch = 0, stopped_batch = 0;
   double test_top1 = 0, test_top5 = 0, test_loss = 0;
   double seconds = 0;
 };
 
-/// Runs training as configured. Throws Error (IoError, SpecError, ...) on bad input before any
-/// file is written; a diverging loss (NaN/Inf) throws Error naming the step, leaving the last
-/// good checkpoint in place.
-/// `on_ready` runs once setup has succeeded (data read, network built), before anything is written.
-TrainResult train(const TrainOptions& options, const std::function<void()>& on_ready,
+/// Runs training as configured. Every check (options, data, checkpoint, output folder) runs before
+/// the first step and throws Error (IoError, SpecError, ...) before anything in the output folder
+/// is written; a diverging loss (NaN/Inf) throws Error naming the step, leaving the last good
+/// checkpoint in place. The per-epoch evaluation uses the validation split (the test set only with
+/// validation 0); the test set is evaluated once, after the last epoch.
+/// `on_ready` runs once setup has succeeded (data read, network built, folder locked).
+TrainResult train(const TrainOptions& options, const std::function<void(const RunInfo&)>& on_ready,
                   const std::function<void(const Progress&)>& on_progress,
                   const std::function<void(const EpochMetrics&)>& on_epoch);
 

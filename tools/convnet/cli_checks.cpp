@@ -1,0 +1,65 @@
+// Readable CLI11 validators and messages for foreign exceptions.
+#include "cli_checks.hpp"
+
+#include <omp.h>
+
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <new>
+#include <string>
+
+namespace convnet {
+
+CLI::Validator whole_number(int64_t min, int64_t max) {
+  const std::string expected = "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  return CLI::Validator(
+      [=](std::string& input) -> std::string {
+        int64_t value = 0;
+        const auto [end, error] = std::from_chars(input.data(), input.data() + input.size(), value);
+        if (error != std::errc() || end != input.data() + input.size() || value < min || value > max) {
+          return expected + ", got " + input;
+        }
+        return "";
+      },
+      "INT in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+}
+
+int max_threads() { return std::min(1024, 16 * std::max(1, omp_get_num_procs())); }
+
+CLI::Validator thread_count() {
+  const int most = max_threads();
+  return CLI::Validator(
+      [most](std::string& input) -> std::string {
+        int value = 0;
+        const auto [end, error] = std::from_chars(input.data(), input.data() + input.size(), value);
+        if (error != std::errc() || end != input.data() + input.size() || value < 0 || value > most) {
+          return "expected 0 (all cores) to " + std::to_string(most) + " threads (16 per core on this " +
+                 std::to_string(omp_get_num_procs()) + "-core machine, at most 1024), got " + input;
+        }
+        return "";
+      },
+      "0 to " + std::to_string(most));
+}
+
+std::string describe_exception(std::exception_ptr error, const std::string& command) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::string paths = e.path1().string();
+    if (!e.path2().empty()) paths += ", " + e.path2().string();
+    return command + ": " + (paths.empty() ? "" : paths + ": ") + e.code().message();
+  } catch (const dnnl::error& e) {
+    return command + ": oneDNN failed (status " + std::to_string(static_cast<int>(e.status)) + "): " + e.what();
+  } catch (const std::bad_alloc&) {
+    return command + ": out of memory";
+  } catch (const std::exception& e) {
+    return command + ": internal error (please report it): " + e.what();
+  } catch (...) {
+    return command + ": internal error (please report it): an unknown exception";
+  }
+}
+
+}  // namespace convnet

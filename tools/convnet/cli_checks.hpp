@@ -1,0 +1,28 @@
+// Option checks for CLI11 with readable bounds ("a whole number from 1 to 1048576", never
+// DBL_MAX in 300 digits), the thread limit shared by every command that takes --threads, and the
+// one-line message for an exception that is not a convnet::Error.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace convnet {
+
+/// Accepts a whole number in [min, max]; the message names the bounds and the value given.
+[[nodiscard]] CLI::Validator whole_number(int64_t min, int64_t max);
+
+/// The most threads --threads accepts: 16 per core, at most 1024 (the OpenMP runtime crashes
+/// on absurd counts such as 100000).
+[[nodiscard]] int max_threads();
+
+/// --threads: 0 (all cores) to max_threads().
+[[nodiscard]] CLI::Validator thread_count();
+
+/// One line for an exception the library did not turn into a convnet::Error, naming `command`:
+/// a filesystem error with its paths, a oneDNN error with its status, out of memory, or anything
+/// else as an internal error.
+[[nodiscard]] std::string describe_exception(std::exception_ptr error, const std::string& command);
+
+}  // namespace convnet
