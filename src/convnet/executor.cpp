@@ -1,8 +1,10 @@
 // Forward, backward and the inference memory plan.
 #include "convnet/executor.hpp"
 
+#include <algorithm>
 #include <chrono>
 
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/init.hpp"
 #include "convnet/kernels/onednn/engine.hpp"
@@ -176,8 +178,11 @@ void Executor::backward(const Tensor& grad_output) {
     throw ShapeError("backward: the output gradient must be " + dims_string(values_[out]->dims()) + ", got " +
                      dims_string(grad_output.dims()));
   }
-  for (Tensor& g : grad_values_) g = Tensor();
-  grad_values_[out] = grad_output;
+  for (Tensor& g : grad_values_) {
+    if (!g.empty()) spare_.push_back(std::move(g));
+  }
+  grad_values_[out] = take_buffer(grad_output.dims());
+  std::copy(grad_output.data(), grad_output.data() + grad_output.numel(), grad_values_[out].data());
   const auto& nodes = net_.nodes();
   for (size_t i = nodes.size(); i-- > 0;) {
     const Node& node = nodes[i];
@@ -191,7 +196,7 @@ void Executor::backward(const Tensor& grad_output) {
       if (is_input && !input_gradients_) {
         targets.push_back({});
       } else if (grad_values_[js].empty()) {
-        grad_values_[js] = Tensor(values_[js]->dims());
+        grad_values_[js] = take_buffer(values_[js]->dims());  // written whole by the first gradient
         targets.push_back({&grad_values_[js], false});
       } else {
         targets.push_back({&grad_values_[js], true});  // a fan-out: sum the branches' gradients
@@ -212,8 +217,21 @@ void Executor::backward(const Tensor& grad_output) {
     const auto start = std::chrono::steady_clock::now();
     node.layer->backward(context_, in, *values_[i], grad_values_[i], params, grads, targets);
     if (profiling_) backward_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (i != out) grad_values_[i] = Tensor();  // consumed
+    if (i != out) spare_.push_back(std::move(grad_values_[i]));  // consumed
   }
+}
+
+Tensor Executor::take_buffer(const std::vector<int64_t>& dims) {
+  const int64_t numel = checked_product(dims, "gradient element count");
+  for (size_t k = 0; k < spare_.size(); ++k) {
+    if (spare_[k].numel() != numel) continue;
+    Tensor out = std::move(spare_[k]);
+    spare_[k] = std::move(spare_.back());
+    spare_.pop_back();
+    out.reshape(dims);
+    return out;
+  }
+  return Tensor(dims);
 }
 
 void Executor::set_profiling(bool on) {

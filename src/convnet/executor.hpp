@@ -74,6 +74,8 @@ class Executor {
 
  private:
   const Tensor& planned_forward(std::span<const Tensor* const> inputs, int64_t batch);
+  /// A gradient buffer of `dims` (contents undefined): a spare one of the same size, else new.
+  Tensor take_buffer(const std::vector<int64_t>& dims);
 
   Net& net_;
   ExecutorOptions options_;
@@ -87,6 +89,7 @@ class Executor {
   std::vector<Tensor> owned_;                      // node outputs this executor allocated
   std::vector<const Tensor*> values_;              // where each node's output is now
   std::vector<Tensor> grad_values_;                // dL/d(node output) during backward
+  std::vector<Tensor> spare_;                      // consumed gradient buffers, reused next step
   std::vector<int> last_reader_;                   // memory plan: last node reading each output
   std::vector<double> forward_seconds_;
   std::vector<double> backward_seconds_;

@@ -20,6 +20,9 @@ namespace {
 
 Desc activation_desc(const Dims& dims, ActivationLayout layout) {
   if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dnnl::memory::data_type::f32, Tag::nhwc};
+  if (layout == ActivationLayout::Blocked && dims.size() == 4 && dims[1] % 16 == 0) {
+    return {dims, dnnl::memory::data_type::f32, Tag::nChw16c};
+  }
   return any_desc(dims);
 }
 

@@ -81,7 +81,12 @@ class Lowerer {
     const auto& nodes = net_.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (c_.value_of[i] >= 0) continue;  // absorbed into an earlier fused op
-      lower_node(static_cast<int>(i));
+      try {
+        lower_node(static_cast<int>(i));
+      } catch (const dnnl::error& e) {
+        throw Error("plan: " + nodes[i].name + " (" + nodes[i].layer->kind() + "): oneDNN has no primitive for it: " +
+                    e.what());
+      }
     }
     for (int t : taps_) c_.storages[static_cast<size_t>(value(t).storage)].pinned = true;
     const int out = plain(c_.value_of[static_cast<size_t>(net_.output())], batched(net_.output()), net_.output());

@@ -29,7 +29,8 @@ enum class DType { F32 };
 /// How activations are laid out between primitives.
 enum class ActivationLayout {
   Any,   // each primitive picks (oneDNN's blocked nChw16c / nChw8c on AVX-512 / AVX2)
-  Nhwc,  // channels last everywhere a convolution reads or writes (oneDNN's brgemm convolutions)
+  Nhwc,     // channels last everywhere a convolution reads or writes (oneDNN's brgemm convolutions)
+  Blocked,  // nChw16c where the depth is a multiple of 16 (oneDNN's direct jit convolutions)
 };
 
 struct PlanOptions {

@@ -1,8 +1,8 @@
 // Layout: x, y (N, C, P) with P = H*W, plain float32.
 #include "convnet/kernels/onednn/lrn.hpp"
+#include "convnet/kernels/reference/contract.hpp"
 
 #include <bit>
-#include <cassert>
 
 namespace convnet::kernels::onednn {
 
@@ -79,7 +79,8 @@ void LocalResponseNorm::backward(Engine& engine, const LrnGeometry& g, const flo
                  Output(e, lrn_desc(g), pd.diff_src_desc())};
     has_backward_ = true;
   }
-  assert(workspace_key_ == key);  // the layer ran a training forward of g
+  kernels::reference::require(workspace_key_ == key, "onednn lrn backward",
+                              "a training forward of the same geometry first (its workspace)");
   Backward& b = backward_;
   b.step.run(engine, {{DNNL_ARG_SRC, b.src.bind(engine, input)},
                       {DNNL_ARG_DIFF_DST, b.diff_dst.bind(engine, grad_output)},

@@ -1,8 +1,8 @@
 // Layout: x (N, C, in_h, in_w), y (N, C, out_h, out_w), plain float32 NCHW.
 #include "convnet/kernels/onednn/pool2d.hpp"
+#include "convnet/kernels/reference/contract.hpp"
 
 #include <algorithm>
-#include <cassert>
 
 namespace convnet::kernels::onednn::detail {
 
@@ -111,7 +111,8 @@ void Pool2dPrimitives::backward(Engine& engine, const Pool2dGeometry& g, const f
     has_backward_ = true;
   }
   update_correction(engine, g);
-  assert(!max || (has_workspace_ && workspace_key_ == key));  // the layer ran a training forward of g
+  kernels::reference::require(!max || (has_workspace_ && workspace_key_ == key), "onednn max pool backward",
+                              "a training forward of the same geometry first (its workspace)");
   Backward& b = backward_;
   const float* dy = grad_output;
   if (corrected_) {  // oneDNN divides by the full window: pre-scale by full window / reference divisor
