@@ -7,11 +7,14 @@
 #include <limits>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "convnet/engine/arena.hpp"
 #include "convnet/engine/plan.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/kernels/onednn/engine.hpp"
 #include "convnet/model/model.hpp"
+#include "support/cli.hpp"
 
 namespace convnet {
 namespace {
@@ -257,6 +260,29 @@ TEST(Plan, MemoryFiguresAddUpAndInferenceHoldsNoGradients) {
   EXPECT_LT(plan->arena_bytes(), all / 4);
   (void)executor.forward(input, true);
   EXPECT_TRUE(executor.parameter_store().has_grads());
+}
+
+TEST(Plan, SummaryStatesTheCompiledPlansOwnMemory) {
+  // `convnet summary` compiles the plan for its sizes only; its figures are those of the plan that
+  // runs, whose arena is really allocated at that size.
+  for (const char* name : {"resnet20", "cifar10-quick"}) {
+    Net net = load_model(name);
+    Executor executor(net, {.backend = Backend::OneDnn, .seed = 1});
+    onednn::Engine engine;
+    PlanOptions o;
+    o.batch = 8;
+    const Plan plan(net, executor.parameter_store(), engine, o);
+    const PlanMemory sizes = plan_memory(net, 8);
+    EXPECT_EQ(sizes.arena, plan.arena_bytes()) << name;
+    EXPECT_EQ(sizes.weights, plan.weight_bytes()) << name;
+    EXPECT_EQ(sizes.scratchpad, plan.scratchpad_bytes()) << name;
+    EXPECT_EQ(sizes.peak, plan.peak_bytes()) << name;
+    const testing::Result r = testing::run({"summary", name, "--batch", "8", "--json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("plan_inference_bytes").at("peak").get<int64_t>(), plan.peak_bytes()) << name;
+    EXPECT_EQ(j.at("plan_inference_bytes").at("arena").get<int64_t>(), plan.arena_bytes()) << name;
+  }
 }
 
 TEST(Arena, LiveBuffersNeverOverlapAndDeadOnesAreReused) {

@@ -8,6 +8,7 @@
 #include "cli_checks.hpp"
 #include "train_commands.hpp"
 #include "convnet/analysis/summary.hpp"
+#include "convnet/engine/plan.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/io/safetensors.hpp"
@@ -23,6 +24,19 @@ LoadOptions load_options(const std::string& input) {
   LoadOptions options;
   if (!input.empty()) options.input_shape = parse_input_option(input);
   return options;
+}
+
+/// The compiled inference plan's memory, under the summary's own figures.
+std::string format_plan_memory(const PlanMemory& plan, int64_t batch) {
+  auto line = [](const std::string& label, int64_t bytes, const std::string& note) {
+    std::string text = compact(static_cast<double>(bytes), true);
+    return label + std::string(24 - label.size(), ' ') + std::string(16 - std::min<size_t>(16, text.size()), ' ') +
+           text + "  " + note + "\n";
+  };
+  return line("plan memory", plan.peak, "inference plan (oneDNN, f32, batch " + std::to_string(batch) + "): all of it") +
+         line("  activations", plan.arena, "one arena, buffers reused once dead") +
+         line("  weight copies", plan.weights, "reordered / batch norm folded, beside the parameters") +
+         line("  scratchpad", plan.scratchpad, "shared by every primitive");
 }
 
 void add_net_argument(CLI::App* command, std::string& net) {
@@ -121,8 +135,15 @@ int main(int argc, char** argv) {
     } else if (summary->parsed()) {
       const Net built = load_model(net, load_options(input));
       const Summary s = summarize(built, batch);
-      if (json) std::cout << summary_json(s).dump(2) << "\n";
-      else std::cout << format_summary(s);
+      const PlanMemory plan = plan_memory(built, batch);
+      if (json) {
+        nlohmann::json j = summary_json(s);
+        j["plan_inference_bytes"] = {{"arena", plan.arena}, {"scratchpad", plan.scratchpad},
+                                     {"weight_copies", plan.weights}, {"output", plan.output}, {"peak", plan.peak}};
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << format_summary(s) << format_plan_memory(plan, batch);
+      }
     } else if (explain->parsed()) {
       const Net built = load_model(net, load_options(input));
       std::cout << explain_layer(built, layer_name);

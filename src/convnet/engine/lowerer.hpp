@@ -90,8 +90,8 @@ class Lowerer {
     }
     for (int t : taps_) c_.storages[static_cast<size_t>(value(t).storage)].pinned = true;
     const int out = plain(c_.value_of[static_cast<size_t>(net_.output())], batched(net_.output()), net_.output());
-    c_.output = Tensor(batched_vector(net_.output()));
-    const dnnl::memory out_mem(plain_desc(batched(net_.output())), c_.engine, c_.output.data());
+    if (o_.allocate) c_.output = Tensor(batched_vector(net_.output()));
+    const dnnl::memory out_mem = memory_for(plain_desc(batched(net_.output())), c_.output.data());
     add_reorder_op(out, out_mem, net_.output(), "output");
   }
 
@@ -124,6 +124,12 @@ class Lowerer {
     return {d.begin(), d.end()};
   }
 
+  /// Memory over `data`, or (data null) memory oneDNN allocates; never any in a sizes-only plan.
+  dnnl::memory memory_for(const Desc& desc, void* data = nullptr) const {
+    if (!o_.allocate) return {desc, c_.engine, DNNL_MEMORY_NONE};
+    return data != nullptr ? dnnl::memory(desc, c_.engine, data) : dnnl::memory(desc, c_.engine);
+  }
+
   int add_op(Op op) {
     c_.ops.push_back(std::move(op));
     return static_cast<int>(c_.ops.size()) - 1;
@@ -132,7 +138,7 @@ class Lowerer {
   template <class PrimitiveDesc>
   Op primitive_op(const PrimitiveDesc& pd, int node, std::string label, std::string kind) {
     Op op;
-    op.primitive = dnnl::primitive(pd.get());
+    if (o_.allocate) op.primitive = dnnl::primitive(pd.get());  // the JIT-compiled kernel
     op.node = node;
     op.scratchpad = pd.scratchpad_desc();
     op.info = {std::move(label), std::move(kind), pd.impl_info_str(), ""};
@@ -316,12 +322,23 @@ class Lowerer {
     PreparedWeights p;
     const dnnl::engine& e = c_.engine;
     const int64_t k = plain_w.dims()[0] * (plain_w.dims().size() == 5 ? plain_w.dims()[1] : 1);
+    if (!o_.allocate) {  // sizes only: the same figures, no memory and no update steps
+      const bool copy = fold_bn || !(plain_w == chosen_w);
+      if (copy) c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+      if (fold_bn) c_.weight_bytes += static_cast<int64_t>(bias_desc.get_size());
+      if (fold_bn && !(plain_w == chosen_w)) {
+        c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(plain_w.get_size() / sizeof(float)));
+      }
+      p.weights = memory_for(chosen_w);
+      p.bias = memory_for(bias_desc);
+      return p;
+    }
     if (!fold_bn) {
       dnnl::memory plain(plain_w, e, store_w);
       if (plain_w == chosen_w) {
         p.weights = plain;
       } else {
-        p.weights = dnnl::memory(chosen_w, e);
+        p.weights = memory_for(chosen_w);
         c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
         dnnl::reorder reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
         c_.weight_updates.push_back([c = &c_, reorder, plain, w = p.weights]() mutable {
@@ -335,8 +352,8 @@ class Lowerer {
     // layout, else into the plan's one folding buffer (sized for the largest layer), then reorders.
     const bool reorder_needed = !(plain_w == chosen_w);
     const size_t wn = plain_w.get_size() / sizeof(float);
-    p.weights = dnnl::memory(chosen_w, e);
-    p.bias = dnnl::memory(bias_desc, e);
+    p.weights = memory_for(chosen_w);
+    p.bias = memory_for(bias_desc);
     c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
     std::optional<dnnl::reorder> reorder;
     if (reorder_needed) {

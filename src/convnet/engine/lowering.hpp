@@ -61,6 +61,9 @@ struct Plan::Compiled {
   std::vector<std::function<void()>> weight_updates;  // refresh reordered / folded weights
   std::vector<dnnl::memory> owned;                     // weight copies and folding buffers
   int64_t weight_bytes = 0;
+  int64_t arena_bytes = 0;
+  int64_t scratchpad_bytes = 0;
+  int64_t output_bytes = 0;
   int64_t fold_floats = 0;                             // largest weight folded then reordered
   Tensor fold_buffer;                                  // (fold_floats)
   std::vector<int> value_of;                           // per node

@@ -12,7 +12,7 @@ int64_t aligned(int64_t n) { return checked_add(n, kAlignFloats - 1, "parameter 
 
 }  // namespace
 
-ParamStore::ParamStore(const Net& net) {
+ParamStore::ParamStore(const Net& net, bool allocate) {
   const auto& nodes = net.nodes();
   int64_t value_total = 0;
   int64_t grad_total = 0;
@@ -23,7 +23,7 @@ ParamStore::ParamStore(const Net& net) {
       if (!spec.is_buffer) grad_total = checked_add(grad_total, n, "gradient store size");
     }
   }
-  values_block_ = Tensor({value_total});
+  if (allocate) values_block_ = Tensor({value_total});
   grad_total_ = grad_total;
   values_.resize(nodes.size());
   grads_.resize(nodes.size());
@@ -32,7 +32,7 @@ ParamStore::ParamStore(const Net& net) {
   int64_t grad_offset = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const ParamSpec& spec : nodes[i].params) {
-      values_[i].push_back(Tensor::view(values_block_.data() + value_offset, spec.dims));
+      values_[i].push_back(Tensor::view(allocate ? values_block_.data() + value_offset : nullptr, spec.dims));
       const int64_t n = aligned(spec.numel());
       value_offset += n;
       grads_[i].emplace_back();

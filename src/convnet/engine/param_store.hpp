@@ -15,8 +15,9 @@ namespace convnet {
 class ParamStore {
  public:
   /// Lays out the parameters of every node of `net` (in node order, then ParamSpec order),
-  /// each starting on a 64-byte boundary; values zero until initialised.
-  explicit ParamStore(const Net& net);
+  /// each starting on a 64-byte boundary; values zero until initialised. allocate = false gives a
+  /// store of null views, enough to compile a sizes-only plan (PlanOptions::allocate).
+  explicit ParamStore(const Net& net, bool allocate = true);
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
 

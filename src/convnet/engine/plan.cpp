@@ -32,7 +32,7 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   c.engine = engine.engine();
   c.stream = engine.stream();
   engine::lower(net, params, options_, c);
-  c.fold_buffer = Tensor({c.fold_floats});
+  if (options_.allocate) c.fold_buffer = Tensor({c.fold_floats});
   c.weight_bytes = checked_add(c.weight_bytes, c.fold_floats * 4, "plan memory");
   c.user_inputs.assign(c.input_values.size(), nullptr);
 
@@ -54,13 +54,19 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
     lifetimes.push_back({s.bytes, s.first, s.last});
   }
   const ArenaLayout layout = plan_arena(lifetimes);
-  c.arena = Tensor({floats_for(layout.bytes)});
   for (size_t i = 0; i < c.storages.size(); ++i) c.storages[i].offset = layout.offsets[i];
-
-  // Binding: every argument of every op is a fixed memory now; one scratchpad serves all ops.
   int64_t scratch = 0;
   for (const engine::Op& op : c.ops) scratch = std::max(scratch, static_cast<int64_t>(op.scratchpad.get_size()));
-  c.scratchpad = Tensor({floats_for(scratch)});
+  c.arena_bytes = floats_for(layout.bytes) * 4;
+  c.scratchpad_bytes = floats_for(scratch) * 4;
+  c.output_bytes = checked_mul(net.node(net.output()).output.numel(), checked_mul(options_.batch, 4, "plan output"),
+                               "plan output");
+  c.node_seconds.assign(net.nodes().size(), 0.0);
+  if (!options_.allocate) return;
+
+  // Binding: every argument of every op is a fixed memory now; one scratchpad serves all ops.
+  c.arena = Tensor({c.arena_bytes / 4});
+  c.scratchpad = Tensor({c.scratchpad_bytes / 4});
   auto* base = reinterpret_cast<char*>(c.arena.data());
   auto address = [&](int value) {
     return base + c.storages[static_cast<size_t>(c.values[static_cast<size_t>(value)].storage)].offset;
@@ -79,13 +85,13 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
       op.views.push_back(Tensor::view(reinterpret_cast<float*>(address(v)), {dims.begin(), dims.end()}));
     }
   }
-  c.node_seconds.assign(net.nodes().size(), 0.0);
 }
 
 Plan::~Plan() = default;
 
 const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
   Compiled& c = *compiled_;
+  if (!options_.allocate) throw Error("plan: compiled for its sizes only (allocate = false); it cannot run");
   if (inputs.size() != net_.inputs().size()) {
     throw ShapeError(net_.name() + ": expected " + std::to_string(net_.inputs().size()) + " input tensor(s), got " +
                      std::to_string(inputs.size()));
@@ -161,11 +167,11 @@ Tensor Plan::tap(const std::string& name) const {
   return out;
 }
 
-int64_t Plan::arena_bytes() const { return compiled_->arena.numel() * 4; }
-int64_t Plan::scratchpad_bytes() const { return compiled_->scratchpad.numel() * 4; }
+int64_t Plan::arena_bytes() const { return compiled_->arena_bytes; }
+int64_t Plan::scratchpad_bytes() const { return compiled_->scratchpad_bytes; }
 int64_t Plan::weight_bytes() const { return compiled_->weight_bytes; }
 int64_t Plan::peak_bytes() const {
-  return arena_bytes() + scratchpad_bytes() + weight_bytes() + compiled_->output.numel() * 4;
+  return arena_bytes() + scratchpad_bytes() + weight_bytes() + compiled_->output_bytes;
 }
 
 std::vector<PlanStep> Plan::describe() const {
@@ -180,5 +186,16 @@ void Plan::set_profiling(bool on) {
 }
 
 const std::vector<double>& Plan::node_seconds() const { return compiled_->node_seconds; }
+
+PlanMemory plan_memory(const Net& net, int64_t batch) {
+  ParamStore params(net, false);
+  onednn::Engine engine;
+  PlanOptions options;
+  options.batch = batch;
+  options.allocate = false;
+  const Plan plan(net, params, engine, options);
+  return {plan.arena_bytes(), plan.scratchpad_bytes(), plan.weight_bytes(),
+          plan.peak_bytes() - plan.arena_bytes() - plan.scratchpad_bytes() - plan.weight_bytes(), plan.peak_bytes()};
+}
 
 }  // namespace convnet

@@ -40,6 +40,7 @@ struct PlanOptions {
   bool fuse = true;                // false: one op per layer (for tests of the fusions)
   std::vector<std::string> taps;   // node names kept unfused and readable with Plan::tap()
   bool poison_dead = false;        // tests: before each op, fill every storage not live then with NaN
+  bool allocate = true;            // false: lay out and size everything, allocate nothing (summary)
 };
 
 /// One compiled step, for `describe()` and profiles.
@@ -62,6 +63,7 @@ class Plan {
   [[nodiscard]] const PlanOptions& options() const { return options_; }
 
   /// Runs inference. `inputs` follow net.inputs(), each (batch, ...declared shape), plain f32.
+  /// Throws Error on a plan compiled with allocate = false.
   /// The result (batch, ...output shape) stays valid until the next forward.
   const Tensor& forward(std::span<const Tensor* const> inputs);
 
@@ -91,5 +93,16 @@ class Plan {
   PlanOptions options_;
   std::unique_ptr<Compiled> compiled_;
 };
+
+/// What an inference plan of `net` at `batch` would hold, from a sizes-only compilation (nothing
+/// allocated, no kernel compiled): the figures `convnet summary` prints.
+struct PlanMemory {
+  int64_t arena = 0;       // activations at their planned offsets
+  int64_t scratchpad = 0;  // shared by every primitive
+  int64_t weights = 0;     // reordered / folded weight copies (beyond the parameters themselves)
+  int64_t output = 0;
+  int64_t peak = 0;        // the sum: what the plan holds while it runs
+};
+[[nodiscard]] PlanMemory plan_memory(const Net& net, int64_t batch);
 
 }  // namespace convnet
