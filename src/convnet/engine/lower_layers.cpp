@@ -198,40 +198,20 @@ void Lowerer::lower_activation(int n) {
 
 void Lowerer::lower_add(int n) {
   // y = sum_i x_i, in place of x_0 when legal.
-  const Node& node = net_.node(n);
-  std::vector<Desc> descs;
-  std::vector<int> srcs;
-  for (int j : node.inputs) {
-    srcs.push_back(c_.value_of[static_cast<size_t>(j)]);
-    descs.push_back(c_.values[static_cast<size_t>(srcs.back())].desc);
-  }
-  const dnnl::sum::primitive_desc pd(std::vector<float>(descs.size(), 1.0F), descs, c_.engine, scratchpad_attr());
-  const int storage = c_.values[static_cast<size_t>(srcs[0])].storage;
-  const int dst = pd.dst_desc() == descs[0] && can_overwrite(storage, n, {n}) ? new_value(descs[0], storage)
-                                                                               : new_value(pd.dst_desc());
-  Op op = primitive_op(pd, n, node.name, "add");
-  op.info.formats = format_string(pd.dst_desc());
-  for (size_t i = 0; i < srcs.size(); ++i) op.value_args.emplace_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i]);
-  op.value_args.emplace_back(DNNL_ARG_DST, dst);
-  add_op(std::move(op));
+  const Sources in = sources(n);
+  const dnnl::sum::primitive_desc pd(std::vector<float>(in.descs.size(), 1.0F), in.descs, c_.engine, scratchpad_attr());
+  const int storage = c_.values[static_cast<size_t>(in.values[0])].storage;
+  const int dst = pd.dst_desc() == in.descs[0] && can_overwrite(storage, n, {n}) ? new_value(in.descs[0], storage)
+                                                                                 : new_value(pd.dst_desc());
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "add"), in, dst);
   bind_node(n, dst);
 }
 
 void Lowerer::lower_concat(int n) {
-  const Node& node = net_.node(n);
-  std::vector<Desc> descs;
-  std::vector<int> srcs;
-  for (int j : node.inputs) {
-    srcs.push_back(c_.value_of[static_cast<size_t>(j)]);
-    descs.push_back(c_.values[static_cast<size_t>(srcs.back())].desc);
-  }
-  const dnnl::concat::primitive_desc pd(1, descs, c_.engine, scratchpad_attr());
+  const Sources in = sources(n);
+  const dnnl::concat::primitive_desc pd(1, in.descs, c_.engine, scratchpad_attr());
   const int dst = new_value(pd.dst_desc());
-  Op op = primitive_op(pd, n, node.name, "concat");
-  op.info.formats = format_string(pd.dst_desc());
-  for (size_t i = 0; i < srcs.size(); ++i) op.value_args.emplace_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i]);
-  op.value_args.emplace_back(DNNL_ARG_DST, dst);
-  add_op(std::move(op));
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "concat"), in, dst);
   bind_node(n, dst);
 }
 

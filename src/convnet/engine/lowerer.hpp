@@ -393,6 +393,29 @@ class Lowerer {
     };
   }
 
+  /// The values a node reads, with their descriptors.
+  struct Sources {
+    std::vector<int> values;
+    std::vector<Desc> descs;
+  };
+  Sources sources(int n) {
+    Sources in;
+    for (int j : net_.node(n).inputs) {
+      in.values.push_back(c_.value_of[static_cast<size_t>(j)]);
+      in.descs.push_back(c_.values[static_cast<size_t>(in.values.back())].desc);
+    }
+    return in;
+  }
+  /// An op of several sources (sum, concat) writing `dst`.
+  void add_multi_source_op(Op op, const Sources& in, int dst) {
+    op.info.formats = format_string(c_.values[static_cast<size_t>(dst)].desc);
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      op.value_args.emplace_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), in.values[i]);
+    }
+    op.value_args.emplace_back(DNNL_ARG_DST, dst);
+    add_op(std::move(op));
+  }
+
   void lower_conv(int n);
   void lower_linear(int n);
   void lower_batch_norm(int n);
