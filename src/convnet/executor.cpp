@@ -156,6 +156,7 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
     if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
     PlanOptions plan_options;
     plan_options.batch = batch;
+    plan_options.layout = options_.plan_layout;
     plans_.push_back(std::make_unique<Plan>(net_, *store_, *engine_, plan_options));
     plan = plans_.back().get();
     plan->set_profiling(profiling_);

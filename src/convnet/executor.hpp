@@ -22,6 +22,7 @@ struct ExecutorOptions {
   Backend backend = Backend::OneDnn;
   uint64_t seed = 0;  // parameter initialisation, dropout and drop-path
   bool plan_inference = true;  // oneDNN inference through compiled plans (false: layer by layer)
+  ActivationLayout plan_layout = ActivationLayout::Any;
 };
 
 /// A parameter or buffer with its full torchvision-style name; `grad` is null for buffers.

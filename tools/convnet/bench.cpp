@@ -25,7 +25,13 @@ int run_bench(const BenchOptions& o) {
   if (!o.input.empty()) load.input_shape = parse_input_option(o.input);
   Net net = load_model(o.net, load);
   const Summary summary = summarize(net, o.batch);
-  Executor executor(net, {.backend = o.reference ? Backend::Reference : Backend::OneDnn, .seed = 1});
+  const ActivationLayout layout = o.layout == "nhwc"      ? ActivationLayout::Nhwc
+                                  : o.layout == "blocked" ? ActivationLayout::Blocked
+                                                          : ActivationLayout::Any;
+  Executor executor(net, {.backend = o.reference ? Backend::Reference : Backend::OneDnn,
+                          .seed = 1,
+                          .plan_inference = !o.layer_by_layer,
+                          .plan_layout = layout});
 
   const Shape& in_shape = net.node(net.inputs().at(0)).output;
   std::vector<int64_t> dims{o.batch};
@@ -66,11 +72,19 @@ int run_bench(const BenchOptions& o) {
   const double flops = static_cast<double>(summary.flops()) * static_cast<double>(o.batch) * (o.train ? 3.0 : 1.0);
   std::printf("convnet bench %s: %s, batch %lld, %d thread(s), %s kernels, input %s\n", net.name().c_str(),
               o.train ? "training (forward + backward)" : "inference", static_cast<long long>(o.batch), threads,
-              o.reference ? "reference" : "oneDNN", in_shape.chw_string().c_str());
+              o.reference ? "reference" : (o.layer_by_layer || o.train ? "oneDNN layer-by-layer" : "oneDNN plan"),
+              in_shape.chw_string().c_str());
   std::printf("  %.2f ms per batch (median of %d after %d warm-up; min %.2f, max %.2f)\n", median * 1e3,
               o.repetitions, o.warmup, seconds.front() * 1e3, seconds.back() * 1e3);
   std::printf("  %.1f images/s, %.1f GFLOP/s achieved (%s FLOPs per batch)\n",
               static_cast<double>(o.batch) / median, flops / median / 1e9, compact(flops).c_str());
+  if (const Plan* plan = executor.last_plan()) {
+    std::printf("  compiled plan (%s layout): %zu steps for %zu layers, %s held (%s activations, %s weight copies)\n",
+                o.layout.c_str(), plan->describe().size(), net.nodes().size(),
+                compact(static_cast<double>(plan->peak_bytes()), true).c_str(),
+                compact(static_cast<double>(plan->arena_bytes()), true).c_str(),
+                compact(static_cast<double>(plan->weight_bytes()), true).c_str());
+  }
 
   std::vector<size_t> order(net.nodes().size());
   std::iota(order.begin(), order.end(), 0);

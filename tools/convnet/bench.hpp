@@ -15,6 +15,8 @@ struct BenchOptions {
   int repetitions = 10;
   int warmup = 2;
   bool reference = false;   // time the reference kernels instead of oneDNN
+  bool layer_by_layer = false;  // inference without the compiled plan
+  std::string layout = "any";   // the plan's activation layout: any, nhwc, blocked
   int top = 15;             // layers shown in the breakdown
 };
 
