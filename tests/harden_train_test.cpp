@@ -227,6 +227,7 @@ int run_as_nobody(std::vector<std::string> args, const fs::path& err) {
   if (pid == 0) {
     if (::freopen("/dev/null", "w", stdout) == nullptr || ::freopen(err.c_str(), "w", stderr) == nullptr) ::_exit(126);
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(125);
+    if (::access(CONVNET_CLI, X_OK) != 0) ::_exit(124);  // the checkout is in a folder nobody cannot enter
     ::execv(CONVNET_CLI, argv.data());
     ::_exit(127);
   }
@@ -257,6 +258,7 @@ TEST_F(HardenTrain, UnwritableOutputFolderIsFoundBeforeTheFirstEpoch) {
     message = r.err;
   }
   fs::permissions(root_ / "read-only", fs::perms::owner_all);
+  if (code == 124) GTEST_SKIP() << "user nobody cannot run " << CONVNET_CLI << " (a checkout in a private folder)";
   EXPECT_EQ(code, 1) << message;
   EXPECT_CONTAINS(message, (root_ / "read-only").string() + ": the output folder is not writable: Permission denied");
   EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 1) << message;
