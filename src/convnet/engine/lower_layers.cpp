@@ -49,15 +49,30 @@ void Lowerer::lower_conv(int n) {
   const Dims pad_l{w.padding.h, w.padding.w};
   const Dims pad_r{right_padding(in[1], out[1], w.stride.h, (w.kernel.h - 1) * w.dilation.h + 1, w.padding.h),
                    right_padding(in[2], out[2], w.stride.w, (w.kernel.w - 1) * w.dilation.w + 1, w.padding.w)};
-  const Desc src_any = activation_desc(src_dims, o_.layout);
-  const Desc dst_any = activation_desc(dst_dims, o_.layout);
-  const auto desc =
-      with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_any,
-                                                  any_desc(w_dims), vector_desc(out[0]), dst_any, strides, dilates,
-                                                  pad_l, pad_r)
-                : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_any,
-                                                  any_desc(w_dims), dst_any, strides, dilates, pad_l, pad_r);
-  const dnnl::convolution_forward::primitive_desc pd(desc, chain_attr(ch), c_.engine);
+  auto make_pd = [&](const Desc& src_desc, const Desc& dst_desc) {
+    const auto desc =
+        with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                    src_desc, any_desc(w_dims), vector_desc(out[0]), dst_desc,
+                                                    strides, dilates, pad_l, pad_r)
+                  : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                    src_desc, any_desc(w_dims), dst_desc, strides, dilates, pad_l,
+                                                    pad_r);
+    return dnnl::convolution_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
+  };
+  auto pd = make_pd(activation_desc(src_dims, o_.layout), activation_desc(dst_dims, o_.layout));
+  // oneDNN's favourite for a grouped convolution may want another layout than its producer's
+  // (nChw4c for ResNeXt's 4-channel groups): keep the producer's layout when a non-reference
+  // implementation reads it, which saves a reorder on each side.
+  const Desc producer = c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node.inputs[0])])].desc;
+  if (o_.layout == ActivationLayout::Any && !(pd.src_desc() == producer) && producer.dims() == src_dims) {
+    try {
+      const Desc same_dst(dst_dims, dnnl::memory::data_type::f32, producer.data.format_desc.blocking.inner_nblks == 0
+                                                                         ? Tag::nhwc : Tag::any);
+      auto kept = make_pd(producer, same_dst);
+      if (std::string(kept.impl_info_str()).rfind("ref", 0) != 0) pd = kept;
+    } catch (const dnnl::error&) {
+    }
+  }
   const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
   std::function<void(float*, float*)> fold;
