@@ -1,7 +1,7 @@
-// libFuzzer target: opening a trained model as `convnet eval` and `predict` do. The checkpoint's
-// metadata carries the model text, preprocessing and class names; the network is built from it,
-// its weights loaded, and (when the network is small enough to run within the time limit) one
-// zero image is run forward.
+// libFuzzer target: opening a trained model as `convnet eval` and `predict` do (input layout:
+// safetensors_file in fuzz_common.hpp). The checkpoint's metadata carries the model text,
+// preprocessing and class names; the network is built from it, its weights loaded, and (when the
+// network is small enough to run within the time limit) one zero image is run forward.
 #include <string>
 #include <vector>
 
@@ -34,7 +34,9 @@ void run_forward(convnet::TrainedModel& model) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = convnet::fuzz::write_scratch("checkpoint.safetensors", data, size);
+  const std::string file = convnet::fuzz::safetensors_file(data, size);
+  const std::string path =
+      convnet::fuzz::write_scratch("checkpoint.safetensors", reinterpret_cast<const uint8_t*>(file.data()), file.size());
   try {
     convnet::TrainedModel model = convnet::open_trained_model(path, convnet::Backend::Reference);
     run_forward(model);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -49,6 +50,18 @@ uint32_t read_u32(const uint8_t* data, size_t size) {
   uint32_t value = 0;
   for (size_t i = 0; i < 4 && i < size; ++i) value |= uint32_t{data[i]} << (8 * i);
   return value;
+}
+
+std::string safetensors_file(const uint8_t* data, size_t size) {
+  if (size == 0) return {};
+  const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if ((data[0] & 1) == 0) return rest;
+  const size_t header_size = std::min(rest.find('\0'), rest.size());
+  std::string file(8, '\0');
+  for (size_t i = 0; i < 8; ++i) file[i] = static_cast<char>((uint64_t{header_size} >> (8 * i)) & 0xff);
+  file += rest.substr(0, header_size);
+  if (header_size < rest.size()) file += rest.substr(header_size + 1);
+  return file;
 }
 
 }  // namespace convnet::fuzz

@@ -26,4 +26,10 @@ std::string write_scratch(const std::string& name, const uint8_t* data, size_t s
 /// split one fuzz input into several files.
 [[nodiscard]] uint32_t read_u32(const uint8_t* data, size_t size);
 
+/// A safetensors file from a fuzz input (the safetensors and checkpoint targets). Layout: a flags
+/// byte; bit 0 clear: the rest is the file as is; bit 0 set: the rest is the JSON header, a NUL,
+/// then the data, and the 8-byte header length is put in front, so that the mutations that
+/// insert or delete header bytes still give a file whose header is read whole.
+[[nodiscard]] std::string safetensors_file(const uint8_t* data, size_t size);
+
 }  // namespace convnet::fuzz

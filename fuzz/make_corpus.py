@@ -16,6 +16,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
 
+def put_safetensors(target, name, data):
+    """Both layouts of fuzz_common.hpp's safetensors_file: the file as is, and header NUL data."""
+    put(target, name, b"\x00" + data)
+    header_size = struct.unpack("<Q", data[:8])[0]
+    put(target, name + "-split", b"\x01" + data[8:8 + header_size] + b"\x00" + data[8 + header_size:])
+
+
 def put(target, name, data):
     os.makedirs(os.path.join(CORPUS, target), exist_ok=True)
     with open(os.path.join(CORPUS, target, name), "wb") as f:
@@ -172,22 +179,23 @@ def checkpoint(model, network, params, classes, input_shape, momentum=True):
 
 
 def safetensors_seeds():
-    put("safetensors", "checkpoint", checkpoint(SMALL_NET, "fuzz_small", SMALL_PARAMS, ["a", "b", "c"], [1, 6, 6]))
-    put("safetensors", "weights", safetensors(weight_tensors(SMALL_PARAMS), {"format": "pt"}))
+    put_safetensors("safetensors", "checkpoint",
+                    checkpoint(SMALL_NET, "fuzz_small", SMALL_PARAMS, ["a", "b", "c"], [1, 6, 6]))
+    put_safetensors("safetensors", "weights", safetensors(weight_tensors(SMALL_PARAMS), {"format": "pt"}))
     mixed = weight_tensors(SMALL_PARAMS)
     mixed[6] = ("bn1.num_batches_tracked", "I64", [], [12])
     mixed[0] = ("conv1.weight", "F64", [2, 1, 3, 3], values(18))
-    put("safetensors", "mixed-dtypes", safetensors(mixed))
+    put_safetensors("safetensors", "mixed-dtypes", safetensors(mixed))
     wrong = weight_tensors(SMALL_PARAMS)
     wrong[7] = ("fc.weight", "F32", [72, 3], values(216))
-    put("safetensors", "wrong-shape", safetensors(wrong + [("extra", "F32", [1], [1.0])]))
+    put_safetensors("safetensors", "wrong-shape", safetensors(wrong + [("extra", "F32", [1], [1.0])]))
 
 
 def checkpoint_seeds():
-    put("checkpoint", "small", checkpoint(SMALL_NET, "fuzz_small", SMALL_PARAMS, ["a", "b", "c"], [1, 6, 6],
-                                          momentum=False))
-    put("checkpoint", "residual", checkpoint(RESIDUAL_NET, "fuzz_residual", RESIDUAL_PARAMS, ["no", "yes"], [3, 7, 7],
-                                             momentum=False))
+    put_safetensors("checkpoint", "small",
+                    checkpoint(SMALL_NET, "fuzz_small", SMALL_PARAMS, ["a", "b", "c"], [1, 6, 6], momentum=False))
+    put_safetensors("checkpoint", "residual", checkpoint(RESIDUAL_NET, "fuzz_residual", RESIDUAL_PARAMS, ["no", "yes"],
+                                                         [3, 7, 7], momentum=False))
 
 
 def main():

@@ -1,5 +1,5 @@
-// libFuzzer target: safetensors weights and checkpoints. Each input is written to a scratch file
-// and loaded as `convnet train --resume` and `--weights` do: the checkpoint metadata, then every
+// libFuzzer target: safetensors weights and checkpoints. Each input (layout: safetensors_file in
+// fuzz_common.hpp) is written to a scratch file and loaded as `convnet train --resume` and `--weights` do: the checkpoint metadata, then every
 // tensor (weights checked by name, shape and dtype; optimiser state by its parameter's shape) into
 // a small network with a convolution, batch norm (an I64 buffer) and a fully connected layer.
 #include <memory>
@@ -32,7 +32,9 @@ convnet::Executor& small_executor() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = convnet::fuzz::write_scratch("weights.safetensors", data, size);
+  const std::string file = convnet::fuzz::safetensors_file(data, size);
+  const std::string path =
+      convnet::fuzz::write_scratch("weights.safetensors", reinterpret_cast<const uint8_t*>(file.data()), file.size());
   try {
     (void)convnet::read_checkpoint_meta(path);
   } catch (const convnet::Error& e) {
