@@ -189,6 +189,8 @@ def safetensors_seeds():
     wrong = weight_tensors(SMALL_PARAMS)
     wrong[7] = ("fc.weight", "F32", [72, 3], values(216))
     put_safetensors("safetensors", "wrong-shape", safetensors(wrong + [("extra", "F32", [1], [1.0])]))
+    # One value for a 2^32-element shape: the offsets disagree with the shape; a step from overflow.
+    put_safetensors("safetensors", "large-dims", safetensors([("big", "F32", [65536, 65536], [0.0])]))
 
 
 def checkpoint_seeds():
