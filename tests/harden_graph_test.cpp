@@ -506,3 +506,18 @@ TEST(HardenMessages, ExplainSuggestsLayersEndingInTheNameOrClose) {
 
 }  // namespace
 }  // namespace convnet
+
+namespace convnet {
+namespace {
+
+// Found by fuzz_model: a network name that is not valid UTF-8 built, then broke `summary --json`.
+// The name goes into summaries, JSON and checkpoints, so it is an identifier like any layer name.
+TEST(HardenNames, NetworkNameMustBeAnIdentifier) {
+  EXPECT_EQ(error_of<SpecError>("network \xff\ninput 3\nfc 2\n"), "bad.cnet:1:9: expected a network name, found '\xff'");
+  EXPECT_NE(error_of<SpecError>("network a.b\ninput 3\nfc 2\n").find("expected a network name, found 'a.b'"),
+            std::string::npos);
+  EXPECT_NO_THROW((void)load_model_text("network resnet110-sd_2\ninput 3\nfc 2\n", "ok.cnet"));
+}
+
+}  // namespace
+}  // namespace convnet

@@ -80,6 +80,10 @@ EncodedImage read_image_header(const fs::path& path) {
     throw IoError(image.path + ": unreadable or corrupt image" + stb_reason());
   }
   const int64_t pixels = int64_t{image.width} * image.height;
+  if (image.width < 1 || image.height < 1) {
+    throw IoError(image.path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                  " (WxH): it has no pixels; not decoded");
+  }
   if (image.width > detail::kMaxImageSide || image.height > detail::kMaxImageSide || pixels > detail::kMaxImagePixels) {
     throw IoError(image.path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                   " (WxH), beyond the limit of " + std::to_string(detail::kMaxImageSide) + " pixels a side and " +

@@ -75,6 +75,8 @@ class Parser {
   void parse_network(const TokenLine& line) {
     expect_count(line, 2, "network NAME");
     if (!ast_.name.empty()) fail(line[0].where, "the network is already named '" + ast_.name + "'");
+    // The name goes into summaries, JSON and checkpoints: an identifier, as layer names are.
+    if (!is_identifier(line[1].text)) fail(line[1].where, "expected a network name, found " + describe(line[1]));
     ast_.name = line[1].text;
   }
 
