@@ -62,11 +62,22 @@ void check_png_data_size(const std::vector<uint8_t>& bytes, const std::string& p
   uint64_t limit = 0;
   uint64_t inflated = 0;
   bool raw_deflate = false;  // Apple's CgBI PNGs store deflate data without the zlib header
+  // Every chunk first: stb reserves a chunk's declared length before reading it (found by
+  // fuzz_image: 2 GB for a 92-byte file), so one that runs past the end of the file is refused.
+  for (size_t pos = 8; pos + 12 <= bytes.size();) {
+    const uint32_t length = be32(bytes.data() + pos);
+    if (length > bytes.size() - pos - 12) {
+      throw IoError(path + ": PNG chunk at byte " + std::to_string(pos) + " declares " + std::to_string(length) +
+                    " bytes but only " + std::to_string(bytes.size() - pos - 12) +
+                    " follow (truncated or corrupt); not decoded");
+    }
+    pos += 12 + size_t{length};
+  }
   Inflater z;
   uint8_t scratch[1 << 16];
   for (size_t pos = 8; pos + 12 <= bytes.size();) {
     const uint32_t length = be32(bytes.data() + pos);
-    if (length > bytes.size() - pos - 12) return;  // truncated: stb reports it
+    if (length > bytes.size() - pos - 12) return;  // checked above
     const uint8_t* data = bytes.data() + pos + 8;
     const std::string type(reinterpret_cast<const char*>(bytes.data() + pos + 4), 4);
     pos += 12 + size_t{length};
