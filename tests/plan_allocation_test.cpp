@@ -18,7 +18,7 @@ std::atomic<int64_t> own_allocations{0};
 std::atomic<int64_t> onednn_allocations{0};
 thread_local bool inside = false;
 
-void count(void* caller) {
+[[maybe_unused]] void count(void* caller) {
   if (!counting.load(std::memory_order_relaxed) || inside) return;
   inside = true;
   Dl_info info{};
