@@ -63,7 +63,8 @@ class Executor {
   /// Ask backward to also compute dL/dinputs (off by default).
   void set_input_gradients(bool wanted) { input_gradients_ = wanted; }
   [[nodiscard]] const Tensor& input_gradient(size_t input_index) const;
-  /// A node's output of the last forward (training mode keeps all of them).
+  /// A node's output of the last layer-by-layer forward (training keeps all of them); a planned
+  /// inference does not update these: read its activations through a plan's taps.
   [[nodiscard]] const Tensor* activation(int node) const { return values_.at(static_cast<size_t>(node)); }
   [[nodiscard]] RunContext& context() { return context_; }
   /// The generator behind dropout and drop-path masks (saved in checkpoints for exact resume).
