@@ -510,10 +510,16 @@ TEST(HardenMessages, ExplainSuggestsLayersEndingInTheNameOrClose) {
 namespace convnet {
 namespace {
 
-// Found by fuzz_model: a network name that is not valid UTF-8 built, then broke `summary --json`.
-// The name goes into summaries, JSON and checkpoints, so it is an identifier like any layer name.
+// Found by fuzz_model: a network name, then a shortcut's name, that were not valid UTF-8 built and
+// broke `summary --json`. Names go into summaries, JSON and checkpoints: the network name is an
+// identifier like any layer name, and a model file is UTF-8 text (refused at the byte otherwise).
 TEST(HardenNames, NetworkNameMustBeAnIdentifier) {
-  EXPECT_EQ(error_of<SpecError>("network \xff\ninput 3\nfc 2\n"), "bad.cnet:1:9: expected a network name, found '\xff'");
+  EXPECT_EQ(error_of<SpecError>("network \xff\ninput 3\nfc 2\n"),
+            "bad.cnet:1:9: the model file is not valid UTF-8 here (a model file is UTF-8 text)");
+  EXPECT_EQ(error_of<SpecError>("network n\ninput 3\nresidual\n  fc 3\nab\xc3(\xff shortcut\n  fc 3\nend\n"),
+            "bad.cnet:5:3: the model file is not valid UTF-8 here (a model file is UTF-8 text)");
+  EXPECT_EQ(error_of<SpecError>("# \xe2\x82\xac is fine, \xe2\x82 is not\nnetwork n\ninput 3\nfc 2\n"),
+            "bad.cnet:1:16: the model file is not valid UTF-8 here (a model file is UTF-8 text)");
   EXPECT_NE(error_of<SpecError>("network a.b\ninput 3\nfc 2\n").find("expected a network name, found 'a.b'"),
             std::string::npos);
   EXPECT_NO_THROW((void)load_model_text("network resnet110-sd_2\ninput 3\nfc 2\n", "ok.cnet"));

@@ -79,4 +79,35 @@ std::string compact(double value, bool bytes) {
   return buffer;
 }
 
+// The length of the valid UTF-8 sequence starting at text[i], or 0 when it is not one (overlong
+// forms, surrogates and code points beyond U+10FFFF included, as JSON requires).
+static size_t utf8_sequence(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  const unsigned lead = byte(i);
+  const auto continuation = [&](size_t k) { return (byte(k) & 0xc0u) == 0x80u; };
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return continuation(i + 1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned second = byte(i + 1);
+    const bool ok = (lead == 0xe0 ? second >= 0xa0 : lead == 0xed ? second <= 0x9f : true);
+    return ok && continuation(i + 1) && continuation(i + 2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned second = byte(i + 1);
+    const bool ok = (lead == 0xf0 ? second >= 0x90 : lead == 0xf4 ? second <= 0x8f : true);
+    return ok && continuation(i + 1) && continuation(i + 2) && continuation(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
+
+size_t first_invalid_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = utf8_sequence(text, i);
+    if (length == 0) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace convnet

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convnet {
@@ -26,5 +27,9 @@ namespace convnet {
 [[nodiscard]] std::string with_commas(int64_t value);
 /// 1234567 -> "1.23M"; bytes -> "4.72 MB" with `bytes` (decimal units up to E).
 [[nodiscard]] std::string compact(double value, bool bytes = false);
+
+/// The offset of the first byte that does not start a valid UTF-8 sequence (as JSON requires:
+/// no overlong forms, surrogates or code points beyond U+10FFFF), or npos when `text` is valid.
+[[nodiscard]] size_t first_invalid_utf8(std::string_view text);
 
 }  // namespace convnet

@@ -14,6 +14,7 @@
 
 #include "convnet/data/internal.hpp"
 #include "convnet/error.hpp"
+#include "convnet/text.hpp"
 #include "convnet/io/input_file.hpp"
 
 namespace convnet {
@@ -153,41 +154,17 @@ std::optional<DataSplits> load_image_folders(const fs::path& dir) {
   return splits;
 }
 
-// The length of the valid UTF-8 sequence starting at text[i], or 0 when it is not one (overlong
-// forms, surrogates and code points beyond U+10FFFF included, as JSON requires).
-size_t utf8_sequence(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
-  const unsigned lead = byte(i);
-  const auto continuation = [&](size_t k) { return (byte(k) & 0xc0u) == 0x80u; };
-  if (lead < 0x80) return 1;
-  if (lead >= 0xc2 && lead <= 0xdf) return continuation(i + 1) ? 2 : 0;
-  if (lead >= 0xe0 && lead <= 0xef) {
-    const unsigned second = byte(i + 1);
-    const bool ok = (lead == 0xe0 ? second >= 0xa0 : lead == 0xed ? second <= 0x9f : true);
-    return ok && continuation(i + 1) && continuation(i + 2) ? 3 : 0;
-  }
-  if (lead >= 0xf0 && lead <= 0xf4) {
-    const unsigned second = byte(i + 1);
-    const bool ok = (lead == 0xf0 ? second >= 0x90 : lead == 0xf4 ? second <= 0x8f : true);
-    return ok && continuation(i + 1) && continuation(i + 2) && continuation(i + 3) ? 4 : 0;
-  }
-  return 0;
-}
-
 }  // namespace
 
 namespace detail {
 
 void check_class_name(const std::string& name, const std::string& source) {
-  for (size_t i = 0; i < name.size();) {
-    const size_t length = utf8_sequence(name, i);
-    if (length == 0) {
-      char byte[8];
-      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(name[i]));
-      throw IoError(source + ": class name is not valid UTF-8 (byte " + byte + " at offset " + std::to_string(i) +
-                    "); checkpoints store class names as JSON text, so rename it");
-    }
-    i += length;
+  const size_t i = first_invalid_utf8(name);
+  if (i != std::string::npos) {
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(name[i]));
+    throw IoError(source + ": class name is not valid UTF-8 (byte " + byte + " at offset " + std::to_string(i) +
+                  "); checkpoints store class names as JSON text, so rename it");
   }
 }
 

@@ -1,9 +1,11 @@
 // The model-language lexer.
 #include "convnet/model/lexer.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "convnet/error.hpp"
+#include "convnet/text.hpp"
 
 namespace convnet::model {
 namespace {
@@ -13,6 +15,14 @@ bool is_punct(char c) { return c == '(' || c == ')' || c == ',' || c == '=' || c
 }  // namespace
 
 std::vector<TokenLine> tokenize(const std::string& text, const std::string& file) {
+  // Names, arguments and comments end up in summaries, JSON and checkpoints: UTF-8 only.
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    const int column = static_cast<int>(bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1)) + 1;
+    throw SpecError(file + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                    ": the model file is not valid UTF-8 here (a model file is UTF-8 text)");
+  }
   std::vector<TokenLine> lines;
   int line_number = 0;
   size_t start = 0;
