@@ -290,6 +290,18 @@ TEST(ImageLimits, PngChunkLongerThanTheFileIsRefusedBeforeDecoding) {
                   {dir.file("bomb.png"), "PNG chunk at byte 74 declares", "(truncated or corrupt); not decoded"});
 }
 
+TEST(ImageLimits, TinyNonPngFilesDeclaringHugeImagesAreRefusedBeforeDecoding) {
+  // Found by fuzz_image on the fixed code: a 17-byte RLE TGA declaring 48 million pixels (within the
+  // size limits; 12567x3855 read this way) took seconds to decode. Outside PNG, at most 4096 pixels per byte.
+  TempDir dir;
+  const Bytes tga = {0x01, 0x00, 0x0a, 0x00, 0x47, 0x5d, 0x46, 0x34, 0x34,
+                     0x61, 0x4d, 0x17, 0x17, 0x31, 0x0f, 0x0f, 0x0f};
+  write_file(dir.file("bomb.png"), tga);
+  expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{3, 4, 4}); },
+                  {dir.file("bomb.png"), "image declares 12567x3855 (WxH) pixels in a file of 17 bytes",
+                   "more than 4096 pixels per byte"});
+}
+
 TEST(ImageLimits, SidesAndPixelCountAreCheckedBeforeDecoding) {
   TempDir dir;
   const auto refused = [&](const std::string& name, uint32_t w, uint32_t h) {

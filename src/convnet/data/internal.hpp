@@ -50,6 +50,7 @@ class DataFile {
 /// Images larger than this on a side, or with more pixels in all, are refused before decoding.
 inline constexpr int64_t kMaxImageSide = 16384;
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+inline constexpr int64_t kMaxPixelsPerByte = 4096;  // formats other than PNG: pixels per byte of file
 
 /// Throws IoError naming `path` when `bytes` is a PNG whose image data inflates to more than its
 /// header's dimensions need (a decompression bomb), counting in a small buffer; other files pass.
