@@ -101,6 +101,15 @@ TEST_F(HardenTrain, NamesTheCheckpointCannotHoldAreRefusedBeforeTraining) {
   // The image-folder reader refuses the name as it loads the data, naming the folder.
   EXPECT_CONTAINS(r.err, "class name is not valid UTF-8 (byte 0xff at offset 1)");
   EXPECT_FALSE(fs::exists(root_ / "run"));
+  // ... nor the data folder's own path, which the checkpoint stores too.
+  fs::copy(root_ / "data", root_ / "d\xff", fs::copy_options::recursive);
+  write_file(root_ / "ten.cnet", "network ten\ninput 1x28x28\nout fc 10\n");
+  r = run({"train", (root_ / "ten.cnet").string(), "--data", (root_ / "d\xff").string(), "--out",
+           (root_ / "run").string()});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "train: the --data path");
+  EXPECT_CONTAINS(r.err, "is not valid UTF-8, which the checkpoint's metadata (JSON) cannot hold");
+  EXPECT_FALSE(fs::exists(root_ / "run"));
 }
 
 TEST_F(HardenTrain, ValidationSplitMustLeaveImagesOnBothSides) {

@@ -146,6 +146,10 @@ void check_checkpoint_text(const std::string& model_text, const std::string& mod
   };
   const std::string reason = " is not valid UTF-8, which the checkpoint's metadata (JSON) cannot hold";
   if (!utf8(model_text)) throw SpecError("train: the model text of " + model_file + reason);
+  if (!utf8(data)) {  // stored (absolute) in the checkpoint, so that eval finds the data again
+    const std::string shown = nlohmann::json(data).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    throw SpecError("train: the --data path " + shown + reason + "; rename or link the folder");
+  }
   for (size_t c = 0; c < class_names.size(); ++c) {
     if (utf8(class_names[c])) continue;
     const std::string shown = nlohmann::json(class_names[c]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
