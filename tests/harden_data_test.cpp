@@ -302,6 +302,14 @@ TEST(ImageLimits, TinyNonPngFilesDeclaringHugeImagesAreRefusedBeforeDecoding) {
                    "more than 4096 pixels per byte"});
 }
 
+TEST(ImageLimits, SixteenBitImagesOtherThanPngAreRefusedBeforeDecoding) {
+  // Found by fuzz_image: a 16-bit PPM shorter than its pixels overflowed stb's 16-to-8-bit copy.
+  TempDir dir;
+  write_file(dir.file("deep.png"), std::string("P6\n1 9\n425\n\x01\x02\x03\x04\x05\x06"));
+  expect_io_error([&] { (void)read_single_image(dir.file("deep.png"), Shape{3, 4, 4}); },
+                  {dir.file("deep.png"), "a 16-bit image other than PNG"});
+}
+
 TEST(ImageLimits, SidesAndPixelCountAreCheckedBeforeDecoding) {
   TempDir dir;
   const auto refused = [&](const std::string& name, uint32_t w, uint32_t h) {

@@ -101,6 +101,11 @@ EncodedImage read_image_header(const fs::path& path) {
                   " bytes, more than " + std::to_string(detail::kMaxPixelsPerByte) +
                   " pixels per byte (truncated or not an image); not decoded");
   }
+  // stb's 16-bit readers other than PNG's trust the header's sizes (found by fuzz_image: a 16-bit
+  // PPM shorter than its pixels overflowed stb's buffer); 16-bit images are read as PNG only.
+  if (!png && stbi_is_16_bit_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size())) != 0) {
+    throw IoError(image.path + ": a 16-bit image other than PNG (not supported; convert it to PNG or 8 bits)");
+  }
   detail::check_png_data_size(image.bytes, image.path);
   return image;
 }
