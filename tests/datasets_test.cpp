@@ -219,6 +219,8 @@ TEST(ImageFolderTest, BadInput) {
 
   write_png(dir.file("b/1.png"), 4, 4, 3, 0);
   write_file(dir.file("b/2.jpg"), {'n', 'o', 't', ' ', 'j', 'p', 'e', 'g'});
+  expect_io_error([&] { (void)read_image_folder(root, 3); }, {dir.file("b/2.jpg"), "not a PNG or JPEG image"});
+  write_file(dir.file("b/2.jpg"), {0xff, 0xd8, 0xff, 0xe0, 0, 2});  // a JPEG's signature, then nothing
   expect_io_error([&] { (void)read_image_folder(root, 3); }, {dir.file("b/2.jpg"), "corrupt"});
 }
 
@@ -239,7 +241,7 @@ TEST(ImageFolderTest, ReadSingleImageConvertsAndResizes) {
   EXPECT_EQ(up.pixels[63], 39);
 
   write_file(dir.file("bad.png"), {1, 2, 3});
-  expect_io_error([&] { (void)read_single_image(dir.file("bad.png"), Shape{1, 4, 4}); }, {dir.file("bad.png"), "corrupt"});
+  expect_io_error([&] { (void)read_single_image(dir.file("bad.png"), Shape{1, 4, 4}); }, {dir.file("bad.png"), "not a PNG or JPEG"});
   expect_io_error([&] { (void)read_single_image(dir.file("none.png"), Shape{1, 4, 4}); }, {dir.file("none.png"), "no such file"});
 }
 

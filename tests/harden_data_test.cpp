@@ -262,15 +262,46 @@ TEST(ClassNames, NonUtf8NameFilesAreRefusedNamingTheLine) {
 
 // ---- images: dimensions checked before decoding ----
 
-// A PNG that is only its signature and IHDR chunk: enough for stb to read the dimensions, nothing
-// to decode. Refused by the size limit, it says so; past the limit, decoding finds it corrupt.
-Bytes png_header_only(uint32_t w, uint32_t h) {
-  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
-  put32(out, w);
-  put32(out, h);
-  out.insert(out.end(), {8, 0, 0, 0, 0});  // 8-bit grey, no interlace
-  put32(out, 0);                          // CRC (stb does not check it)
+// Appends a PNG chunk: length, type, data, CRC of type and data.
+void add_chunk(Bytes& out, const char* type, const Bytes& data) {
+  put32(out, static_cast<uint32_t>(data.size()));
+  Bytes typed(type, type + 4);
+  typed.insert(typed.end(), data.begin(), data.end());
+  out.insert(out.end(), typed.begin(), typed.end());
+  put32(out, static_cast<uint32_t>(crc32(0, typed.data(), static_cast<uInt>(typed.size()))));
+}
+
+// A PNG's signature and IHDR chunk for (w, h, bit depth, colour type, interlace).
+Bytes png_ihdr(uint32_t w, uint32_t h, uint8_t depth = 8, uint8_t colour = 0, bool interlaced = false) {
+  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  Bytes ihdr;
+  put32(ihdr, w);
+  put32(ihdr, h);
+  ihdr.insert(ihdr.end(), {depth, colour, 0, 0, static_cast<uint8_t>(interlaced ? 1 : 0)});
+  add_chunk(out, "IHDR", ihdr);
   return out;
+}
+
+// An 8-bit grey PNG that is only its signature and IHDR chunk: enough to read the dimensions,
+// nothing to decode. Refused by the size limit, it says so; past the limit, decoding finds it corrupt.
+Bytes png_header_only(uint32_t w, uint32_t h) { return png_ihdr(w, h); }
+
+// zlib's compression of `raw`.
+Bytes deflated(const Bytes& raw) {
+  Bytes compressed(compressBound(static_cast<uLong>(raw.size())));
+  uLongf size = compressed.size();
+  EXPECT_EQ(compress2(compressed.data(), &size, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
+  compressed.resize(size);
+  return compressed;
+}
+
+// Writes `bytes` as DIR/name, reads it as an image to predict on, and expects an IoError naming the
+// file and saying each of `parts`.
+void expect_image_refused(const TempDir& dir, const std::string& name, const Bytes& bytes,
+                          std::vector<std::string> parts) {
+  write_file(dir.file(name), bytes);
+  parts.insert(parts.begin(), dir.file(name));
+  expect_io_error([&] { (void)read_single_image(dir.file(name), Shape{3, 4, 4}); }, parts);
 }
 
 TEST(ImageLimits, PngChunkLongerThanTheFileIsRefusedBeforeDecoding) {
@@ -285,29 +316,91 @@ TEST(ImageLimits, PngChunkLongerThanTheFileIsRefusedBeforeDecoding) {
       0x1a, 0x0a, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
       0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0x12, 0x16, 0xf1, 0x4d, 0x53, 0x80, 0xf6, 0x34, 0x49, 0x44,
       0x41, 0x54, 0x78, 0xff, 0xff, 0xff, 0x44, 0xae, 0x42, 0x60, 0x82};
-  write_file(dir.file("bomb.png"), bytes);
-  expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{3, 4, 4}); },
-                  {dir.file("bomb.png"), "PNG chunk at byte 74 declares", "(truncated or corrupt); not decoded"});
+  expect_image_refused(dir, "bomb.png", bytes, {"PNG chunk at byte 74 declares", "(truncated or corrupt); not decoded"});
+  // Found by fuzz_image after that check: the last chunk's length and type are there but its data
+  // and checksum are not (11 bytes declaring 1.4 GB), and stb reserved the 1.4 GB.
+  const Bytes cut = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+      0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x08, 0x03, 0x00, 0x00, 0x00, 0x2c, 0x3e, 0xe4,
+      0x86, 0x00, 0x00, 0x00, 0x09, 0x50, 0x4c, 0x54, 0x45, 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00,
+      0x00, 0xff, 0x2d, 0x4a, 0xcd, 0x8a, 0x00, 0x00, 0x00, 0x01, 0x74, 0x52, 0x00, 0x65, 0x80, 0xad,
+      0x5e, 0x5b, 0x46, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x00, 0x00, 0x02,
+      0x08, 0x02, 0x00, 0x00, 0x00, 0x52, 0x00, 0x12, 0x16, 0xf1, 0x4d, 0x53, 0x80, 0xf6, 0x34, 0x49,
+      0x44, 0x41, 0x54, 0x78, 0xff, 0xff};
+  expect_image_refused(dir, "cut.png", cut, {"PNG chunk at byte 91 declares 1400960564 bytes and a checksum but only 3 follow"});
 }
 
-TEST(ImageLimits, TinyNonPngFilesDeclaringHugeImagesAreRefusedBeforeDecoding) {
-  // Found by fuzz_image on the fixed code: a 17-byte RLE TGA declaring 48 million pixels (within the
-  // size limits; 12567x3855 read this way) took seconds to decode. Outside PNG, at most 4096 pixels per byte.
+TEST(ImageLimits, PngWhoseFirstImageDataChunkIsEmptyDecodes) {
+  // Found by fuzz_image: stb copied an empty first IDAT from a null pointer (undefined behaviour).
+  // Empty IDAT chunks are valid PNG; libpng decodes around them.
   TempDir dir;
-  const Bytes tga = {0x01, 0x00, 0x0a, 0x00, 0x47, 0x5d, 0x46, 0x34, 0x34,
-                     0x61, 0x4d, 0x17, 0x17, 0x31, 0x0f, 0x0f, 0x0f};
-  write_file(dir.file("bomb.png"), tga);
-  expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{3, 4, 4}); },
-                  {dir.file("bomb.png"), "image declares 12567x3855 (WxH) pixels in a file of 17 bytes",
+  Bytes png = png_ihdr(2, 1);
+  add_chunk(png, "IDAT", {});
+  add_chunk(png, "IDAT", deflated({0, 40, 200}));  // filter byte 0, then the pixels 40 and 200
+  add_chunk(png, "IEND", {});
+  write_file(dir.file("empty-idat.png"), png);
+  EXPECT_EQ(read_single_image(dir.file("empty-idat.png"), Shape{1, 1, 2}).pixels, (std::vector<uint8_t>{40, 200}));
+}
+
+TEST(ImageLimits, JpegWhoseHuffmanTableRunsPastTheFileIsAClearError) {
+  // Found by fuzz_image: stb_image's Huffman table builder wrote past its 257-entry array on this
+  // header (a DHT segment declaring 65280 bytes in a 78-byte file). The header walk refuses it.
+  TempDir dir;
+  const Bytes bytes = {
+      0xff, 0xd8, 0xff, 0xff, 0xc4, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x47, 0x49, 0x46, 0x38, 0x37, 0x61, 0x0d, 0x47, 0x47, 0x00, 0x0d, 0x49, 0x0d};
+  expect_image_refused(dir, "dht.jpg", bytes, {"corrupt JPEG: no frame header (SOF) before its data"});
+  // The same overflow in a well-formed segment after the frame header: 16 code lengths of 255 codes
+  // each (4080 > 256 codes) reach libjpeg-turbo, which refuses the table.
+  Bytes overlong = {0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00,
+                    0xff, 0xc4, 0x00, 0x24, 0x00};
+  overlong.insert(overlong.end(), 16, 0xff);
+  overlong.insert(overlong.end(), 17, 0x01);
+  overlong.insert(overlong.end(), {0xff, 0xd9});
+  expect_image_refused(dir, "overlong.jpg", overlong, {"corrupt image: Bogus Huffman table definition"});
+}
+
+TEST(ImageLimits, TinyJpegFilesDeclaringHugeImagesAreRefusedBeforeDecoding) {
+  // A JPEG is decoded whole from what its header declares (found by fuzz_image as a 17-byte RLE TGA of
+  // 48 million pixels, within the size limits, that took seconds): at most 4096 pixels per byte.
+  TempDir dir;
+  // SOI, then a baseline frame header: 8 bits, 4000 rows, 12000 columns, one component.
+  const Bytes jpeg = {0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x0f, 0xa0, 0x2e, 0xe0, 0x01, 0x01, 0x11, 0x00};
+  expect_image_refused(dir, "bomb.jpg", jpeg, {"image declares 12000x4000 (WxH) pixels in a file of 15 bytes",
                    "more than 4096 pixels per byte"});
 }
 
-TEST(ImageLimits, SixteenBitImagesOtherThanPngAreRefusedBeforeDecoding) {
-  // Found by fuzz_image: a 16-bit PPM shorter than its pixels overflowed stb's 16-to-8-bit copy.
+TEST(ImageLimits, FormatsOtherThanPngAndJpegNeverReachTheDecoder) {
+  // stb's other readers trust their headers. Found by fuzz_image: a PGM whose width has 30 digits
+  // overflowed an int in stb's PNM parser; a 16-bit PPM shorter than its pixels overflowed stb's
+  // 16-to-8-bit copy; a 17-byte RLE TGA declared 48 million pixels. The boundary is the signature:
+  // PNG's eight bytes or JPEG's three, whatever the file's name says.
   TempDir dir;
-  write_file(dir.file("deep.png"), std::string("P6\n1 9\n425\n\x01\x02\x03\x04\x05\x06"));
-  expect_io_error([&] { (void)read_single_image(dir.file("deep.png"), Shape{3, 4, 4}); },
-                  {dir.file("deep.png"), "a 16-bit image other than PNG"});
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"pnm-width.png", "P5" + std::string(30, '8') + "\n1 2\n255\n"},
+      {"ppm16.png", "P6\n1 9\n425\n\x01\x02\x03\x04\x05\x06"},
+      {"tga.png", std::string("\x01\x00\x0a\x00\x47\x5d\x46\x34\x34\x61\x4d\x17\x17\x31\x0f\x0f\x0f", 17)},
+      {"bmp.jpg", "BM\x3a\x00\x00\x00"},
+      {"gif.png", "GIF89a\x01\x00\x01\x00"},
+      {"png7.png", "\x89PNG\r\n\x1a"},  // one byte short of PNG's signature
+      {"jpeg2.jpg", "\xff\xd8"},           // one byte short of JPEG's
+  };
+  for (const auto& [name, bytes] : refused) {
+    write_file(dir.file(name), bytes);
+    expect_io_error([&] { (void)read_single_image(dir.file(name), Shape{1, 4, 4}); },
+                    {dir.file(name), "not a PNG or JPEG image (it starts with ", "convert it to PNG or JPEG"});
+  }
+  write_file(dir.file("ppm.png"), std::string("P6\n1 1\n255\n\x01\x02\x03"));
+  expect_io_error([&] { (void)read_single_image(dir.file("ppm.png"), Shape{1, 4, 4}); },
+                  {"(it starts with 50 36 0a 31)"});
+  // In a folder, and when choosing the folder's channel count, the check comes first too.
+  fs::create_directories(dir.file("set/a"));
+  write_file(dir.file("set/a/x.png"), std::string("P5 2 2 255\n\x01\x02\x03\x04"));
+  expect_io_error([&] { (void)read_image_folder(dir.file("set"), 1); }, {dir.file("set/a/x.png"), "not a PNG or JPEG"});
+  expect_io_error([&] { (void)detail::image_folder_channels(dir.file("set")); }, {dir.file("set/a/x.png"), "not a PNG"});
 }
 
 TEST(ImageLimits, SidesAndPixelCountAreCheckedBeforeDecoding) {
@@ -329,10 +422,8 @@ TEST(ImageLimits, SidesAndPixelCountAreCheckedBeforeDecoding) {
   decoded("area.png", 16384, 4096);  // 2^26 pixels: the limit itself
   refused("over.png", 16384, 4097);
   // Found by fuzz_image (a PGM of width 0, then resized from pixel -1): no pixels is refused too.
-  // (stb itself refuses a PNG of width 0, not a PGM.)
-  write_file(dir.file("empty.png"), std::string("P5T3 2\n255\n"));
-  expect_io_error([&] { (void)read_single_image(dir.file("empty.png"), Shape{1, 4, 4}); },
-                  {dir.file("empty.png"), "(WxH): it has no pixels"});
+  write_file(dir.file("empty.png"), png_header_only(0, 3));
+  expect_io_error([&] { (void)read_single_image(dir.file("empty.png"), Shape{1, 4, 4}); }, {dir.file("empty.png")});
   // A real image at the side limit decodes.
   write_png(dir.file("real.png"), 16384, 1, 1, 0);
   EXPECT_EQ(read_single_image(dir.file("real.png"), Shape{1, 1, 2}).pixels.size(), 2u);
@@ -348,7 +439,7 @@ TEST(ImageLimits, OversizedTargetShapesAndEmptyFilesAreErrors) {
   expect_error<Error>([&] { (void)read_single_image(dir.file("g.png"), Shape{1, 16385, 2}); },
                       {dir.file("g.png"), "beyond the limit of 16384 pixels a side"});
   write_file(dir.file("empty.png"), {});
-  expect_io_error([&] { (void)read_single_image(dir.file("empty.png"), Shape{1, 2, 2}); }, {dir.file("empty.png"), "corrupt"});
+  expect_io_error([&] { (void)read_single_image(dir.file("empty.png"), Shape{1, 2, 2}); }, {dir.file("empty.png"), "not a PNG or JPEG image (it is empty)"});
   Bytes cut = read_bytes(dir.file("g.png"));
   cut.resize(cut.size() / 2);
   write_file(dir.file("set/a/cut.png"), cut);
@@ -358,26 +449,9 @@ TEST(ImageLimits, OversizedTargetShapesAndEmptyFilesAreErrors) {
 // A PNG written chunk by chunk: IHDR for (w, h, bit depth, colour type, interlace), then one IDAT
 // holding `image_data` zero bytes compressed (zero bytes are valid filtered scanlines).
 Bytes png_with_data(uint32_t w, uint32_t h, uint8_t depth, uint8_t colour, bool interlaced, size_t image_data) {
-  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  const auto chunk = [&](const char* type, const Bytes& data) {
-    put32(out, static_cast<uint32_t>(data.size()));
-    Bytes typed(type, type + 4);
-    typed.insert(typed.end(), data.begin(), data.end());
-    out.insert(out.end(), typed.begin(), typed.end());
-    put32(out, static_cast<uint32_t>(crc32(0, typed.data(), static_cast<uInt>(typed.size()))));
-  };
-  Bytes ihdr;
-  put32(ihdr, w);
-  put32(ihdr, h);
-  ihdr.insert(ihdr.end(), {depth, colour, 0, 0, static_cast<uint8_t>(interlaced ? 1 : 0)});
-  chunk("IHDR", ihdr);
-  const Bytes raw(image_data, 0);
-  Bytes compressed(compressBound(static_cast<uLong>(raw.size())));
-  uLongf size = compressed.size();
-  EXPECT_EQ(compress2(compressed.data(), &size, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
-  compressed.resize(size);
-  chunk("IDAT", compressed);
-  chunk("IEND", {});
+  Bytes out = png_ihdr(w, h, depth, colour, interlaced);
+  add_chunk(out, "IDAT", deflated(Bytes(image_data, 0)));
+  add_chunk(out, "IEND", {});
   return out;
 }
 
@@ -388,7 +462,7 @@ TEST(ImageLimits, PngDataBeyondItsDimensionsIsRefusedBeforeDecoding) {
   EXPECT_LT(fs::file_size(dir.file("bomb.png")), 100'000u);
   expect_io_error([&] { (void)read_single_image(dir.file("bomb.png"), Shape{1, 1, 1}); },
                   {dir.file("bomb.png"), "PNG image data inflates to more than the 65538 bytes", "not decoded"});
-  // The bound at its edges: one byte less than the scanlines need is stb's "not enough pixels";
+  // The bound at its edges: one byte less than the scanlines need is libpng's "Not enough image data";
   // the exact size, and that plus the 64 KiB tolerated, decode; one more byte is refused. Bit
   // depths, colour types and Adam7 interlacing each change the exact size.
   struct Case {
@@ -411,7 +485,7 @@ TEST(ImageLimits, PngDataBeyondItsDimensionsIsRefusedBeforeDecoding) {
                                         std::to_string(extra) + ".png");
       write_file(name, png_with_data(c.w, c.h, c.depth, c.colour, c.interlaced, static_cast<size_t>(static_cast<int64_t>(c.exact) + extra)));
       if (extra < 0) {
-        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); }, {name, "not enough pixels"});
+        expect_io_error([&] { (void)read_single_image(name, Shape{1, 2, 2}); }, {name, "Not enough image data"});
       } else if (extra <= 65536) {
         EXPECT_NO_THROW((void)read_single_image(name, Shape{1, 2, 2})) << name;
       } else {

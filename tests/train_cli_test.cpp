@@ -3,6 +3,7 @@
 // diverging run, and bad input (each one clear error, exit 1, nothing overwritten).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stb/stb_image_write.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -34,15 +35,15 @@ TEST_F(TrainCli, TrainsWritesMetricsAndCheckpointThenEvaluatesAndPredicts) {
   EXPECT_CONTAINS(eval.out, "top-1");
   EXPECT_CONTAINS(eval.out, "confusion matrix");
 
-  // A PGM image of class 3's square, which stb reads like PNG/JPEG.
-  std::string pgm = "P5 28 28 255\n";
+  // A PNG image of class 3's square.
+  std::vector<uint8_t> pixels;
   for (int y = 0; y < 28; ++y) {
-    for (int x = 0; x < 28; ++x) pgm += static_cast<char>(y >= 2 && y < 8 && x >= 17 && x < 23 ? 220 : 5);
+    for (int x = 0; x < 28; ++x) pixels.push_back(y >= 2 && y < 8 && x >= 17 && x < 23 ? 220 : 5);
   }
-  write_file(root_ / "three.pgm", pgm);
-  const Result predict = run({"predict", (root_ / "run").string(), (root_ / "three.pgm").string(), "--top", "3"});
+  ASSERT_NE(stbi_write_png((root_ / "three.png").c_str(), 28, 28, 1, pixels.data(), 28), 0);
+  const Result predict = run({"predict", (root_ / "run").string(), (root_ / "three.png").string(), "--top", "3"});
   ASSERT_EQ(predict.code, 0) << predict.err;
-  EXPECT_CONTAINS(predict.out, "three.pgm:");
+  EXPECT_CONTAINS(predict.out, "three.png:");
   EXPECT_CONTAINS(predict.out, "%");
 }
 

@@ -1,9 +1,9 @@
-// Image readers on Debian's stb_image: a folder DIR/<class>/<image>.png|jpg (classes are the
-// sub-folders sorted by name) and a single image resized for prediction, as (C, H, W) uint8 pixels.
+// Image readers: a folder DIR/<class>/<image>.png|jpg (classes are the sub-folders sorted by name)
+// and a single image resized for prediction, as (C, H, W) uint8 pixels, decoded by libpng and
+// libjpeg-turbo (image_codec.cpp).
 // Every image is read through InputFile (regular files only) and its dimensions are read from its
 // header and checked against kMaxImageSide / kMaxImagePixels (and a PNG's compressed data against
 // them, png_check.cpp) before it is decoded.
-#include <stb/stb_image.h>
 
 #include <algorithm>
 #include <cctype>
@@ -52,77 +52,43 @@ void check_folder(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) throw IoError(dir.string() + ": not a folder");
 }
 
-struct StbFree {
-  void operator()(unsigned char* p) const { stbi_image_free(p); }
-};
-
-using Image = std::unique_ptr<unsigned char, StbFree>;
-
 constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;
 
 // An image file's bytes and the dimensions its header declares, checked against the limits.
 struct EncodedImage {
   std::string path;
   std::vector<uint8_t> bytes;
-  int width = 0;
-  int height = 0;
-  int channels = 0;  // as stored: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+  detail::ImageInfo info;
 };
 
-std::string stb_reason() {
-  const char* reason = stbi_failure_reason();
-  return reason ? std::string(": ") + reason : std::string();
-}
-
 EncodedImage read_image_header(const fs::path& path) {
-  EncodedImage image{path.string(), InputFile(path.string()).read_all(kMaxImageFileBytes, "image file")};
-  if (stbi_info_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size()), &image.width, &image.height,
-                            &image.channels) == 0) {
-    throw IoError(image.path + ": unreadable or corrupt image" + stb_reason());
+  EncodedImage image{path.string(), InputFile(path.string()).read_all(kMaxImageFileBytes, "image file"), {}};
+  image.info = detail::read_image_info(image.bytes, image.path);
+  const int64_t width = image.info.width;
+  const int64_t height = image.info.height;
+  const std::string size = std::to_string(width) + "x" + std::to_string(height) + " (WxH)";
+  if (width < 1 || height < 1) throw IoError(image.path + ": image is " + size + ": it has no pixels; not decoded");
+  if (width > detail::kMaxImageSide || height > detail::kMaxImageSide || width * height > detail::kMaxImagePixels) {
+    throw IoError(image.path + ": image is " + size + ", beyond the limit of " + std::to_string(detail::kMaxImageSide) +
+                  " pixels a side and " + std::to_string(detail::kMaxImagePixels) + " pixels in all; not decoded");
   }
-  const int64_t pixels = int64_t{image.width} * image.height;
-  if (image.width < 1 || image.height < 1) {
-    throw IoError(image.path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
-                  " (WxH): it has no pixels; not decoded");
-  }
-  if (image.width > detail::kMaxImageSide || image.height > detail::kMaxImageSide || pixels > detail::kMaxImagePixels) {
-    throw IoError(image.path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
-                  " (WxH), beyond the limit of " + std::to_string(detail::kMaxImageSide) + " pixels a side and " +
-                  std::to_string(detail::kMaxImagePixels) + " pixels in all; not decoded");
-  }
-  // A PNG's data is checked exactly (below). Other formats are decoded whole from what the header
-  // declares, so a few bytes could demand the largest allowed image (found by fuzz_image: a 17-byte
-  // RLE TGA of 48 million pixels): refuse more than kMaxPixelsPerByte pixels per byte of file.
-  const bool png = image.bytes.size() >= 4 && std::memcmp(image.bytes.data(), "\x89PNG", 4) == 0;
+  // A PNG's data is checked exactly (below). A JPEG is decoded whole from what its header declares,
+  // so a few bytes could demand the largest allowed image: refuse more than kMaxPixelsPerByte pixels
+  // per byte of file.
   const auto file_bytes = static_cast<int64_t>(image.bytes.size());
-  if (!png && pixels > detail::kMaxPixelsPerByte * file_bytes) {
-    throw IoError(image.path + ": image declares " + std::to_string(image.width) + "x" +
-                  std::to_string(image.height) + " (WxH) pixels in a file of " + std::to_string(file_bytes) +
+  const bool png = image.bytes[0] == 0x89;  // read_image_info checked the signature
+  if (!png && width * height > detail::kMaxPixelsPerByte * file_bytes) {
+    throw IoError(image.path + ": image declares " + size + " pixels in a file of " + std::to_string(file_bytes) +
                   " bytes, more than " + std::to_string(detail::kMaxPixelsPerByte) +
                   " pixels per byte (truncated or not an image); not decoded");
-  }
-  // stb's 16-bit readers other than PNG's trust the header's sizes (found by fuzz_image: a 16-bit
-  // PPM shorter than its pixels overflowed stb's buffer); 16-bit images are read as PNG only.
-  if (!png && stbi_is_16_bit_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size())) != 0) {
-    throw IoError(image.path + ": a 16-bit image other than PNG (not supported; convert it to PNG or 8 bits)");
   }
   detail::check_png_data_size(image.bytes, image.path);
   return image;
 }
 
 // Decodes to `channels` interleaved (H, W, C) bytes of the size read_image_header found.
-Image decode(const EncodedImage& image, int channels) {
-  int w = 0;
-  int h = 0;
-  int file_channels = 0;
-  Image decoded(stbi_load_from_memory(image.bytes.data(), static_cast<int>(image.bytes.size()), &w, &h,
-                                      &file_channels, channels));
-  if (!decoded) throw IoError(image.path + ": unreadable or corrupt image" + stb_reason());
-  if (w != image.width || h != image.height) {
-    throw IoError(image.path + ": corrupt image: its header says " + std::to_string(image.width) + "x" +
-                  std::to_string(image.height) + " but it decodes to " + std::to_string(w) + "x" + std::to_string(h));
-  }
-  return decoded;
+std::vector<uint8_t> decode(const EncodedImage& image, int channels) {
+  return detail::decode_image(image.bytes, image.path, image.info, channels);
 }
 
 // Bilinear sample of interleaved (h, w, channels) pixels at (y, x), half-pixel centres, edges clamped.
@@ -154,9 +120,9 @@ Dataset read_single_image(const std::string& path, const Shape& shape) {
   }
   const int channels = static_cast<int>(shape.channels());
   const EncodedImage image = read_image_header(path);
-  const int w = image.width;
-  const int h = image.height;
-  const Image decoded = decode(image, channels);
+  const auto w = static_cast<int>(image.info.width);  // within kMaxImageSide
+  const auto h = static_cast<int>(image.info.height);
+  const std::vector<uint8_t> decoded = decode(image, channels);
   const auto out_h = static_cast<int>(shape.height());
   const auto out_w = static_cast<int>(shape.width());
   Dataset data;
@@ -173,7 +139,7 @@ Dataset read_single_image(const std::string& path, const Shape& shape) {
       for (int x = 0; x < out_w; ++x) {
         const float src_y = (static_cast<float>(y) + 0.5f) * sy - 0.5f;
         const float src_x = (static_cast<float>(x) + 0.5f) * sx - 0.5f;
-        data.pixels[k++] = bilinear(decoded.get(), w, h, channels, c, src_y, src_x);
+        data.pixels[k++] = bilinear(decoded.data(), w, h, channels, c, src_y, src_x);
       }
     }
   }
@@ -205,8 +171,8 @@ Dataset read_image_folder(const std::string& dir, int channels) {
     data.class_names.push_back(classes[label].filename().string());
     for (const fs::path& path : images) {
       const EncodedImage image = read_image_header(path);
-      const int w = image.width;
-      const int h = image.height;
+      const auto w = static_cast<int>(image.info.width);  // within kMaxImageSide
+      const auto h = static_cast<int>(image.info.height);
       if (first_image.empty()) {
         first_image = image.path;
         first_w = w;
@@ -217,13 +183,13 @@ Dataset read_image_folder(const std::string& dir, int channels) {
                       " (WxH) but the first image, " + first_image + ", is " + std::to_string(first_w) + "x" +
                       std::to_string(first_h) + "; every image must have the same size");
       }
-      const Image decoded = decode(image, channels);
-      // stb gives interleaved (H, W, C); the dataset stores planes (C, H, W).
+      const std::vector<uint8_t> decoded = decode(image, channels);
+      // Decoded interleaved (H, W, C); the dataset stores planes (C, H, W).
       const size_t plane = static_cast<size_t>(w) * static_cast<size_t>(h);
       const size_t base = data.pixels.size();
       data.pixels.resize(base + plane * static_cast<size_t>(channels));
       for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
-        for (size_t i = 0; i < plane; ++i) data.pixels[base + c * plane + i] = decoded.get()[i * channels + c];
+        for (size_t i = 0; i < plane; ++i) data.pixels[base + c * plane + i] = decoded.data()[i * channels + c];
       }
       data.labels.push_back(static_cast<int64_t>(label));
     }
@@ -237,7 +203,7 @@ int image_folder_channels(const std::string& dir) {
   check_folder(dir);
   for (const fs::path& cls : sorted_entries(dir, true)) {
     const std::vector<fs::path> images = sorted_entries(cls, false);
-    if (!images.empty()) return read_image_header(images.front()).channels <= 2 ? 1 : 3;
+    if (!images.empty()) return read_image_header(images.front()).info.channels;
   }
   return 3;
 }

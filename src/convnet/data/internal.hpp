@@ -50,7 +50,26 @@ class DataFile {
 /// Images larger than this on a side, or with more pixels in all, are refused before decoding.
 inline constexpr int64_t kMaxImageSide = 16384;
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
-inline constexpr int64_t kMaxPixelsPerByte = 4096;  // formats other than PNG: pixels per byte of file
+inline constexpr int64_t kMaxPixelsPerByte = 4096;  // JPEG: pixels per byte of file
+
+/// An image's size as its header declares it. `channels` is what it decodes to by default (1 for
+/// grey with or without alpha, else 3); `stored_channels` counts alpha and CMYK too.
+struct ImageInfo {
+  int64_t width = 0;
+  int64_t height = 0;
+  int channels = 0;
+  int stored_channels = 0;
+};
+
+/// Reads a PNG's IHDR or a JPEG's frame header (the file's signature decides, not its name); throws
+/// IoError naming `path` for any other file or a header it cannot find. Decodes nothing.
+[[nodiscard]] ImageInfo read_image_info(const std::vector<uint8_t>& bytes, const std::string& path);
+
+/// Decodes the image read_image_info described to interleaved (H, W, channels) bytes, channels 1
+/// or 3: palettes expanded, 16 bits cut to their high byte, alpha dropped, grey replicated, RGB to
+/// grey by BT.601 luma. Throws IoError naming `path` on damaged data (a JPEG warning included).
+[[nodiscard]] std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& path,
+                                                const ImageInfo& info, int channels);
 
 /// Throws IoError naming `path` when `bytes` is a PNG whose image data inflates to more than its
 /// header's dimensions need (a decompression bomb), counting in a small buffer; other files pass.
