@@ -96,8 +96,17 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     }
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }
+  training_plan_ = nullptr;
   if (!training && options_.backend == Backend::OneDnn && options_.plan_inference) {
-    return planned_forward(inputs, batch);
+    return planned_forward(inputs, batch, false);
+  }
+  if (training && options_.backend == Backend::OneDnn && options_.plan_training && training_plannable_ &&
+      !input_gradients_) {
+    try {
+      return planned_forward(inputs, batch, true);
+    } catch (const PlanUnsupported&) {
+      training_plannable_ = false;  // a layer kind without a training lowering: layer by layer from now on
+    }
   }
   params_dirty_ = true;  // a training step follows: the optimiser will change the values
   if (training) store_->allocate_grads();
@@ -141,7 +150,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   return *values_[static_cast<size_t>(net_.output())];
 }
 
-const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, int64_t batch) {
+const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, int64_t batch, bool training) {
   trained_forward_ = false;
   if (params_dirty_) {
     store_->bump_version();
@@ -149,24 +158,32 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
   }
   Plan* plan = nullptr;
   for (auto& p : plans_) {
-    if (p->options().batch == batch) plan = p.get();
+    if (p->options().batch == batch && p->options().training == training) plan = p.get();
   }
   if (plan == nullptr) {
-    constexpr size_t kKeptPlans = 3;  // e.g. the evaluation batch and the last partial batch
-    if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
+    // The training batch and its last partial batch, the evaluation batch and its last one.
+    constexpr size_t kKeptPlans = 4;
     PlanOptions plan_options;
     plan_options.batch = batch;
     plan_options.layout = options_.plan_layout;
-    plans_.push_back(std::make_unique<Plan>(net_, *store_, *engine_, plan_options));
+    plan_options.training = training;
+    auto compiled = std::make_unique<Plan>(net_, *store_, *engine_, plan_options);  // may throw PlanUnsupported
+    if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
+    plans_.push_back(std::move(compiled));
     plan = plans_.back().get();
     plan->set_profiling(profiling_);
   }
   last_plan_ = plan;
   const Tensor& out = plan->forward(inputs);
+  if (training) {
+    training_plan_ = plan;
+    trained_forward_ = true;
+    params_dirty_ = true;  // the optimiser will change the values before the next forward
+  }
   if (profiling_) {
     const auto& seconds = plan->node_seconds();
     for (size_t i = 0; i < seconds.size(); ++i) forward_seconds_[i] += seconds[i];
-    plan->set_profiling(true);
+    if (!training) plan->set_profiling(true);
   }
   return out;
 }
@@ -174,6 +191,15 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
 void Executor::backward(const Tensor& grad_output) {
   if (!trained_forward_) throw Error("backward needs a forward in training mode first");
   params_dirty_ = true;
+  if (training_plan_ != nullptr) {
+    training_plan_->backward(grad_output);
+    if (profiling_) {
+      const auto& backward = training_plan_->node_backward_seconds();
+      for (size_t i = 0; i < backward.size(); ++i) backward_seconds_[i] += backward[i];
+      training_plan_->set_profiling(true);
+    }
+    return;
+  }
   const auto out = static_cast<size_t>(net_.output());
   if (grad_output.dims() != values_[out]->dims()) {
     throw ShapeError("backward: the output gradient must be " + dims_string(values_[out]->dims()) + ", got " +

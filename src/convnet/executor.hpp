@@ -1,7 +1,8 @@
 // Runs a built Net: owns its parameters and gradients (one ParamStore), and runs batches.
-// Inference on oneDNN goes through compiled plans (engine/plan.hpp), one per batch size seen.
-// Training and the reference backend run layer by layer: forward in topological order, backward in
-// reverse, summing gradients where a tensor fans out.
+// On oneDNN, inference and training go through compiled plans (engine/plan.hpp), one per batch
+// size and mode seen. The reference backend, nets with a layer kind that has no training lowering,
+// and backward passes that want input gradients run layer by layer: forward in topological order,
+// backward in reverse, summing gradients where a tensor fans out.
 #pragma once
 
 #include <memory>
@@ -22,6 +23,8 @@ struct ExecutorOptions {
   Backend backend = Backend::OneDnn;
   uint64_t seed = 0;  // parameter initialisation, dropout and drop-path
   bool plan_inference = true;  // oneDNN inference through compiled plans (false: layer by layer)
+  bool plan_training = true;   // oneDNN training through compiled plans where every layer kind
+                               // has a training lowering (else, and for input gradients, layer by layer)
   ActivationLayout plan_layout = ActivationLayout::Any;
 };
 
@@ -75,7 +78,7 @@ class Executor {
   [[nodiscard]] const std::vector<double>& backward_seconds() const { return backward_seconds_; }
 
  private:
-  const Tensor& planned_forward(std::span<const Tensor* const> inputs, int64_t batch);
+  const Tensor& planned_forward(std::span<const Tensor* const> inputs, int64_t batch, bool training);
   /// A gradient buffer of `dims` (contents undefined): a spare one of the same size, else new.
   Tensor take_buffer(const std::vector<int64_t>& dims);
 
@@ -87,6 +90,8 @@ class Executor {
   std::unique_ptr<ParamStore> store_;              // per node, in ParamSpec order
   std::vector<std::unique_ptr<Plan>> plans_;       // inference plans, most recent last
   Plan* last_plan_ = nullptr;
+  Plan* training_plan_ = nullptr;                  // the plan of the last training forward, if planned
+  bool training_plannable_ = true;                 // false once a training plan was refused
   bool params_dirty_ = true;
   std::vector<Tensor> owned_;                      // node outputs this executor allocated
   std::vector<const Tensor*> values_;              // where each node's output is now

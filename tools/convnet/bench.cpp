@@ -31,6 +31,7 @@ int run_bench(const BenchOptions& o) {
   Executor executor(net, {.backend = o.reference ? Backend::Reference : Backend::OneDnn,
                           .seed = 1,
                           .plan_inference = !o.layer_by_layer,
+                          .plan_training = !o.layer_by_layer,
                           .plan_layout = layout});
 
   const Shape& in_shape = net.node(net.inputs().at(0)).output;
@@ -72,7 +73,7 @@ int run_bench(const BenchOptions& o) {
   const double flops = static_cast<double>(summary.flops()) * static_cast<double>(o.batch) * (o.train ? 3.0 : 1.0);
   std::printf("convnet bench %s: %s, batch %lld, %d thread(s), %s kernels, input %s\n", net.name().c_str(),
               o.train ? "training (forward + backward)" : "inference", static_cast<long long>(o.batch), threads,
-              o.reference ? "reference" : (o.layer_by_layer || o.train ? "oneDNN layer-by-layer" : "oneDNN plan"),
+              o.reference ? "reference" : (executor.last_plan() == nullptr ? "oneDNN layer-by-layer" : "oneDNN plan"),
               in_shape.chw_string().c_str());
   std::printf("  %.2f ms per batch (median of %d after %d warm-up; min %.2f, max %.2f)\n", median * 1e3,
               o.repetitions, o.warmup, seconds.front() * 1e3, seconds.back() * 1e3);

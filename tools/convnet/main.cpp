@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   bench->add_option("--warmup", bench_options.warmup, "untimed warm-up batches (default 2)")->check(whole_number(0, 1'000'000));
   bench->add_flag("--reference", bench_options.reference, "time the reference kernels instead of oneDNN");
   bench->add_flag("--layer-by-layer", bench_options.layer_by_layer,
-                  "inference without the compiled plan: each layer's oneDNN kernel on plain NCHW (the path before the engine)");
+                  "without the compiled plan: each layer's oneDNN kernel on plain NCHW (the path before the engine)");
   bench->add_option("--layout", bench_options.layout,
                     "the plan's activation layout: any (oneDNN chooses; default), nhwc, or blocked (nChw16c)")
       ->check(CLI::IsMember({"any", "nhwc", "blocked"}));

@@ -16,47 +16,45 @@ Desc plain_desc(const Dims& dims) {
   return {dims, dnnl::memory::data_type::f32, tags[dims.size()]};
 }
 
-namespace {
-
-Desc activation_desc(const Dims& dims, ActivationLayout layout) {
-  if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dnnl::memory::data_type::f32, Tag::nhwc};
-  if (layout == ActivationLayout::Blocked && dims.size() == 4 && dims[1] % 16 == 0) {
-    return {dims, dnnl::memory::data_type::f32, Tag::nChw16c};
-  }
-  return any_desc(dims);
+Lowerer::ConvGeometry Lowerer::conv_geometry(int n) const {
+  const Node& node = net_.node(n);
+  const Conv2dOptions& co = dynamic_cast<const Conv2d&>(*node.layer).options();
+  const Shape& in = net_.node(node.inputs[0]).output;
+  const Shape& out = node.output;
+  const Window& w = co.window;
+  const int64_t g = co.groups;
+  ConvGeometry geo;
+  geo.src = {o_.batch, in[0], in[1], in[2]};
+  geo.dst = {o_.batch, out[0], out[1], out[2]};
+  geo.weights = g == 1 ? Dims{out[0], in[0], w.kernel.h, w.kernel.w} : Dims{g, out[0] / g, in[0] / g, w.kernel.h, w.kernel.w};
+  geo.strides = {w.stride.h, w.stride.w};
+  geo.dilates = {w.dilation.h - 1, w.dilation.w - 1};
+  geo.pad_l = {w.padding.h, w.padding.w};
+  geo.pad_r = {right_padding(in[1], out[1], w.stride.h, (w.kernel.h - 1) * w.dilation.h + 1, w.padding.h),
+               right_padding(in[2], out[2], w.stride.w, (w.kernel.w - 1) * w.dilation.w + 1, w.padding.w)};
+  geo.per_output = in[0] / g * w.kernel.h * w.kernel.w;
+  return geo;
 }
-
-Desc vector_desc(int64_t n) { return {{n}, dnnl::memory::data_type::f32, Tag::x}; }
-
-}  // namespace
 
 void Lowerer::lower_conv(int n) {
   // y = post_ops(conv(x, w) + b): BN folded into (w, b); sum adds the residual already in y.
   const Node& node = net_.node(n);
   const Conv2dOptions& co = dynamic_cast<const Conv2d&>(*node.layer).options();
   const Chain ch = fusion_chain(n, true, true);
-  const Shape& in = net_.node(node.inputs[0]).output;
-  const Shape& out = node.output;
-  const Window& w = co.window;
-  const int64_t g = co.groups;
-  const Dims src_dims{o_.batch, in[0], in[1], in[2]};
-  const Dims dst_dims{o_.batch, out[0], out[1], out[2]};
-  const Dims w_dims = g == 1 ? Dims{out[0], in[0], w.kernel.h, w.kernel.w}
-                             : Dims{g, out[0] / g, in[0] / g, w.kernel.h, w.kernel.w};
+  const ConvGeometry geo = conv_geometry(n);
+  const int64_t out_channels = geo.dst[1];
+  const Dims& src_dims = geo.src;
+  const Dims& dst_dims = geo.dst;
+  const Dims& w_dims = geo.weights;
   const bool with_bias = co.bias || ch.bn >= 0;
-  const Dims strides{w.stride.h, w.stride.w};
-  const Dims dilates{w.dilation.h - 1, w.dilation.w - 1};
-  const Dims pad_l{w.padding.h, w.padding.w};
-  const Dims pad_r{right_padding(in[1], out[1], w.stride.h, (w.kernel.h - 1) * w.dilation.h + 1, w.padding.h),
-                   right_padding(in[2], out[2], w.stride.w, (w.kernel.w - 1) * w.dilation.w + 1, w.padding.w)};
   auto make_pd = [&](const Desc& src_desc, const Desc& dst_desc) {
     const auto desc =
         with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims), vector_desc(out[0]), dst_desc,
-                                                    strides, dilates, pad_l, pad_r)
+                                                    src_desc, any_desc(w_dims), vector_desc(out_channels), dst_desc,
+                                                    geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
                   : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims), dst_desc, strides, dilates, pad_l,
-                                                    pad_r);
+                                                    src_desc, any_desc(w_dims), dst_desc, geo.strides, geo.dilates,
+                                                    geo.pad_l, geo.pad_r);
     return dnnl::convolution_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
   };
   auto pd = make_pd(activation_desc(src_dims, o_.layout), activation_desc(dst_dims, o_.layout));
@@ -76,8 +74,8 @@ void Lowerer::lower_conv(int n) {
   const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
   std::function<void(float*, float*)> fold;
-  if (ch.bn >= 0) fold = batch_norm_fold(ch.bn, out[0], in[0] / g * w.kernel.h * w.kernel.w);
-  const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(out[0]),
+  if (ch.bn >= 0) fold = batch_norm_fold(ch.bn, out_channels, geo.per_output);
+  const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(out_channels),
                                              store[0].data(), co.bias ? store[1].data() : nullptr, ch.bn >= 0, fold);
   const int dst = chain_destination(ch, pd.dst_desc(), src);
   Op op = primitive_op(pd, n, chain_label(ch), "conv");
@@ -159,35 +157,49 @@ void Lowerer::lower_batch_norm(int n) {
   for (int m : chain) bind_node(m, dst);
 }
 
-bool Lowerer::lower_pool(int n) {
+std::optional<Lowerer::PoolGeometry> Lowerer::pool_geometry(int n) const {
   const Node& node = net_.node(n);
   const std::string kind = node.layer->kind();
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
-  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const Shape& in = net_.node(node.inputs[0]).output;
-  if (src_desc.dims().size() != 4) return false;
+  if (in.rank() != 3) return std::nullopt;
   Window w;
-  algorithm alg = algorithm::pooling_avg_exclude_padding;
+  PoolGeometry geo;
+  geo.alg = algorithm::pooling_avg_exclude_padding;
   if (kind == "globalavgpool") {
     w.kernel = w.stride = {in[1], in[2]};
   } else {
     w = kind == "maxpool" ? dynamic_cast<const MaxPool2d&>(*node.layer).options().window
                           : dynamic_cast<const AvgPool2d&>(*node.layer).options().window;
-    alg = kind == "maxpool" ? algorithm::pooling_max : algorithm::pooling_avg_include_padding;
+    geo.alg = kind == "maxpool" ? algorithm::pooling_max : algorithm::pooling_avg_include_padding;
   }
   const Shape& out = node.output;
-  const Dims pad_r{right_padding(in[1], out[1], w.stride.h, w.kernel.h, w.padding.h),
-                   right_padding(in[2], out[2], w.stride.w, w.kernel.w, w.padding.w)};
+  geo.src = {o_.batch, in[0], in[1], in[2]};
+  geo.dst = {o_.batch, out[0], out[1], out[2]};
+  geo.strides = {w.stride.h, w.stride.w};
+  geo.kernel = {w.kernel.h, w.kernel.w};
+  geo.pad_l = {w.padding.h, w.padding.w};
+  geo.pad_r = {right_padding(in[1], out[1], w.stride.h, w.kernel.h, w.padding.h),
+               right_padding(in[2], out[2], w.stride.w, w.kernel.w, w.padding.w)};
   // PyTorch's average divides by the window clipped to input + padding: oneDNN's include-padding
   // average agrees only while no window reaches past the padding (ceil rounding's last window).
-  if (alg == algorithm::pooling_avg_include_padding && (pad_r[0] > w.padding.h || pad_r[1] > w.padding.w)) return false;
-  const Dims dst_dims{o_.batch, out[0], out[1], out[2]};
-  const dnnl::pooling_forward::desc desc(prop_kind::forward_inference, alg, src_desc,
-                                         activation_desc(dst_dims, o_.layout), {w.stride.h, w.stride.w},
-                                         {w.kernel.h, w.kernel.w}, {w.padding.h, w.padding.w}, pad_r);
+  if (geo.alg == algorithm::pooling_avg_include_padding && (geo.pad_r[0] > geo.pad_l[0] || geo.pad_r[1] > geo.pad_l[1])) {
+    return std::nullopt;
+  }
+  return geo;
+}
+
+bool Lowerer::lower_pool(int n) {
+  const Node& node = net_.node(n);
+  const std::optional<PoolGeometry> geo = pool_geometry(n);
+  if (!geo) return false;
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::pooling_forward::desc desc(prop_kind::forward_inference, geo->alg, src_desc,
+                                         activation_desc(geo->dst, o_.layout), geo->strides, geo->kernel, geo->pad_l,
+                                         geo->pad_r);
   const dnnl::pooling_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
   const int dst = new_value(pd.dst_desc());
-  Op op = primitive_op(pd, n, node.name, kind);
+  Op op = primitive_op(pd, n, node.name, node.layer->kind());
   op.info.formats = format_string(src_desc) + " -> " + format_string(pd.dst_desc());
   op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
   add_op(std::move(op));

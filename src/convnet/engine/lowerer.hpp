@@ -30,6 +30,17 @@ using kernels::onednn::scratchpad_attr;
 
 inline Desc any_desc(const Dims& dims) { return {dims, dnnl::memory::data_type::f32, Tag::any}; }
 
+inline Desc vector_desc(int64_t n) { return {{n}, dnnl::memory::data_type::f32, Tag::x}; }
+
+/// An activation's descriptor under PlanOptions::layout: fixed NHWC or nChw16c, or left to oneDNN.
+inline Desc activation_desc(const Dims& dims, ActivationLayout layout) {
+  if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dnnl::memory::data_type::f32, Tag::nhwc};
+  if (layout == ActivationLayout::Blocked && dims.size() == 4 && dims[1] % 16 == 0) {
+    return {dims, dnnl::memory::data_type::f32, Tag::nChw16c};
+  }
+  return any_desc(dims);
+}
+
 /// The activation a layer applies, as a oneDNN eltwise algorithm with its alpha.
 struct Activation {
   algorithm alg;
@@ -75,6 +86,7 @@ class Lowerer {
       taps_.insert(id);
     }
     c_.value_of.assign(nodes.size(), -1);
+    grad_parts_.resize(nodes.size());
   }
 
   void run() {
@@ -82,7 +94,11 @@ class Lowerer {
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (c_.value_of[i] >= 0) continue;  // absorbed into an earlier fused op
       try {
-        lower_node(static_cast<int>(i));
+        if (o_.training) {
+          train_node(static_cast<int>(i));
+        } else {
+          lower_node(static_cast<int>(i));
+        }
       } catch (const dnnl::error& e) {
         throw Error("plan: " + nodes[i].name + " (" + nodes[i].layer->kind() + "): oneDNN has no primitive for it: " +
                     e.what());
@@ -93,6 +109,8 @@ class Lowerer {
     if (o_.allocate) c_.output = Tensor(batched_vector(net_.output()));
     const dnnl::memory out_mem = memory_for(plain_desc(batched(net_.output())), c_.output.data());
     add_reorder_op(out, out_mem, net_.output(), "output");
+    c_.forward_ops = static_cast<int>(c_.ops.size());
+    if (o_.training) lower_backward();
   }
 
  private:
@@ -188,6 +206,7 @@ class Lowerer {
   /// True when storage `s` may be overwritten by the op lowered at `head` that also computes the
   /// nodes of `chain`: no tap lives there and every reader of it runs no later than that op.
   [[nodiscard]] bool can_overwrite(int s, int head, const std::vector<int>& chain) const {
+    if (o_.training) return false;  // the backward reads what the forward computed
     const Storage& st = c_.storages[static_cast<size_t>(s)];
     for (int m : st.nodes) {
       if (taps_.count(m) || m == net_.output()) return false;
@@ -416,6 +435,19 @@ class Lowerer {
     add_op(std::move(op));
   }
 
+  /// A convolution's oneDNN geometry (grouped weights are 5-D: G, O/G, I/G, KH, KW).
+  struct ConvGeometry {
+    Dims src, dst, weights, strides, dilates, pad_l, pad_r;
+    int64_t per_output = 0;  // weights per output channel
+  };
+  [[nodiscard]] ConvGeometry conv_geometry(int n) const;
+  /// A pooling's oneDNN geometry; none where oneDNN's average would differ from PyTorch's.
+  struct PoolGeometry {
+    algorithm alg;
+    Dims src, dst, strides, kernel, pad_l, pad_r;
+  };
+  [[nodiscard]] std::optional<PoolGeometry> pool_geometry(int n) const;
+
   void lower_conv(int n);
   void lower_linear(int n);
   void lower_batch_norm(int n);
@@ -428,12 +460,52 @@ class Lowerer {
   void lower_flatten(int n);
   void lower_fallback(int n);
 
+  // ----- training (lower_training.cpp): forward_training ops now, backward ops queued -----
+
+  void train_node(int n);
+  void train_conv(int n);
+  void train_linear(int n);
+  void train_batch_norm(int n);
+  void train_pool(int n);
+  void train_activation(int n);
+  void train_add(int n);
+  void train_concat(int n);
+  void train_flatten(int n);
+  /// The gradient op for dL/d(output of the net) from the caller, then every queued backward in
+  /// reverse order.
+  void lower_backward();
+  /// Records `v` as one contribution to dL/d(output of node); grad() sums them.
+  void add_grad(int node, int v);
+  /// dL/d(output of node): its one contribution, or the sum of several; -1 when none.
+  int grad(int node);
+  /// grad += value (the parameter gradients in the store, plain), through a reorder that adds.
+  void accumulate_into(int v, const Desc& plain_grad, float* grad, int node, const std::string& label);
+  /// The backward of a layer with weights (conv, fc): dL/dW (and dL/db when b_desc is not empty)
+  /// from `wpd` added into the store, then dL/dx from make_data_pd()'s primitive unless the
+  /// input is the network's.
+  template <class WeightsPd, class MakeDataPd>
+  void weights_backward(int n, int src, int g, const WeightsPd& wpd, const PreparedWeights& pw,
+                        const Desc& forward_weights, const Desc& w_plain, const Desc& b_desc, const std::string& kind,
+                        MakeDataPd make_data_pd);
+  /// A primitive op reading and writing the given values, with fixed (non-arena) arguments.
+  template <class PrimitiveDesc>
+  void add_primitive(const PrimitiveDesc& pd, int node, const std::string& label, const std::string& kind,
+                     std::vector<std::pair<int, int>> values, Args fixed = {}) {
+    Op op = primitive_op(pd, node, label, kind);
+    op.value_args = std::move(values);
+    op.fixed_args = std::move(fixed);
+    op.info.formats = format_string(c_.values[static_cast<size_t>(op.value_args.front().second)].desc);
+    add_op(std::move(op));
+  }
+
   const Net& net_;
   ParamStore& params_;
   const PlanOptions& o_;
   Plan::Compiled& c_;
   std::vector<std::vector<int>> consumers_;
   std::unordered_set<int> taps_;
+  std::vector<std::vector<int>> grad_parts_;     // per node: values summing to dL/d(its output)
+  std::vector<std::function<void()>> backward_;  // per trained node, lowered in reverse
 };
 
 }  // namespace convnet::engine

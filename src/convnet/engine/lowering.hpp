@@ -66,15 +66,18 @@ struct Plan::Compiled {
   int64_t output_bytes = 0;
   int64_t fold_floats = 0;                             // largest weight folded then reordered
   Tensor fold_buffer;                                  // (fold_floats)
+  int forward_ops = 0;                                 // ops [0, forward_ops) are the forward
   std::vector<int> value_of;                           // per node
   std::vector<int> input_values;                       // per net input
   std::vector<const float*> user_inputs;               // set by forward()
+  const float* user_grad_output = nullptr;             // set by backward()
   Tensor arena;                                        // (arena bytes / 4)
   Tensor scratchpad;                                   // (scratchpad bytes / 4)
   Tensor output;                                       // (batch, ...output shape)
   uint64_t weights_version = 0;
   bool profiling = false;
   std::vector<double> node_seconds;
+  std::vector<double> node_backward_seconds;
 };
 
 namespace engine {

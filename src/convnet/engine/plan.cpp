@@ -31,6 +31,7 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   Compiled& c = *compiled_;
   c.engine = engine.engine();
   c.stream = engine.stream();
+  if (options_.training && options_.allocate) params.allocate_grads();  // the backward adds into them
   engine::lower(net, params, options_, c);
   if (options_.allocate) c.fold_buffer = Tensor({c.fold_floats});
   c.weight_bytes = checked_add(c.weight_bytes, c.fold_floats * 4, "plan memory");
@@ -62,6 +63,7 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   c.output_bytes = checked_mul(net.node(net.output()).output.numel(), checked_mul(options_.batch, 4, "plan output"),
                                "plan output");
   c.node_seconds.assign(net.nodes().size(), 0.0);
+  c.node_backward_seconds.assign(net.nodes().size(), 0.0);
   if (!options_.allocate) return;
 
   // Binding: every argument of every op is a fixed memory now; one scratchpad serves all ops.
@@ -111,9 +113,28 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
     for (auto& update : c.weight_updates) update();
     c.weights_version = params_.version();
   }
-  for (size_t i = 0; i < c.ops.size(); ++i) {
-    engine::Op& op = c.ops[i];
-    if (options_.poison_dead) poison_dead_storages(static_cast<int>(i));
+  run_ops(0, c.forward_ops, c.node_seconds);
+  forwarded_ = true;
+  return c.output;
+}
+
+void Plan::backward(const Tensor& grad_output) {
+  Compiled& c = *compiled_;
+  if (!options_.training) throw Error("plan: backward needs a plan compiled for training (PlanOptions::training)");
+  if (!forwarded_) throw Error("plan: backward needs a forward first");
+  if (grad_output.dims() != c.output.dims()) {
+    throw ShapeError("backward: the output gradient must be " + dims_string(c.output.dims()) + ", got " +
+                     dims_string(grad_output.dims()));
+  }
+  c.user_grad_output = grad_output.data();
+  run_ops(c.forward_ops, static_cast<int>(c.ops.size()), c.node_backward_seconds);
+}
+
+void Plan::run_ops(int begin, int end, std::vector<double>& seconds) {
+  Compiled& c = *compiled_;
+  for (int i = begin; i < end; ++i) {
+    engine::Op& op = c.ops[static_cast<size_t>(i)];
+    if (options_.poison_dead) poison_dead_storages(i);
     const auto start = std::chrono::steady_clock::now();
     if (op.host) {
       op.host(op.views);
@@ -124,12 +145,10 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
     }
     if (c.profiling && op.node >= 0) {
       c.stream.wait();
-      c.node_seconds[static_cast<size_t>(op.node)] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      seconds[static_cast<size_t>(op.node)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
   c.stream.wait();
-  return c.output;
 }
 
 void Plan::poison_dead_storages(int op) {
@@ -183,9 +202,11 @@ std::vector<PlanStep> Plan::describe() const {
 void Plan::set_profiling(bool on) {
   compiled_->profiling = on;
   compiled_->node_seconds.assign(net_.nodes().size(), 0.0);
+  compiled_->node_backward_seconds.assign(net_.nodes().size(), 0.0);
 }
 
 const std::vector<double>& Plan::node_seconds() const { return compiled_->node_seconds; }
+const std::vector<double>& Plan::node_backward_seconds() const { return compiled_->node_backward_seconds; }
 
 PlanMemory plan_memory(const Net& net, int64_t batch) {
   ParamStore params(net, false);

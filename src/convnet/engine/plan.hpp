@@ -3,7 +3,8 @@
 // legal (conv + batch norm + residual sum + activation, batch norm + ReLU, fc + activation), with
 // all activations at fixed offsets in one arena, one shared scratchpad, and weight copies
 // (reordered, batch norm folded) refreshed only when the parameter store's version changes.
-// Inference only for now; training still runs through the Executor's layer-by-layer path.
+// A training plan (PlanOptions::training) adds the backward: ops in reverse, gradients summed
+// where a value fans out, parameter gradients added into the store.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "convnet/engine/param_store.hpp"
+#include "convnet/error.hpp"
 #include "convnet/net.hpp"
 #include "convnet/tensor.hpp"
 
@@ -37,10 +39,19 @@ struct PlanOptions {
   int64_t batch = 1;
   DType dtype = DType::F32;
   ActivationLayout layout = ActivationLayout::Any;
+  bool training = false;           // forward_training ops (batch statistics, pooling workspaces)
+                                   // and the backward; no fusion, nothing computed in place
   bool fuse = true;                // false: one op per layer (for tests of the fusions)
   std::vector<std::string> taps;   // node names kept unfused and readable with Plan::tap()
   bool poison_dead = false;        // tests: before each op, fill every storage not live then with NaN
   bool allocate = true;            // false: lay out and size everything, allocate nothing (summary)
+};
+
+/// A net a training plan cannot lower yet (a layer kind without a training lowering): the caller
+/// trains layer by layer instead.
+class PlanUnsupported : public Error {
+ public:
+  using Error::Error;
 };
 
 /// One compiled step, for `describe()` and profiles.
@@ -67,6 +78,11 @@ class Plan {
   /// The result (batch, ...output shape) stays valid until the next forward.
   const Tensor& forward(std::span<const Tensor* const> inputs);
 
+  /// Training plans: adds dL/dparams for the last forward into the parameter store's gradients,
+  /// given dL/d(output) (batch, ...output shape), plain f32. The run state the backward needs
+  /// (sources, batch statistics, pooling workspaces) is this plan's own.
+  void backward(const Tensor& grad_output);
+
   /// A plain f32 copy (batch, ...shape) of a tapped node's output from the last forward.
   [[nodiscard]] Tensor tap(const std::string& name) const;
 
@@ -82,16 +98,20 @@ class Plan {
   /// charged to its first node).
   void set_profiling(bool on);
   [[nodiscard]] const std::vector<double>& node_seconds() const;
+  [[nodiscard]] const std::vector<double>& node_backward_seconds() const;
 
   struct Compiled;  // the lowered program (engine/lowering.hpp)
 
  private:
   void poison_dead_storages(int op);
+  /// Runs ops [begin, end), charging their time to `seconds` per node while profiling.
+  void run_ops(int begin, int end, std::vector<double>& seconds);
 
   const Net& net_;
   ParamStore& params_;
   PlanOptions options_;
   std::unique_ptr<Compiled> compiled_;
+  bool forwarded_ = false;
 };
 
 /// What an inference plan of `net` at `batch` would hold, from a sizes-only compilation (nothing

@@ -71,11 +71,15 @@ void BatchNorm::forward_training(Engine& engine, const BatchNormGeometry& g, flo
                               {DNNL_ARG_VARIANCE, variance_internal_}});
   engine.stream().wait();
   const auto* var = static_cast<const float*>(variance_internal_.get_data_handle());
-  const int64_t m = g.batch * g.positions;
+  for (int64_t c = 0; c < g.channels; ++c) saved_inv_std[c] = 1.0F / std::sqrt(var[c] + eps);
+  update_running_stats(saved_mean, var, g.channels, g.batch * g.positions, momentum, running_mean, running_var);
+}
+
+void update_running_stats(const float* mean, const float* var, int64_t channels, int64_t m, float momentum,
+                          float* running_mean, float* running_var) {
   const float unbias = m > 1 ? static_cast<float>(m) / static_cast<float>(m - 1) : 1.0F;
-  for (int64_t c = 0; c < g.channels; ++c) {
-    saved_inv_std[c] = 1.0F / std::sqrt(var[c] + eps);
-    running_mean[c] = (1.0F - momentum) * running_mean[c] + momentum * saved_mean[c];
+  for (int64_t c = 0; c < channels; ++c) {
+    running_mean[c] = (1.0F - momentum) * running_mean[c] + momentum * mean[c];
     running_var[c] = (1.0F - momentum) * running_var[c] + momentum * var[c] * unbias;
   }
 }

@@ -15,6 +15,11 @@ namespace convnet::kernels::onednn {
 
 using reference::BatchNormGeometry;
 
+/// running = (1 - momentum) running + momentum batch statistic, per channel, with the running
+/// variance unbiased (var m/(m-1)) from the batch's biased `var` over m = N*P values, as PyTorch.
+void update_running_stats(const float* mean, const float* var, int64_t channels, int64_t m, float momentum,
+                          float* running_mean, float* running_var);
+
 /// One batch-norm layer's primitives, recreated only when the shape or eps changes. The saved
 /// statistics have the reference's meaning (batch mean, 1/sqrt(var + eps)) so either backend's
 /// backward can follow either forward.

@@ -1,0 +1,368 @@
+// Training lowering: each supported layer kind becomes its forward_training primitive now and
+// queues its backward, lowered after the whole forward in reverse node order. Gradients of a value
+// read by several layers are summed; parameter gradients are added into the parameter store by
+// reorders with a sum post-op. Backward ops read forward values (sources, statistics, pooling
+// workspaces) from the same arena, so lifetimes span the forward and the backward.
+#include "convnet/engine/lowerer.hpp"
+
+#include "convnet/kernels/onednn/batch_norm.hpp"
+
+namespace convnet::engine {
+
+void Lowerer::train_node(int n) {
+  const Node& node = net_.node(n);
+  const std::string kind = node.layer->kind();
+  if (node.inputs.empty()) return lower_input(n);
+  if (kind == "conv") return train_conv(n);
+  if (kind == "fc") return train_linear(n);
+  if (kind == "batchnorm") return train_batch_norm(n);
+  if ((kind == "maxpool" || kind == "avgpool" || kind == "globalavgpool") && pool_geometry(n)) return train_pool(n);
+  if (activation_of(*node.layer)) return train_activation(n);
+  if (kind == "add") return train_add(n);
+  if (kind == "concat") return train_concat(n);
+  if (kind == "flatten") return train_flatten(n);
+  throw PlanUnsupported("plan: " + node.name + " (" + kind + ") has no training lowering yet");
+}
+
+// ----- gradients -----
+
+void Lowerer::add_grad(int node, int v) {
+  if (net_.node(node).inputs.empty()) return;  // a network input: its gradient is not planned
+  grad_parts_[static_cast<size_t>(node)].push_back(v);
+}
+
+int Lowerer::grad(int node) {
+  // dL/dy = sum over the readers of y of their contributions, in the first one's layout.
+  auto& parts = grad_parts_[static_cast<size_t>(node)];
+  if (parts.empty()) return -1;
+  if (parts.size() == 1) return parts[0];
+  const Desc want = c_.values[static_cast<size_t>(parts[0])].desc;
+  Sources in;
+  for (int v : parts) {
+    in.values.push_back(convert(v, want, node));
+    in.descs.push_back(want);
+  }
+  const dnnl::sum::primitive_desc pd(want, std::vector<float>(in.descs.size(), 1.0F), in.descs, c_.engine,
+                                     scratchpad_attr());
+  const int dst = new_value(pd.dst_desc());
+  add_multi_source_op(primitive_op(pd, node, net_.node(node).name + " (gradient sum)", "add"), in, dst);
+  parts = {dst};
+  return dst;
+}
+
+void Lowerer::accumulate_into(int v, const Desc& plain_grad, float* grad, int node, const std::string& label) {
+  dnnl::primitive_attr attr = scratchpad_attr();
+  dnnl::post_ops sum;
+  sum.append_sum(1.0F);
+  attr.set_post_ops(sum);
+  const Desc& have = c_.values[static_cast<size_t>(v)].desc;
+  const dnnl::reorder::primitive_desc pd(c_.engine, have, c_.engine, plain_grad, attr);
+  Op op = primitive_op(pd, node, label, "reorder");
+  op.info.formats = format_string(have) + " -> +" + format_string(plain_grad);
+  op.value_args = {{DNNL_ARG_FROM, v}};
+  op.fixed_args = {{DNNL_ARG_TO, memory_for(plain_grad, grad)}};
+  add_op(std::move(op));
+}
+
+void Lowerer::lower_backward() {
+  const int out = net_.output();
+  const int g = new_value(plain_desc(batched(out)));
+  Op op;
+  op.node = out;
+  op.info = {net_.node(out).name + " (output gradient)", "input", "host", "copy"};
+  op.host_values = {g};
+  op.host = [this_c = &c_](std::vector<Tensor>& views) {
+    std::memcpy(views[0].data(), this_c->user_grad_output, static_cast<size_t>(views[0].numel()) * sizeof(float));
+  };
+  add_op(std::move(op));
+  add_grad(out, g);
+  for (auto it = backward_.rbegin(); it != backward_.rend(); ++it) (*it)();
+}
+
+// ----- layers -----
+
+template <class WeightsPd, class MakeDataPd>
+void Lowerer::weights_backward(int n, int src, int g, const WeightsPd& wpd, const PreparedWeights& pw,
+                               const Desc& forward_weights, const Desc& w_plain, const Desc& b_desc,
+                               const std::string& kind, MakeDataPd make_data_pd) {
+  const Node& node = net_.node(n);
+  const bool bias = b_desc.get_size() > 0;
+  auto& grads = params_.grads(static_cast<size_t>(n));
+  const int dw = new_value(wpd.diff_weights_desc());
+  std::vector<std::pair<int, int>> values{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, convert(g, wpd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  const int db = bias ? new_value(b_desc) : -1;
+  if (bias) values.emplace_back(DNNL_ARG_DIFF_BIAS, db);
+  add_primitive(wpd, n, node.name + " (weight gradient)", kind, values);
+  accumulate_into(dw, w_plain, grads[0].data(), n, node.name + ".weight (gradient)");
+  if (bias) accumulate_into(db, b_desc, grads[1].data(), n, node.name + ".bias (gradient)");
+  if (net_.node(node.inputs[0]).inputs.empty()) return;  // the network input: no dL/dx
+  const auto dpd = make_data_pd();
+  // The data gradient reads the weights in its own format: the forward's copy when they agree.
+  const dnnl::memory weights =
+      dpd.weights_desc() == forward_weights
+          ? pw.weights
+          : prepare_weights(w_plain, dpd.weights_desc(), b_desc, params_.values(static_cast<size_t>(n))[0].data(),
+                            nullptr, false, {})
+                .weights;
+  const int dx = new_value(dpd.diff_src_desc());
+  add_primitive(dpd, n, node.name + " (input gradient)", kind,
+                {{DNNL_ARG_DIFF_DST, convert(g, dpd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_SRC, dx}},
+                {{DNNL_ARG_WEIGHTS, weights}});
+  add_grad(node.inputs[0], dx);
+}
+
+void Lowerer::train_conv(int n) {
+  // y = conv(x, w) + b.  dL/dx = conv_transpose(dL/dy, w);  dL/dw = sum_n x (*) dL/dy;  dL/db = sum dL/dy
+  const Node& node = net_.node(n);
+  const bool bias = dynamic_cast<const Conv2d&>(*node.layer).options().bias;
+  const ConvGeometry geo = conv_geometry(n);
+  const Desc b_desc = vector_desc(geo.dst[1]);
+  const auto desc = bias ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                           activation_desc(geo.src, o_.layout), any_desc(geo.weights),
+                                                           b_desc, activation_desc(geo.dst, o_.layout), geo.strides,
+                                                           geo.dilates, geo.pad_l, geo.pad_r)
+                         : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                           activation_desc(geo.src, o_.layout), any_desc(geo.weights),
+                                                           activation_desc(geo.dst, o_.layout), geo.strides,
+                                                           geo.dilates, geo.pad_l, geo.pad_r);
+  const dnnl::convolution_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
+  auto& store = params_.values(static_cast<size_t>(n));
+  const Desc w_plain = plain_desc(geo.weights);
+  const PreparedWeights pw = prepare_weights(w_plain, pd.weights_desc(), b_desc, store[0].data(),
+                                             bias ? store[1].data() : nullptr, false, {});
+  const int dst = new_value(pd.dst_desc());
+  Args fixed{{DNNL_ARG_WEIGHTS, pw.weights}};
+  if (bias) fixed.emplace(DNNL_ARG_BIAS, pw.bias);
+  add_primitive(pd, n, node.name, "conv", {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g < 0) return;
+    const auto wdesc = bias ? dnnl::convolution_backward_weights::desc(
+                                  algorithm::convolution_direct, pd.src_desc(), any_desc(geo.weights), b_desc,
+                                  any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
+                            : dnnl::convolution_backward_weights::desc(
+                                  algorithm::convolution_direct, pd.src_desc(), any_desc(geo.weights),
+                                  any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
+    const dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, scratchpad_attr(), c_.engine, pd);
+    weights_backward(n, src, g, wpd, pw, pd.weights_desc(), w_plain, bias ? b_desc : Desc(), "conv backward", [&] {
+      const dnnl::convolution_backward_data::desc ddesc(algorithm::convolution_direct, any_desc(geo.src),
+                                                        any_desc(geo.weights), any_desc(geo.dst), geo.strides,
+                                                        geo.dilates, geo.pad_l, geo.pad_r);
+      return dnnl::convolution_backward_data::primitive_desc(ddesc, scratchpad_attr(), c_.engine, pd);
+    });
+  });
+}
+
+void Lowerer::train_linear(int n) {
+  // y = W x + b.  dL/dx = W^T dL/dy;  dL/dW = dL/dy x^T;  dL/db = sum dL/dy
+  const Node& node = net_.node(n);
+  const LinearOptions& lo = dynamic_cast<const Linear&>(*node.layer).options();
+  const int input = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Dims x_dims = c_.values[static_cast<size_t>(input)].desc.dims();
+  Dims w_dims{lo.out_features};
+  w_dims.insert(w_dims.end(), x_dims.begin() + 1, x_dims.end());
+  const Dims y_dims{o_.batch, lo.out_features};
+  const Desc b_desc = vector_desc(lo.out_features);
+  const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_training, any_desc(x_dims),
+                                                                any_desc(w_dims), b_desc, any_desc(y_dims))
+                            : dnnl::inner_product_forward::desc(prop_kind::forward_training, any_desc(x_dims),
+                                                                any_desc(w_dims), any_desc(y_dims));
+  const dnnl::inner_product_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int src = convert(input, pd.src_desc(), n);
+  auto& store = params_.values(static_cast<size_t>(n));
+  const Desc w_plain = plain_desc(w_dims);
+  const PreparedWeights pw = prepare_weights(w_plain, pd.weights_desc(), b_desc, store[0].data(),
+                                             lo.bias ? store[1].data() : nullptr, false, {});
+  const int dst = new_value(pd.dst_desc());
+  Args fixed{{DNNL_ARG_WEIGHTS, pw.weights}};
+  if (lo.bias) fixed.emplace(DNNL_ARG_BIAS, pw.bias);
+  add_primitive(pd, n, node.name, "fc", {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
+  bind_node(n, dst);
+  const bool bias = lo.bias;
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g < 0) return;
+    const auto wdesc = bias ? dnnl::inner_product_backward_weights::desc(pd.src_desc(), any_desc(w_dims), b_desc,
+                                                                         any_desc(y_dims))
+                            : dnnl::inner_product_backward_weights::desc(pd.src_desc(), any_desc(w_dims),
+                                                                         any_desc(y_dims));
+    const dnnl::inner_product_backward_weights::primitive_desc wpd(wdesc, scratchpad_attr(), c_.engine, pd);
+    weights_backward(n, src, g, wpd, pw, pd.weights_desc(), w_plain, bias ? b_desc : Desc(), "fc backward", [&] {
+      const dnnl::inner_product_backward_data::desc ddesc(any_desc(x_dims), any_desc(w_dims), any_desc(y_dims));
+      return dnnl::inner_product_backward_data::primitive_desc(ddesc, scratchpad_attr(), c_.engine, pd);
+    });
+  });
+}
+
+void Lowerer::train_batch_norm(int n) {
+  // y = gamma xhat + beta, xhat = (x - mean) / sqrt(var + eps) over the batch; running stats updated.
+  // dL/dx = gamma / sqrt(var + eps) / m (m dy - sum dy - xhat sum dy xhat); dL/dgamma = sum dy xhat; dL/dbeta = sum dy
+  const Node& node = net_.node(n);
+  const BatchNormOptions& bo = dynamic_cast<const BatchNorm&>(*node.layer).options();
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  const auto eps = static_cast<float>(bo.eps);
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_desc, eps, flags);
+  const dnnl::batch_normalization_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int64_t channels = node.output[0];
+  const Desc c = vector_desc(channels);
+  auto& store = params_.values(static_cast<size_t>(n));
+  auto& grads = params_.grads(static_cast<size_t>(n));
+  const int mean = new_value(c);
+  const int var = new_value(c);
+  const int dst = new_value(pd.dst_desc());
+  const Args scale_shift{{DNNL_ARG_SCALE, memory_for(c, store[0].data())},
+                         {DNNL_ARG_SHIFT, memory_for(c, store[1].data())}};
+  add_primitive(pd, n, node.name, "batchnorm",
+                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}},
+                scale_shift);
+  int64_t m = o_.batch;
+  for (size_t i = 1; i < node.output.dims().size(); ++i) m *= node.output[i];
+  Op update;
+  update.node = n;
+  update.info = {node.name + " (running statistics)", "batchnorm", "host", "x"};
+  update.host_values = {mean, var};
+  update.host = [running_mean = store[2].data(), running_var = store[3].data(), tracked = store[4].data(), channels,
+                 m, momentum = static_cast<float>(bo.momentum)](std::vector<Tensor>& views) {
+    kernels::onednn::update_running_stats(views[0].data(), views[1].data(), channels, m, momentum, running_mean,
+                                          running_var);
+    tracked[0] += 1.0F;  // num_batches_tracked
+  };
+  add_op(std::move(update));
+  bind_node(n, dst);
+  backward_.push_back([=, this, &grads] {
+    const Node& self = net_.node(n);
+    const int g = grad(n);
+    if (g < 0) return;
+    const dnnl::batch_normalization_backward::desc bdesc(prop_kind::backward, src_desc, src_desc, eps, flags);
+    const dnnl::batch_normalization_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
+    const int dx = new_value(bpd.diff_src_desc());
+    const int dgamma = new_value(c);
+    const int dbeta = new_value(c);
+    add_primitive(bpd, n, self.name + " (gradient)", "batchnorm backward",
+                  {{DNNL_ARG_SRC, src},
+                   {DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
+                   {DNNL_ARG_MEAN, mean},
+                   {DNNL_ARG_VARIANCE, var},
+                   {DNNL_ARG_DIFF_SRC, dx},
+                   {DNNL_ARG_DIFF_SCALE, dgamma},
+                   {DNNL_ARG_DIFF_SHIFT, dbeta}},
+                  scale_shift);
+    accumulate_into(dgamma, c, grads[0].data(), n, self.name + ".weight (gradient)");
+    accumulate_into(dbeta, c, grads[1].data(), n, self.name + ".bias (gradient)");
+    add_grad(self.inputs[0], dx);
+  });
+}
+
+void Lowerer::train_pool(int n) {
+  // Max: dL/dx routes dL/dy to each window's maximum (the workspace remembers it). Average:
+  // dL/dx spreads dL/dy evenly over each window.
+  const Node& node = net_.node(n);
+  const PoolGeometry geo = *pool_geometry(n);
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::pooling_forward::desc desc(prop_kind::forward_training, geo.alg, src_desc,
+                                         activation_desc(geo.dst, o_.layout), geo.strides, geo.kernel, geo.pad_l,
+                                         geo.pad_r);
+  const dnnl::pooling_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(pd.dst_desc());
+  const bool max = geo.alg == algorithm::pooling_max;
+  const int workspace = max ? new_value(pd.workspace_desc()) : -1;
+  std::vector<std::pair<int, int>> values{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  if (max) values.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+  add_primitive(pd, n, node.name, node.layer->kind(), values);
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const Node& self = net_.node(n);
+    const int g = grad(n);
+    if (g < 0 || net_.node(self.inputs[0]).inputs.empty()) return;
+    const dnnl::pooling_backward::desc bdesc(geo.alg, any_desc(geo.src), any_desc(geo.dst), geo.strides, geo.kernel,
+                                             geo.pad_l, geo.pad_r);
+    const dnnl::pooling_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
+    const int dx = new_value(bpd.diff_src_desc());
+    std::vector<std::pair<int, int>> bvalues{{DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
+                                             {DNNL_ARG_DIFF_SRC, dx}};
+    if (max) bvalues.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+    add_primitive(bpd, n, self.name + " (gradient)", self.layer->kind() + " backward", bvalues);
+    add_grad(self.inputs[0], dx);
+  });
+}
+
+void Lowerer::train_activation(int n) {
+  // y = f(x).  dL/dx = f'(x) dL/dy
+  const Node& node = net_.node(n);
+  const Activation a = *activation_of(*node.layer);
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const dnnl::eltwise_forward::desc desc(prop_kind::forward_training, a.alg, src_desc, a.alpha, 0.0F);
+  const dnnl::eltwise_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(pd.dst_desc());
+  add_primitive(pd, n, node.name, node.layer->kind(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const Node& self = net_.node(n);
+    const int g = grad(n);
+    if (g < 0 || net_.node(self.inputs[0]).inputs.empty()) return;
+    const dnnl::eltwise_backward::desc bdesc(a.alg, src_desc, src_desc, a.alpha, 0.0F);
+    const dnnl::eltwise_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
+    const int dx = new_value(bpd.diff_src_desc());
+    add_primitive(bpd, n, self.name + " (gradient)", self.layer->kind() + " backward",
+                  {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_SRC, dx}});
+    add_grad(self.inputs[0], dx);
+  });
+}
+
+void Lowerer::train_add(int n) {
+  // y = sum_i x_i.  dL/dx_i = dL/dy (the same value, read by each input's backward)
+  const Sources in = sources(n);
+  const dnnl::sum::primitive_desc pd(std::vector<float>(in.descs.size(), 1.0F), in.descs, c_.engine, scratchpad_attr());
+  const int dst = new_value(pd.dst_desc());
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "add"), in, dst);
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g < 0) return;
+    for (int j : net_.node(n).inputs) add_grad(j, g);
+  });
+}
+
+void Lowerer::train_concat(int n) {
+  // y = [x_0, x_1, ...] along channels.  dL/dx_i = dL/dy's channels of x_i (a plain slice)
+  const Sources in = sources(n);
+  const dnnl::concat::primitive_desc pd(1, in.descs, c_.engine, scratchpad_attr());
+  const int dst = new_value(pd.dst_desc());
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "concat"), in, dst);
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g < 0) return;
+    const int whole = plain(g, batched(n), n);
+    const Desc whole_desc = c_.values[static_cast<size_t>(whole)].desc;
+    int64_t offset = 0;
+    for (int j : net_.node(n).inputs) {
+      const Dims dims = batched(j);
+      Dims offsets(dims.size(), 0);
+      offsets[1] = offset;
+      offset += dims[1];
+      if (net_.node(j).inputs.empty()) continue;
+      const int slice = new_value(whole_desc.submemory_desc(dims, offsets), c_.values[static_cast<size_t>(whole)].storage);
+      add_grad(j, convert(slice, plain_desc(dims), n));
+    }
+  });
+}
+
+void Lowerer::train_flatten(int n) {
+  // y = x viewed as (N, C*H*W).  dL/dx = dL/dy viewed as x
+  const int input = net_.node(n).inputs[0];
+  bind_node(n, plain(c_.value_of[static_cast<size_t>(input)], batched(n), n));
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g >= 0) add_grad(input, plain(g, batched(input), n));
+  });
+}
+
+}  // namespace convnet::engine
