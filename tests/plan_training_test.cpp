@@ -73,8 +73,9 @@ void expect_same_step(const Step& got, const Step& want, double tolerance, const
 
 // Each kind with a training lowering, alone and fanning out: conv (+bias, grouped, strided,
 // dilated), fc on a volume and after flatten, batch norm, max / average (padded) / global pooling,
-// the activations, add of two and three (one input read twice), concat, and a value read by two
-// layers (its gradient is the sum).
+// the activations, add of two and three (one input read twice), concat, LRN, dropout and drop
+// path (the same masks as the layer-by-layer path: the same draws from the same generator), and
+// a value read by two layers (its gradient is the sum).
 const char* kTrainNets[] = {
     "network a\ninput 3x9x9\nconv 8 3x3 pad 1\nbatchnorm\nrelu\nconv 16 3x3 stride 2\nbatchnorm\nfc 5\nrelu\nfc 3\n",
     "network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\nb1 batchnorm\ns add b1 x\nrelu\n"
@@ -83,6 +84,8 @@ const char* kTrainNets[] = {
     "t concat s c1\nglobalavgpool\nflatten\nfc 4\n",
     "network d\ninput 3x10x10\nconv 16 3x3\nleakyrelu slope 0.2\navgpool 3x3 stride 2 pad 1 round floor\nelu\n"
     "sigmoid\nconv 6 1x1\ntanh\nflatten\nfc 3\n",
+    "network e\ninput 4x6x6\nlrn size 3\nx conv 8 3x3 pad 1\nd droppath 0.5\ns add d x\nflatten\ndropout p 0.3\nfc 8\n"
+    "dropout p 0\nfc 3\n",
 };
 
 TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
@@ -101,6 +104,7 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
       o.training = true;
       o.layout = layout;
       o.poison_dead = true;
+      o.rng = &planned.rng();
       Plan plan(net, planned.parameter_store(), engine, o);
       const Tensor* inputs[] = {&input};
       const Tensor output = plan.forward(inputs);
@@ -189,20 +193,23 @@ TEST(TrainingPlan, GradientsAccumulateOverBackwardCalls) {
 }
 
 TEST(TrainingPlan, KindsWithoutATrainingLoweringAreRefusedAndTrainLayerByLayer) {
-  Net net = load_model_text("network drop\ninput 4\nfc 8\ndropout p 0.5\nfc 2\n", "drop.cnet");
-  onednn::Engine engine;
-  Executor executor(net, {.backend = Backend::OneDnn, .seed = 7});
-  PlanOptions o;
-  o.batch = 2;
-  o.training = true;
-  EXPECT_THROW(Plan(net, executor.parameter_store(), engine, o), PlanUnsupported);
-  const Tensor x = random_tensor({2, 4}, 1);
-  (void)executor.forward(x, true);
-  EXPECT_EQ(executor.last_plan(), nullptr);
-  executor.backward(random_tensor({2, 2}, 2));  // the layer-by-layer backward
-  // An inference plan of the same net still compiles (dropout is the identity there).
-  o.training = false;
-  EXPECT_NO_THROW(Plan(net, executor.parameter_store(), engine, o));
+  for (const char* text : {"network m\ninput 4x3x3\nconv 8 1x1\nmaxout 2\nflatten\nfc 2\n",
+                           "network l\ninput 4x3x3\nlrn size 2\nflatten\nfc 2\n"}) {
+    Net net = load_model_text(text, "unsupported.cnet");
+    onednn::Engine engine;
+    Executor executor(net, {.backend = Backend::OneDnn, .seed = 7});
+    PlanOptions o;
+    o.batch = 2;
+    o.training = true;
+    EXPECT_THROW(Plan(net, executor.parameter_store(), engine, o), PlanUnsupported) << net.name();
+    const Tensor x = random_tensor({2, 4, 3, 3}, 1);
+    (void)executor.forward(x, true);
+    EXPECT_EQ(executor.last_plan(), nullptr);
+    executor.backward(random_tensor({2, 2}, 2));  // the layer-by-layer backward
+    // An inference plan of the same net still compiles (through the host fallback).
+    o.training = false;
+    EXPECT_NO_THROW(Plan(net, executor.parameter_store(), engine, o)) << net.name();
+  }
 }
 
 }  // namespace

@@ -167,6 +167,7 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
     plan_options.batch = batch;
     plan_options.layout = options_.plan_layout;
     plan_options.training = training;
+    plan_options.rng = &rng_;
     auto compiled = std::make_unique<Plan>(net_, *store_, *engine_, plan_options);  // may throw PlanUnsupported
     if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
     plans_.push_back(std::move(compiled));

@@ -6,6 +6,8 @@
 #include "convnet/engine/lowerer.hpp"
 
 #include "convnet/kernels/onednn/batch_norm.hpp"
+#include "convnet/kernels/reference/dropout.hpp"
+#include "convnet/layers/dropout.hpp"
 
 namespace convnet::engine {
 
@@ -21,6 +23,8 @@ void Lowerer::train_node(int n) {
   if (kind == "add") return train_add(n);
   if (kind == "concat") return train_concat(n);
   if (kind == "flatten") return train_flatten(n);
+  if (kind == "dropout" || kind == "droppath") return train_dropout(n);
+  if (kind == "lrn" && dynamic_cast<const LocalResponseNorm&>(*node.layer).options().size % 2 == 1) return train_lrn(n);
   throw PlanUnsupported("plan: " + node.name + " (" + kind + ") has no training lowering yet");
 }
 
@@ -362,6 +366,86 @@ void Lowerer::train_flatten(int n) {
   backward_.push_back([=, this] {
     const int g = grad(n);
     if (g >= 0) add_grad(input, plain(g, batched(input), n));
+  });
+}
+
+void Lowerer::train_dropout(int n) {
+  // y = x s, s = 1/(1 - p) kept or 0 dropped, drawn per element (dropout) or per sample (drop path)
+  // in plain order from the run's generator, as the layer-by-layer path draws.  dL/dx = s dL/dy
+  const Node& node = net_.node(n);
+  const int input = node.inputs[0];
+  const bool per_sample = node.layer->kind() == "droppath";
+  const auto p = static_cast<float>(per_sample ? dynamic_cast<const DropPath&>(*node.layer).options().p
+                                               : dynamic_cast<const Dropout&>(*node.layer).options().p);
+  if (p == 0.0F) {  // the identity
+    bind_node(n, c_.value_of[static_cast<size_t>(input)]);
+    backward_.push_back([=, this] {
+      const int g = grad(n);
+      if (g >= 0) add_grad(input, g);
+    });
+    return;
+  }
+  if (o_.rng == nullptr) throw Error("plan: " + node.name + " needs a generator for its masks (PlanOptions::rng)");
+  const int x = plain(c_.value_of[static_cast<size_t>(input)], batched(input), n);
+  const Desc x_desc = c_.values[static_cast<size_t>(x)].desc;
+  Dims scale_dims = batched(n);
+  if (per_sample) std::fill(scale_dims.begin() + 1, scale_dims.end(), 1);
+  const int scale = new_value(plain_desc(scale_dims));
+  Op draw;
+  draw.node = n;
+  draw.info = {node.name + " (mask)", node.layer->kind(), "host", format_string(plain_desc(scale_dims))};
+  draw.host_values = {scale};
+  draw.host = [rng = o_.rng, p](std::vector<Tensor>& views) {
+    kernels::reference::dropout_scales(views[0].numel(), p, views[0].data(), *rng);
+  };
+  add_op(std::move(draw));
+  const dnnl::binary::desc desc(algorithm::binary_mul, x_desc, plain_desc(scale_dims), x_desc);
+  const dnnl::binary::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(x_desc);
+  add_primitive(pd, n, node.name, node.layer->kind(),
+                {{DNNL_ARG_SRC_0, x}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, dst}});
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    if (g < 0 || net_.node(input).inputs.empty()) return;
+    const int dx = new_value(x_desc);
+    add_primitive(pd, n, net_.node(n).name + " (gradient)", net_.node(n).layer->kind() + " backward",
+                  {{DNNL_ARG_SRC_0, convert(g, x_desc, n)}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, dx}});
+    add_grad(input, dx);
+  });
+}
+
+void Lowerer::train_lrn(int n) {
+  // y = x (k + alpha/size sum_window x^2)^-beta.  dL/dx from oneDNN's backward with the forward's workspace
+  const Node& node = net_.node(n);
+  const LocalResponseNormOptions& lo = dynamic_cast<const LocalResponseNorm&>(*node.layer).options();
+  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const auto alpha = static_cast<float>(lo.alpha);
+  const auto beta = static_cast<float>(lo.beta);
+  const auto k = static_cast<float>(lo.k);
+  const dnnl::lrn_forward::desc desc(prop_kind::forward_training, algorithm::lrn_across_channels, src_desc, lo.size,
+                                     alpha, beta, k);
+  const dnnl::lrn_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  const int dst = new_value(pd.dst_desc());
+  const bool has_workspace = pd.workspace_desc().get_size() > 0;
+  const int workspace = has_workspace ? new_value(pd.workspace_desc()) : -1;
+  std::vector<std::pair<int, int>> values{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  if (has_workspace) values.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+  add_primitive(pd, n, node.name, "lrn", values);
+  bind_node(n, dst);
+  backward_.push_back([=, this] {
+    const int g = grad(n);
+    const int input = net_.node(n).inputs[0];
+    if (g < 0 || net_.node(input).inputs.empty()) return;
+    const dnnl::lrn_backward::desc bdesc(algorithm::lrn_across_channels, src_desc, src_desc, lo.size, alpha, beta, k);
+    const dnnl::lrn_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
+    const int dx = new_value(bpd.diff_src_desc());
+    std::vector<std::pair<int, int>> bvalues{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_SRC, dx}};
+    if (has_workspace) bvalues.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+    add_primitive(bpd, n, net_.node(n).name + " (gradient)", "lrn backward", bvalues);
+    add_grad(input, dx);
   });
 }
 

@@ -233,7 +233,8 @@ class Lowerer {
     if (activation_of(*node.layer)) return lower_activation(n);
     if (kind == "add") return lower_add(n);
     if (kind == "concat") return lower_concat(n);
-    if (kind == "lrn") return lower_lrn(n);
+    // oneDNN centres an even LRN window one channel off PyTorch's: the reference kernel instead.
+    if (kind == "lrn") return dynamic_cast<const LocalResponseNorm&>(*node.layer).options().size % 2 == 0 ? lower_fallback(n) : lower_lrn(n);
     if (kind == "softmax") return lower_softmax(n);
     if (kind == "dropout" || kind == "droppath") return bind_node(n, c_.value_of[static_cast<size_t>(node.inputs[0])]);
     if (kind == "flatten") return lower_flatten(n);
@@ -471,6 +472,8 @@ class Lowerer {
   void train_add(int n);
   void train_concat(int n);
   void train_flatten(int n);
+  void train_dropout(int n);
+  void train_lrn(int n);
   /// The gradient op for dL/d(output of the net) from the caller, then every queued backward in
   /// reverse order.
   void lower_backward();

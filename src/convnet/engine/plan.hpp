@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ struct PlanOptions {
   ActivationLayout layout = ActivationLayout::Any;
   bool training = false;           // forward_training ops (batch statistics, pooling workspaces)
                                    // and the backward; no fusion, nothing computed in place
+  std::mt19937_64* rng = nullptr;  // training plans with dropout / drop path: the masks' generator
+                                   // (the Executor's, drawn in the layer-by-layer path's order)
   bool fuse = true;                // false: one op per layer (for tests of the fusions)
   std::vector<std::string> taps;   // node names kept unfused and readable with Plan::tap()
   bool poison_dead = false;        // tests: before each op, fill every storage not live then with NaN

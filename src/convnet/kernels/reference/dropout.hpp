@@ -23,12 +23,26 @@ void dropout_apply(int64_t n, T p, const uint8_t* mask, const T* x, T* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = mask[i] != 0 ? x[i] * keep_scale : T(0);
 }
 
+/// One keep-or-drop draw: true with probability 1 - p.
+template <class T, class Rng>
+bool keep(Rng& rng, T p) {
+  return uniform_01(rng) >= static_cast<double>(p);
+}
+
 /// Training forward: mask[i] = 1 with probability 1 - p (one draw per element, in order), then
 /// dropout_apply. Deterministic for a given generator state. y may equal x.
 template <class T, class Rng>
 void dropout_forward(int64_t n, T p, const T* x, T* y, uint8_t* mask, Rng& rng) {
-  for (int64_t i = 0; i < n; ++i) mask[i] = uniform_01(rng) >= static_cast<double>(p) ? 1 : 0;
+  for (int64_t i = 0; i < n; ++i) mask[i] = keep(rng, p) ? 1 : 0;
   dropout_apply(n, p, mask, x, y);
+}
+
+/// The same draws as dropout_forward (per element) or drop_path_forward (per sample), as the
+/// factor each value is multiplied by: 1/(1 - p) where kept, 0 where dropped.
+template <class T, class Rng>
+void dropout_scales(int64_t n, T p, T* scale, Rng& rng) {
+  const T keep_scale = T(1) / (T(1) - p);
+  for (int64_t i = 0; i < n; ++i) scale[i] = keep(rng, p) ? keep_scale : T(0);
 }
 
 /// dL/dx = dL/dy * mask / (1 - p)
@@ -60,7 +74,7 @@ void drop_path_apply(const DropPathGeometry& g, T p, const uint8_t* mask, const 
 /// Training forward: mask[n] = 1 with probability 1 - p (one draw per sample), then drop_path_apply.
 template <class T, class Rng>
 void drop_path_forward(const DropPathGeometry& g, T p, const T* x, T* y, uint8_t* mask, Rng& rng) {
-  for (int64_t n = 0; n < g.batch; ++n) mask[n] = uniform_01(rng) >= static_cast<double>(p) ? 1 : 0;
+  for (int64_t n = 0; n < g.batch; ++n) mask[n] = keep(rng, p) ? 1 : 0;
   drop_path_apply(g, p, mask, x, y);
 }
 
