@@ -228,8 +228,8 @@ TEST(Plan, MemoryFiguresAddUpAndInferenceHoldsNoGradients) {
 }
 
 TEST(Plan, SummaryStatesTheCompiledPlansOwnMemory) {
-  // `convnet summary` compiles the plan for its sizes only; its figures are those of the plan that
-  // runs, whose arena is really allocated at that size.
+  // `convnet summary` compiles the plans for their sizes only; its figures are those of the plans
+  // that run, whose arenas are really allocated at that size.
   for (const char* name : {"resnet20", "cifar10-quick"}) {
     Net net = load_model(name);
     Executor executor(net, {.backend = Backend::OneDnn, .seed = 1});
@@ -247,6 +247,20 @@ TEST(Plan, SummaryStatesTheCompiledPlansOwnMemory) {
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j.at("plan_inference_bytes").at("peak").get<int64_t>(), plan.peak_bytes()) << name;
     EXPECT_EQ(j.at("plan_inference_bytes").at("arena").get<int64_t>(), plan.arena_bytes()) << name;
+    // The training plan (forward + backward), or null where the net trains layer by layer
+    // (cifar10-quick's ceil-mode average pooling has no training lowering).
+    o.training = true;
+    o.rng = &executor.rng();
+    if (std::string(name) == "cifar10-quick") {
+      EXPECT_THROW(Plan(net, executor.parameter_store(), engine, o), PlanUnsupported);
+      EXPECT_TRUE(j.at("plan_training_bytes").is_null());
+      continue;
+    }
+    const Plan training(net, executor.parameter_store(), engine, o);
+    EXPECT_GT(training.arena_bytes(), plan.arena_bytes()) << name;
+    EXPECT_EQ(plan_memory(net, 8, true).peak, training.peak_bytes()) << name;
+    EXPECT_EQ(j.at("plan_training_bytes").at("peak").get<int64_t>(), training.peak_bytes()) << name;
+    EXPECT_EQ(j.at("plan_training_bytes").at("arena").get<int64_t>(), training.arena_bytes()) << name;
   }
 }
 

@@ -1,6 +1,7 @@
 // Training plans against the reference kernels run layer by layer: after a training forward and
 // backward the output, every parameter gradient and the running statistics agree, for zoo nets
-// and small nets covering each kind with a training lowering (with dead memory poisoned). Also:
+// and small nets covering each kind with a training lowering (fused and not, with dead memory
+// poisoned). Also:
 // two plans on one net keep their own run state, gradients accumulate over backward calls, a net
 // with a kind that has no training lowering is refused (the Executor then trains layer by layer).
 #include <gtest/gtest.h>
@@ -95,7 +96,8 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
     const Tensor input = random_tensor(batched(net, net.inputs()[0], 3), 9);
     const Tensor grad_output = random_tensor(batched(net, net.output(), 3), 4);
     const Step want = reference_step(net, input, grad_output);
-    for (const ActivationLayout layout : {ActivationLayout::Any, ActivationLayout::Nhwc}) {
+    for (const auto& [layout, fuse] : {std::pair{ActivationLayout::Any, true}, std::pair{ActivationLayout::Any, false},
+                                       std::pair{ActivationLayout::Nhwc, true}}) {
       Executor planned(net, {.backend = Backend::OneDnn, .seed = 7});
       randomize_batch_norms(planned, 11);
       planned.zero_grad();
@@ -103,6 +105,7 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
       o.batch = 3;
       o.training = true;
       o.layout = layout;
+      o.fuse = fuse;
       o.poison_dead = true;
       o.rng = &planned.rng();
       Plan plan(net, planned.parameter_store(), engine, o);
@@ -110,7 +113,7 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
       const Tensor output = plan.forward(inputs);
       plan.backward(grad_output);
       expect_same_step(collect(planned, output), want, 1e-4,
-                       net.name() + (layout == ActivationLayout::Nhwc ? " nhwc" : " any"));
+                       net.name() + (layout == ActivationLayout::Nhwc ? " nhwc" : " any") + (fuse ? " fused" : ""));
     }
   }
 }

@@ -89,10 +89,13 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   const int64_t batch = inputs.empty() || inputs[0]->dims().empty() ? 0 : inputs[0]->dim(0);
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Node& node = net_.node(net_.inputs()[k]);
-    const std::vector<int64_t> expected = batched(batch, node.output);
-    if (inputs[k]->dims() != expected || batch < 1) {
-      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " + dims_string(expected) +
-                       " (N x " + node.output.chw_string() + "), got " + dims_string(inputs[k]->dims()));
+    const auto& dims = inputs[k]->dims();
+    const auto& shape = node.output.dims();
+    if (batch < 1 || dims.size() != shape.size() + 1 || dims[0] != batch ||
+        !std::equal(shape.begin(), shape.end(), dims.begin() + 1)) {  // compared without allocating
+      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " +
+                       dims_string(batched(batch, node.output)) + " (N x " + node.output.chw_string() + "), got " +
+                       dims_string(dims));
     }
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }

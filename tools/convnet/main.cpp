@@ -3,6 +3,7 @@
 // Every convnet::Error becomes one line on stderr and exit code 1; usage errors exit 2.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 
 #include "bench.hpp"
 #include "cli_checks.hpp"
@@ -26,17 +27,31 @@ LoadOptions load_options(const std::string& input) {
   return options;
 }
 
-/// The compiled inference plan's memory, under the summary's own figures.
-std::string format_plan_memory(const PlanMemory& plan, int64_t batch) {
+/// The compiled plans' memory (inference; training, or why it trains layer by layer), under the
+/// summary's own figures.
+std::string format_plan_memory(const PlanMemory& plan, const std::optional<PlanMemory>& training,
+                               const std::string& layer_by_layer, int64_t batch) {
   auto line = [](const std::string& label, int64_t bytes, const std::string& note) {
     std::string text = compact(static_cast<double>(bytes), true);
     return label + std::string(24 - label.size(), ' ') + std::string(16 - std::min<size_t>(16, text.size()), ' ') +
            text + "  " + note + "\n";
   };
-  return line("plan memory", plan.peak, "inference plan (oneDNN, f32, batch " + std::to_string(batch) + "): all of it") +
-         line("  activations", plan.arena, "one arena, buffers reused once dead") +
-         line("  weight copies", plan.weights, "reordered / batch norm folded, beside the parameters") +
-         line("  scratchpad", plan.scratchpad, "shared by every primitive");
+  const std::string b = std::to_string(batch);
+  std::string out = line("plan memory", plan.peak, "inference plan (oneDNN, f32, batch " + b + "): all of it") +
+                    line("  activations", plan.arena, "one arena, buffers reused once dead") +
+                    line("  weight copies", plan.weights, "reordered / batch norm folded, beside the parameters") +
+                    line("  scratchpad", plan.scratchpad, "shared by every primitive");
+  if (!training) return out + "training plan: none, trains layer by layer (" + layer_by_layer + ")\n";
+  return out +
+         line("training plan memory", training->peak, "forward + backward (batch " + b + "), beside parameters and gradients") +
+         line("  activations", training->arena, "forward values the backward reads, and their gradients") +
+         line("  weight copies", training->weights, "reordered for the primitives, refreshed every step") +
+         line("  scratchpad", training->scratchpad, "shared by every primitive");
+}
+
+nlohmann::json plan_memory_json(const PlanMemory& plan) {
+  return {{"arena", plan.arena}, {"scratchpad", plan.scratchpad}, {"weight_copies", plan.weights},
+          {"output", plan.output}, {"peak", plan.peak}};
 }
 
 void add_net_argument(CLI::App* command, std::string& net) {
@@ -141,13 +156,20 @@ int main(int argc, char** argv) {
       const Net built = load_model(net, load_options(input));
       const Summary s = summarize(built, batch);
       const PlanMemory plan = plan_memory(built, batch);
+      std::optional<PlanMemory> training;
+      std::string layer_by_layer;
+      try {
+        training = plan_memory(built, batch, true);
+      } catch (const PlanUnsupported& e) {
+        layer_by_layer = e.what();
+      }
       if (json) {
         nlohmann::json j = summary_json(s);
-        j["plan_inference_bytes"] = {{"arena", plan.arena}, {"scratchpad", plan.scratchpad},
-                                     {"weight_copies", plan.weights}, {"output", plan.output}, {"peak", plan.peak}};
+        j["plan_inference_bytes"] = plan_memory_json(plan);
+        j["plan_training_bytes"] = training ? plan_memory_json(*training) : nlohmann::json();
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << format_summary(s) << format_plan_memory(plan, batch);
+        std::cout << format_summary(s) << format_plan_memory(plan, training, layer_by_layer, batch);
       }
     } else if (explain->parsed()) {
       const Net built = load_model(net, load_options(input));

@@ -85,6 +85,44 @@ void Lowerer::lower_backward() {
 
 // ----- layers -----
 
+std::optional<Activation> Lowerer::training_post_op(int n, int& next) const {
+  next = sole_consumer(n);
+  if (next < 0) return std::nullopt;
+  const std::optional<Activation> act = activation_of(*net_.node(next).layer);
+  if (!act || (act->alg != algorithm::eltwise_tanh && act->alg != algorithm::eltwise_logistic && act->alpha < 0)) {
+    return std::nullopt;
+  }
+  return act;
+}
+
+dnnl::primitive_attr Lowerer::post_op_attr(const std::optional<Activation>& act) {
+  dnnl::primitive_attr attr = scratchpad_attr();
+  if (act) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0F, act->alg, act->alpha, 0.0F);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+int Lowerer::activation_gradient_from_output(int n, const Activation& act, int y, int g) {
+  // dL/dz = f'(z) dL/dy with f'(z) computed from y = f(z): relu, elu (alpha >= 0), tanh, sigmoid.
+  algorithm alg = algorithm::eltwise_relu_use_dst_for_bwd;
+  if (act.alg == algorithm::eltwise_elu) alg = algorithm::eltwise_elu_use_dst_for_bwd;
+  if (act.alg == algorithm::eltwise_tanh) alg = algorithm::eltwise_tanh_use_dst_for_bwd;
+  if (act.alg == algorithm::eltwise_logistic) alg = algorithm::eltwise_logistic_use_dst_for_bwd;
+  const Desc y_desc = c_.values[static_cast<size_t>(y)].desc;
+  const dnnl::eltwise_forward::primitive_desc hint(
+      dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, y_desc, act.alpha, 0.0F), scratchpad_attr(),
+      c_.engine);
+  const dnnl::eltwise_backward::primitive_desc pd(dnnl::eltwise_backward::desc(alg, y_desc, y_desc, act.alpha, 0.0F),
+                                                  scratchpad_attr(), c_.engine, hint);
+  const int dz = new_value(pd.diff_src_desc());
+  add_primitive(pd, n, net_.node(sole_consumer(n)).name + " (gradient)", "eltwise backward",
+                {{DNNL_ARG_DST, y}, {DNNL_ARG_DIFF_DST, convert(g, pd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_SRC, dz}});
+  return dz;
+}
+
 template <class WeightsPd, class MakeDataPd>
 void Lowerer::weights_backward(int n, int src, int g, const WeightsPd& wpd, const PreparedWeights& pw,
                                const Desc& forward_weights, const Desc& w_plain, const Desc& b_desc,
@@ -117,7 +155,7 @@ void Lowerer::weights_backward(int n, int src, int g, const WeightsPd& wpd, cons
 }
 
 void Lowerer::train_conv(int n) {
-  // y = conv(x, w) + b.  dL/dx = conv_transpose(dL/dy, w);  dL/dw = sum_n x (*) dL/dy;  dL/db = sum dL/dy
+  // y = [act](conv(x, w) + b).  dL/dx = conv_transpose(dL/dy, w);  dL/dw = sum_n x (*) dL/dy;  dL/db = sum dL/dy
   const Node& node = net_.node(n);
   const bool bias = dynamic_cast<const Conv2d&>(*node.layer).options().bias;
   const ConvGeometry geo = conv_geometry(n);
@@ -130,7 +168,9 @@ void Lowerer::train_conv(int n) {
                                                            activation_desc(geo.src, o_.layout), any_desc(geo.weights),
                                                            activation_desc(geo.dst, o_.layout), geo.strides,
                                                            geo.dilates, geo.pad_l, geo.pad_r);
-  const dnnl::convolution_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  int next = -1;
+  const std::optional<Activation> act = training_post_op(n, next);
+  const dnnl::convolution_forward::primitive_desc pd(desc, post_op_attr(act), c_.engine);
   const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
   const Desc w_plain = plain_desc(geo.weights);
@@ -139,11 +179,14 @@ void Lowerer::train_conv(int n) {
   const int dst = new_value(pd.dst_desc());
   Args fixed{{DNNL_ARG_WEIGHTS, pw.weights}};
   if (bias) fixed.emplace(DNNL_ARG_BIAS, pw.bias);
-  add_primitive(pd, n, node.name, "conv", {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
+  add_primitive(pd, n, node.name + (act ? " + " + net_.node(next).name : ""), "conv",
+                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
   bind_node(n, dst);
+  if (act) bind_node(next, dst);
   backward_.push_back([=, this] {
-    const int g = grad(n);
+    int g = grad(act ? next : n);
     if (g < 0) return;
+    if (act) g = activation_gradient_from_output(n, *act, dst, g);
     const auto wdesc = bias ? dnnl::convolution_backward_weights::desc(
                                   algorithm::convolution_direct, pd.src_desc(), any_desc(geo.weights), b_desc,
                                   any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
@@ -161,7 +204,7 @@ void Lowerer::train_conv(int n) {
 }
 
 void Lowerer::train_linear(int n) {
-  // y = W x + b.  dL/dx = W^T dL/dy;  dL/dW = dL/dy x^T;  dL/db = sum dL/dy
+  // y = [act](W x + b).  dL/dx = W^T dL/dy;  dL/dW = dL/dy x^T;  dL/db = sum dL/dy
   const Node& node = net_.node(n);
   const LinearOptions& lo = dynamic_cast<const Linear&>(*node.layer).options();
   const int input = c_.value_of[static_cast<size_t>(node.inputs[0])];
@@ -174,7 +217,9 @@ void Lowerer::train_linear(int n) {
                                                                 any_desc(w_dims), b_desc, any_desc(y_dims))
                             : dnnl::inner_product_forward::desc(prop_kind::forward_training, any_desc(x_dims),
                                                                 any_desc(w_dims), any_desc(y_dims));
-  const dnnl::inner_product_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
+  int next = -1;
+  const std::optional<Activation> act = training_post_op(n, next);
+  const dnnl::inner_product_forward::primitive_desc pd(desc, post_op_attr(act), c_.engine);
   const int src = convert(input, pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
   const Desc w_plain = plain_desc(w_dims);
@@ -183,12 +228,15 @@ void Lowerer::train_linear(int n) {
   const int dst = new_value(pd.dst_desc());
   Args fixed{{DNNL_ARG_WEIGHTS, pw.weights}};
   if (lo.bias) fixed.emplace(DNNL_ARG_BIAS, pw.bias);
-  add_primitive(pd, n, node.name, "fc", {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
+  add_primitive(pd, n, node.name + (act ? " + " + net_.node(next).name : ""), "fc",
+                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, fixed);
   bind_node(n, dst);
+  if (act) bind_node(next, dst);
   const bool bias = lo.bias;
   backward_.push_back([=, this] {
-    const int g = grad(n);
+    int g = grad(act ? next : n);
     if (g < 0) return;
+    if (act) g = activation_gradient_from_output(n, *act, dst, g);
     const auto wdesc = bias ? dnnl::inner_product_backward_weights::desc(pd.src_desc(), any_desc(w_dims), b_desc,
                                                                          any_desc(y_dims))
                             : dnnl::inner_product_backward_weights::desc(pd.src_desc(), any_desc(w_dims),
@@ -202,13 +250,19 @@ void Lowerer::train_linear(int n) {
 }
 
 void Lowerer::train_batch_norm(int n) {
-  // y = gamma xhat + beta, xhat = (x - mean) / sqrt(var + eps) over the batch; running stats updated.
+  // y = [relu](gamma xhat + beta), xhat = (x - mean) / sqrt(var + eps) over the batch; running stats updated.
   // dL/dx = gamma / sqrt(var + eps) / m (m dy - sum dy - xhat sum dy xhat); dL/dgamma = sum dy xhat; dL/dbeta = sum dy
   const Node& node = net_.node(n);
   const BatchNormOptions& bo = dynamic_cast<const BatchNorm&>(*node.layer).options();
   const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
-  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  // A ReLU read by nothing else fuses: y = max(0, bn(x)), its mask kept in a workspace for the
+  // backward, and bn(x) itself never stored.
+  const int next = sole_consumer(n);
+  const bool relu = next >= 0 && net_.node(next).layer->kind() == "relu";
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+  const int end = relu ? next : n;
   const auto eps = static_cast<float>(bo.eps);
   const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_desc, eps, flags);
   const dnnl::batch_normalization_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
@@ -219,11 +273,14 @@ void Lowerer::train_batch_norm(int n) {
   const int mean = new_value(c);
   const int var = new_value(c);
   const int dst = new_value(pd.dst_desc());
+  const int workspace = relu ? new_value(pd.workspace_desc()) : -1;
   const Args scale_shift{{DNNL_ARG_SCALE, memory_for(c, store[0].data())},
                          {DNNL_ARG_SHIFT, memory_for(c, store[1].data())}};
-  add_primitive(pd, n, node.name, "batchnorm",
-                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}},
-                scale_shift);
+  std::vector<std::pair<int, int>> values{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}};
+  if (relu) values.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+  const std::string label = node.name + (relu ? " + " + net_.node(next).name : "");
+  add_primitive(pd, n, label, "batchnorm", values, scale_shift);
   int64_t m = o_.batch;
   for (size_t i = 1; i < node.output.dims().size(); ++i) m *= node.output[i];
   Op update;
@@ -238,24 +295,25 @@ void Lowerer::train_batch_norm(int n) {
   };
   add_op(std::move(update));
   bind_node(n, dst);
+  if (relu) bind_node(next, dst);
   backward_.push_back([=, this, &grads] {
     const Node& self = net_.node(n);
-    const int g = grad(n);
+    const int g = grad(end);
     if (g < 0) return;
     const dnnl::batch_normalization_backward::desc bdesc(prop_kind::backward, src_desc, src_desc, eps, flags);
     const dnnl::batch_normalization_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
     const int dx = new_value(bpd.diff_src_desc());
     const int dgamma = new_value(c);
     const int dbeta = new_value(c);
-    add_primitive(bpd, n, self.name + " (gradient)", "batchnorm backward",
-                  {{DNNL_ARG_SRC, src},
-                   {DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
-                   {DNNL_ARG_MEAN, mean},
-                   {DNNL_ARG_VARIANCE, var},
-                   {DNNL_ARG_DIFF_SRC, dx},
-                   {DNNL_ARG_DIFF_SCALE, dgamma},
-                   {DNNL_ARG_DIFF_SHIFT, dbeta}},
-                  scale_shift);
+    std::vector<std::pair<int, int>> bvalues{{DNNL_ARG_SRC, src},
+                                             {DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
+                                             {DNNL_ARG_MEAN, mean},
+                                             {DNNL_ARG_VARIANCE, var},
+                                             {DNNL_ARG_DIFF_SRC, dx},
+                                             {DNNL_ARG_DIFF_SCALE, dgamma},
+                                             {DNNL_ARG_DIFF_SHIFT, dbeta}};
+    if (relu) bvalues.emplace_back(DNNL_ARG_WORKSPACE, workspace);
+    add_primitive(bpd, n, label + " (gradient)", "batchnorm backward", bvalues, scale_shift);
     accumulate_into(dgamma, c, grads[0].data(), n, self.name + ".weight (gradient)");
     accumulate_into(dbeta, c, grads[1].data(), n, self.name + ".bias (gradient)");
     add_grad(self.inputs[0], dx);

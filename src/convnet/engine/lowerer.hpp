@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -71,6 +72,24 @@ inline std::string format_string(const Desc& d) {
   for (int i = 0; i < blk.inner_nblks; ++i) out += std::to_string(blk.inner_blks[i]) + static_cast<char>('a' + blk.inner_idxs[i]);
   return out;
 }
+
+/// A reorder whose arguments are bound once and run through the C API: refreshing weight copies
+/// (every training step) allocates nothing.
+struct BoundReorder {
+  dnnl::reorder primitive;
+  dnnl::memory from, to;
+  std::array<dnnl_exec_arg_t, 2> args{};
+
+  BoundReorder(const dnnl::memory& src, const dnnl::memory& dst)
+      : primitive(dnnl::reorder::primitive_desc(src, dst)), from(src), to(dst),
+        args{{{DNNL_ARG_FROM, src.get()}, {DNNL_ARG_TO, dst.get()}}} {}
+
+  void run(const dnnl::stream& stream) const {
+    if (dnnl_primitive_execute(primitive.get(), stream.get(), 2, args.data()) != dnnl_success) {
+      throw Error("plan: oneDNN failed to refresh a weight copy");
+    }
+  }
+};
 
 class Lowerer {
  public:
@@ -360,10 +379,7 @@ class Lowerer {
       } else {
         p.weights = memory_for(chosen_w);
         c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
-        dnnl::reorder reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
-        c_.weight_updates.push_back([c = &c_, reorder, plain, w = p.weights]() mutable {
-          reorder.execute(c->stream, plain, w);
-        });
+        c_.weight_updates.push_back([c = &c_, reorder = BoundReorder(plain, p.weights)] { reorder.run(c->stream); });
       }
       if (store_b != nullptr) p.bias = dnnl::memory(bias_desc, e, store_b);
       return p;
@@ -375,12 +391,12 @@ class Lowerer {
     p.weights = memory_for(chosen_w);
     p.bias = memory_for(bias_desc);
     c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
-    std::optional<dnnl::reorder> reorder;
+    std::optional<BoundReorder> reorder;  // from the folding buffer, bound at the first refresh
     if (reorder_needed) {
-      reorder = dnnl::reorder(dnnl::reorder::primitive_desc(e, plain_w, e, chosen_w));
+      reorder.emplace(dnnl::memory(plain_w, e, DNNL_MEMORY_NONE), p.weights);
       c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(wn));
     }
-    c_.weight_updates.push_back([c = &c_, plain_w, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
+    c_.weight_updates.push_back([c = &c_, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
                                  fold]() mutable {
       auto* fw = static_cast<float*>(reorder ? c->fold_buffer.data() : w.get_data_handle());
       auto* fb = static_cast<float*>(bias.get_data_handle());
@@ -388,8 +404,8 @@ class Lowerer {
       for (int64_t i = 0; i < k; ++i) fb[i] = store_b != nullptr ? store_b[i] : 0.0F;
       fold(fw, fb);
       if (reorder) {
-        dnnl::memory folded(plain_w, c->engine, fw);
-        reorder->execute(c->stream, folded, w);
+        if (reorder->from.get_data_handle() != fw) reorder->from.set_data_handle(fw);
+        reorder->run(c->stream);
       }
     });
     return p;
@@ -490,6 +506,13 @@ class Lowerer {
   void weights_backward(int n, int src, int g, const WeightsPd& wpd, const PreparedWeights& pw,
                         const Desc& forward_weights, const Desc& w_plain, const Desc& b_desc, const std::string& kind,
                         MakeDataPd make_data_pd);
+  /// The activation node n's op applies as a post-op in training (in `next`): read by nothing else
+  /// and with a gradient oneDNN computes from its output (ReLU and leaky ReLU with a slope >= 0,
+  /// ELU with alpha >= 0, tanh, sigmoid), so the value before it is never stored.
+  std::optional<Activation> training_post_op(int n, int& next) const;
+  static dnnl::primitive_attr post_op_attr(const std::optional<Activation>& act);
+  /// dL/d(before the activation) from dL/dy `g` and the activation's output `y`.
+  int activation_gradient_from_output(int n, const Activation& act, int y, int g);
   /// A primitive op reading and writing the given values, with fixed (non-arena) arguments.
   template <class PrimitiveDesc>
   void add_primitive(const PrimitiveDesc& pd, int node, const std::string& label, const std::string& kind,

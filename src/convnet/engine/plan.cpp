@@ -208,11 +208,14 @@ void Plan::set_profiling(bool on) {
 const std::vector<double>& Plan::node_seconds() const { return compiled_->node_seconds; }
 const std::vector<double>& Plan::node_backward_seconds() const { return compiled_->node_backward_seconds; }
 
-PlanMemory plan_memory(const Net& net, int64_t batch) {
+PlanMemory plan_memory(const Net& net, int64_t batch, bool training) {
   ParamStore params(net, false);
   onednn::Engine engine;
+  std::mt19937_64 unused_rng;  // dropout's generator: no mask is drawn in a sizes-only plan
   PlanOptions options;
   options.batch = batch;
+  options.training = training;
+  options.rng = &unused_rng;
   options.allocate = false;
   const Plan plan(net, params, engine, options);
   return {plan.arena_bytes(), plan.scratchpad_bytes(), plan.weight_bytes(),

@@ -117,8 +117,10 @@ class Plan {
   bool forwarded_ = false;
 };
 
-/// What an inference plan of `net` at `batch` would hold, from a sizes-only compilation (nothing
-/// allocated, no kernel compiled): the figures `convnet summary` prints.
+/// What a plan of `net` at `batch` would hold, from a sizes-only compilation (nothing allocated, no
+/// kernel compiled): the figures `convnet summary` prints. A training plan's arena holds the
+/// forward values the backward reads and the activation gradients (the parameter gradients live in
+/// the ParamStore); it throws PlanUnsupported for a net that trains layer by layer.
 struct PlanMemory {
   int64_t arena = 0;       // activations at their planned offsets
   int64_t scratchpad = 0;  // shared by every primitive
@@ -126,6 +128,6 @@ struct PlanMemory {
   int64_t output = 0;
   int64_t peak = 0;        // the sum: what the plan holds while it runs
 };
-[[nodiscard]] PlanMemory plan_memory(const Net& net, int64_t batch);
+[[nodiscard]] PlanMemory plan_memory(const Net& net, int64_t batch, bool training = false);
 
 }  // namespace convnet
