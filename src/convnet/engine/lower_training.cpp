@@ -131,8 +131,9 @@ void Lowerer::weights_backward(int n, int src, int g, const WeightsPd& wpd, cons
   const bool bias = b_desc.get_size() > 0;
   auto& grads = params_.grads(static_cast<size_t>(n));
   const int dw = new_value(wpd.diff_weights_desc());
-  std::vector<std::pair<int, int>> values{
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, convert(g, wpd.diff_dst_desc(), n)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  std::vector<std::pair<int, int>> values{{DNNL_ARG_SRC, convert(src, wpd.src_desc(), n)},
+                                          {DNNL_ARG_DIFF_DST, convert(g, wpd.diff_dst_desc(), n)},
+                                          {DNNL_ARG_DIFF_WEIGHTS, dw}};
   const int db = bias ? new_value(b_desc) : -1;
   if (bias) values.emplace_back(DNNL_ARG_DIFF_BIAS, db);
   add_primitive(wpd, n, node.name + " (weight gradient)", kind, values);
@@ -187,13 +188,19 @@ void Lowerer::train_conv(int n) {
     int g = grad(act ? next : n);
     if (g < 0) return;
     if (act) g = activation_gradient_from_output(n, *act, dst, g);
-    const auto wdesc = bias ? dnnl::convolution_backward_weights::desc(
-                                  algorithm::convolution_direct, pd.src_desc(), any_desc(geo.weights), b_desc,
-                                  any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
-                            : dnnl::convolution_backward_weights::desc(
-                                  algorithm::convolution_direct, pd.src_desc(), any_desc(geo.weights),
-                                  any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
-    const dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, scratchpad_attr(), c_.engine, pd);
+    auto make_wpd = [&](const Desc& x) {
+      const auto wdesc = bias ? dnnl::convolution_backward_weights::desc(
+                                    algorithm::convolution_direct, x, any_desc(geo.weights), b_desc,
+                                    any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
+                              : dnnl::convolution_backward_weights::desc(
+                                    algorithm::convolution_direct, x, any_desc(geo.weights), any_desc(geo.dst),
+                                    geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
+      return dnnl::convolution_backward_weights::primitive_desc(wdesc, scratchpad_attr(), c_.engine, pd);
+    };
+    // The forward's source layout, unless only oneDNN's reference kernel reads it that way (nhwc
+    // with a few channels: 25x slower for LeNet-5); then the layout oneDNN prefers, reordered to.
+    auto wpd = make_wpd(pd.src_desc());
+    if (std::string(wpd.impl_info_str()).rfind("ref", 0) == 0) wpd = make_wpd(any_desc(geo.src));
     weights_backward(n, src, g, wpd, pw, pd.weights_desc(), w_plain, bias ? b_desc : Desc(), "conv backward", [&] {
       const dnnl::convolution_backward_data::desc ddesc(algorithm::convolution_direct, any_desc(geo.src),
                                                         any_desc(geo.weights), any_desc(geo.dst), geo.strides,
