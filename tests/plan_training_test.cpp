@@ -97,7 +97,7 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
     const Tensor grad_output = random_tensor(batched(net, net.output(), 3), 4);
     const Step want = reference_step(net, input, grad_output);
     for (const auto& [layout, fuse] : {std::pair{ActivationLayout::Any, true}, std::pair{ActivationLayout::Any, false},
-                                       std::pair{ActivationLayout::Nhwc, true}}) {
+                                       std::pair{ActivationLayout::Nhwc, true}, std::pair{ActivationLayout::Blocked, true}}) {
       Executor planned(net, {.backend = Backend::OneDnn, .seed = 7});
       randomize_batch_norms(planned, 11);
       planned.zero_grad();
@@ -112,8 +112,9 @@ TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {
       const Tensor* inputs[] = {&input};
       const Tensor output = plan.forward(inputs);
       plan.backward(grad_output);
+      const char* layouts[] = {"any", "nhwc", "blocked"};
       expect_same_step(collect(planned, output), want, 1e-4,
-                       net.name() + (layout == ActivationLayout::Nhwc ? " nhwc" : " any") + (fuse ? " fused" : ""));
+                       net.name() + " " + layouts[static_cast<int>(layout)] + (fuse ? " fused" : ""));
     }
   }
 }
@@ -177,6 +178,39 @@ TEST(TrainingPlan, TwoPlansOnOneNetKeepTheirOwnRunState) {
   }
   EXPECT_GT(scale, 0.0);
   EXPECT_EQ(diff, 0.0) << "B's forward changed A's backward";
+}
+
+TEST(TrainingPlan, TapsReadTheTrainingForwardsActivations) {
+  // A tapped node stays unfused (its batch norm + ReLU, conv + activation are split) and is read
+  // back after the training forward; the gradients are those of the untapped plan.
+  Net net = load_model_text(kTrainNets[0], "train.cnet");
+  const Tensor x = random_tensor(batched(net, net.inputs()[0], 2), 1);
+  const Tensor g = random_tensor(batched(net, net.output(), 2), 2);
+  Executor reference(net, {.backend = Backend::Reference, .seed = 7});
+  (void)reference.forward(x, true);
+  onednn::Engine engine;
+  Executor planned(net, {.backend = Backend::OneDnn, .seed = 7});
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  o.taps = {"0", "1", "2"};  // conv, its batch norm, the ReLU after it
+  Plan plan(net, planned.parameter_store(), engine, o);
+  const Tensor* inputs[] = {&x};
+  (void)plan.forward(inputs);
+  for (const std::string& name : o.taps) {
+    EXPECT_LT(relative_error(plan.tap(name), *reference.activation(net.find(name))), 1e-5) << name;
+  }
+  planned.zero_grad();
+  plan.backward(g);
+  const std::vector<float> tapped(planned.parameter_store().grad_block().begin(),
+                                  planned.parameter_store().grad_block().end());
+  o.taps.clear();
+  Plan untapped(net, planned.parameter_store(), engine, o);
+  (void)untapped.forward(inputs);
+  planned.zero_grad();
+  untapped.backward(g);
+  const std::span<float> plain = planned.parameter_store().grad_block();
+  for (size_t i = 0; i < tapped.size(); ++i) EXPECT_NEAR(tapped[i], plain[i], 1e-5 * (1 + std::fabs(plain[i])));
 }
 
 TEST(TrainingPlan, GradientsAccumulateOverBackwardCalls) {
