@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <random>
 
@@ -14,6 +15,7 @@
 #include "convnet/executor.hpp"
 #include "convnet/kernels/onednn/engine.hpp"
 #include "convnet/model/model.hpp"
+#include "convnet/zoo/zoo.hpp"
 #include "support/cli.hpp"
 #include "support/plan_checks.hpp"
 
@@ -91,7 +93,9 @@ INSTANTIATE_TEST_SUITE_P(Models, PlanZoo,
 // Small nets, one per fusion and fallback: conv+bn+relu, conv+bn+add+relu (the residual sum into
 // the other operand's storage, or into a copy when it is still read later), fc+relu on a blocked
 // volume, bn+relu alone, the sum of three, LRN, softmax, maxout/tiled/local and LRN of an even
-// size (host fallback: oneDNN centres an even window one channel off PyTorch's).
+// size (host fallback: oneDNN centres an even window one channel off PyTorch's), ceil-mode average
+// pooling without padding (oneDNN's exclude-padding average) and with padding past which its last
+// window reaches (host fallback).
 const char* kFusions[] = {
     "network a\ninput 3x9x9\nconv 8 3x3 pad 1\nbatchnorm\nrelu\nconv 16 3x3 stride 2\nbatchnorm\nfc 5\nrelu\nfc 3\n",
     "network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\nb1 batchnorm\ns add b1 x\nrelu\n",
@@ -100,6 +104,7 @@ const char* kFusions[] = {
     "lrn size 2\n",
     "network e\ninput 6x9x9\nx conv 6 1x1\ny conv 6 1x1\nz conv 6 1x1\ns add x y z\nc concat s x\ntiled 4 3x3 tile 2\nlocal 3 2x2\n",
     "network f\ninput 3x10x10\nconv 16 3x3\nleakyrelu slope 0.2\navgpool 3x3 stride 2 pad 1 round floor\nelu\nglobalavgpool\nflatten\nsigmoid\nfc 3\ntanh\n",
+    "network g\ninput 3x8x8\navgpool 3x3 stride 2 round ceil\navgpool 3x3 stride 2 pad 1 round ceil\nconv 4 1x1\n",
 };
 
 TEST(Plan, EachFusionAndFallbackEqualsTheReference) {
@@ -247,21 +252,49 @@ TEST(Plan, SummaryStatesTheCompiledPlansOwnMemory) {
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j.at("plan_inference_bytes").at("peak").get<int64_t>(), plan.peak_bytes()) << name;
     EXPECT_EQ(j.at("plan_inference_bytes").at("arena").get<int64_t>(), plan.arena_bytes()) << name;
-    // The training plan (forward + backward), or null where the net trains layer by layer
-    // (cifar10-quick's ceil-mode average pooling has no training lowering).
+    // The training plan (forward + backward).
     o.training = true;
     o.rng = &executor.rng();
-    if (std::string(name) == "cifar10-quick") {
-      EXPECT_THROW(Plan(net, executor.parameter_store(), engine, o), PlanUnsupported);
-      EXPECT_TRUE(j.at("plan_training_bytes").is_null());
-      continue;
-    }
     const Plan training(net, executor.parameter_store(), engine, o);
     EXPECT_GT(training.arena_bytes(), plan.arena_bytes()) << name;
     EXPECT_EQ(plan_memory(net, 8, true).peak, training.peak_bytes()) << name;
     EXPECT_EQ(j.at("plan_training_bytes").at("peak").get<int64_t>(), training.peak_bytes()) << name;
     EXPECT_EQ(j.at("plan_training_bytes").at("arena").get<int64_t>(), training.arena_bytes()) << name;
   }
+}
+
+TEST(Plan, EveryZooNetworkLowersWithoutHostFallbacks) {
+  // Inference and training plans of the whole zoo (sizes only: nothing allocated or compiled):
+  // no step runs a single-threaded reference kernel.
+  onednn::Engine engine;
+  std::mt19937_64 rng;
+  for (const ZooEntry& entry : zoo_entries()) {
+    Net net = load_model(entry.name);
+    ParamStore store(net, false);
+    for (const bool training : {false, true}) {
+      PlanOptions o;
+      o.batch = 2;
+      o.training = training;
+      o.rng = &rng;
+      o.allocate = false;
+      const Plan plan(net, store, engine, o);
+      for (const PlanStep& step : plan.describe()) {
+        EXPECT_EQ(step.kind.rfind("fallback", 0), std::string::npos)
+            << entry.name << (training ? " training: " : " inference: ") << step.label;
+      }
+    }
+  }
+}
+
+TEST(Plan, SummarySaysWhyANetTrainsLayerByLayer) {
+  const std::string file = ::testing::TempDir() + "maxout.cnet";
+  std::ofstream(file) << "network m\ninput 4x3x3\nconv 8 1x1\nmaxout 2\nflatten\nfc 2\n";
+  const testing::Result r = testing::run({"summary", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out).at("plan_training_bytes").is_null());
+  const testing::Result text = testing::run({"summary", file});
+  EXPECT_NE(text.out.find("training plan: none, trains layer by layer"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("(maxout) has no training lowering"), std::string::npos) << text.out;
 }
 
 TEST(Arena, LiveBuffersNeverOverlapAndDeadOnesAreReused) {

@@ -180,10 +180,16 @@ std::optional<Lowerer::PoolGeometry> Lowerer::pool_geometry(int n) const {
   geo.pad_l = {w.padding.h, w.padding.w};
   geo.pad_r = {right_padding(in[1], out[1], w.stride.h, w.kernel.h, w.padding.h),
                right_padding(in[2], out[2], w.stride.w, w.kernel.w, w.padding.w)};
-  // PyTorch's average divides by the window clipped to input + padding: oneDNN's include-padding
-  // average agrees only while no window reaches past the padding (ceil rounding's last window).
-  if (geo.alg == algorithm::pooling_avg_include_padding && (geo.pad_r[0] > geo.pad_l[0] || geo.pad_r[1] > geo.pad_l[1])) {
-    return std::nullopt;
+  // PyTorch's average divides by the window clipped to input + padding. Without padding that is
+  // oneDNN's exclude-padding average, also where ceil rounding's last window passes the input
+  // (cifar10-quick's pools); with padding, the include-padding average agrees only while no window
+  // reaches past the padding.
+  if (geo.alg == algorithm::pooling_avg_include_padding) {
+    if (geo.pad_l[0] == 0 && geo.pad_l[1] == 0) {
+      geo.alg = algorithm::pooling_avg_exclude_padding;
+    } else if (geo.pad_r[0] > geo.pad_l[0] || geo.pad_r[1] > geo.pad_l[1]) {
+      return std::nullopt;
+    }
   }
   return geo;
 }
