@@ -48,6 +48,7 @@ Executor::~Executor() = default;
 
 std::vector<NamedParameter> Executor::named_parameters() {
   params_dirty_ = true;
+  grads_zero_ = false;  // the caller may write gradients through these pointers
   std::vector<NamedParameter> out;
   for (size_t i = 0; i < net_.nodes().size(); ++i) {
     const Node& node = net_.nodes()[i];
@@ -196,7 +197,8 @@ void Executor::backward(const Tensor& grad_output) {
   if (!trained_forward_) throw Error("backward needs a forward in training mode first");
   params_dirty_ = true;
   if (training_plan_ != nullptr) {
-    training_plan_->backward(grad_output);
+    training_plan_->backward(grad_output, !grads_zero_);
+    grads_zero_ = false;
     if (profiling_) {
       const auto& backward = training_plan_->node_backward_seconds();
       for (size_t i = 0; i < backward.size(); ++i) backward_seconds_[i] += backward[i];
@@ -250,6 +252,7 @@ void Executor::backward(const Tensor& grad_output) {
     if (profiling_) backward_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i != out) spare_.push_back(std::move(grad_values_[i]));  // consumed
   }
+  grads_zero_ = false;
 }
 
 Tensor Executor::take_buffer(const std::vector<int64_t>& dims) {
@@ -274,6 +277,7 @@ void Executor::set_profiling(bool on) {
 
 void Executor::zero_grad() {
   store_->zero_grad();
+  grads_zero_ = true;
 }
 
 const Tensor& Executor::input_gradient(size_t input_index) const {

@@ -103,6 +103,7 @@ class Executor {
   bool profiling_ = false;
   bool trained_forward_ = false;
   bool input_gradients_ = false;
+  bool grads_zero_ = false;                        // zero_grad() since the last backward: plans overwrite
 };
 
 }  // namespace convnet

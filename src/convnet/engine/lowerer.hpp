@@ -497,10 +497,10 @@ class Lowerer {
   void add_grad(int node, int v);
   /// dL/d(output of node): its one contribution, or the sum of several; -1 when none.
   int grad(int node);
-  /// grad += value (the parameter gradients in the store, plain), through a reorder that adds.
-  void accumulate_into(int v, const Desc& plain_grad, float* grad, int node, const std::string& label);
+  /// A parameter gradient in the store (plain) = value `v`, through a reorder.
+  void write_gradient(int v, const Desc& plain_grad, float* grad, int node, const std::string& label);
   /// The backward of a layer with weights (conv, fc): dL/dW (and dL/db when b_desc is not empty)
-  /// from `wpd` added into the store, then dL/dx from make_data_pd()'s primitive unless the
+  /// from `wpd` written into the store, then dL/dx from make_data_pd()'s primitive unless the
   /// input is the network's.
   template <class WeightsPd, class MakeDataPd>
   void weights_backward(int n, int src, int g, const WeightsPd& wpd, const PreparedWeights& pw,

@@ -74,6 +74,7 @@ struct Plan::Compiled {
   Tensor arena;                                        // (arena bytes / 4)
   Tensor scratchpad;                                   // (scratchpad bytes / 4)
   Tensor output;                                       // (batch, ...output shape)
+  Tensor saved_grads;                                  // (gradient block): an accumulating backward's copy
   uint64_t weights_version = 0;
   bool profiling = false;
   std::vector<double> node_seconds;

@@ -118,7 +118,7 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
   return c.output;
 }
 
-void Plan::backward(const Tensor& grad_output) {
+void Plan::backward(const Tensor& grad_output, bool accumulate) {
   Compiled& c = *compiled_;
   if (!options_.training) throw Error("plan: backward needs a plan compiled for training (PlanOptions::training)");
   if (!forwarded_) throw Error("plan: backward needs a forward first");
@@ -127,7 +127,16 @@ void Plan::backward(const Tensor& grad_output) {
                      dims_string(grad_output.dims()));
   }
   c.user_grad_output = grad_output.data();
+  const std::span<float> grads = params_.grad_block();
+  if (accumulate) {  // gradients so far, added back after the backward overwrote them
+    if (c.saved_grads.numel() != static_cast<int64_t>(grads.size())) c.saved_grads = Tensor({static_cast<int64_t>(grads.size())});
+    std::copy(grads.begin(), grads.end(), c.saved_grads.data());
+  }
   run_ops(c.forward_ops, static_cast<int>(c.ops.size()), c.node_backward_seconds);
+  if (accumulate) {
+    const float* saved = c.saved_grads.data();
+    for (size_t i = 0; i < grads.size(); ++i) grads[i] += saved[i];
+  }
 }
 
 void Plan::run_ops(int begin, int end, std::vector<double>& seconds) {

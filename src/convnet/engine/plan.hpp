@@ -83,8 +83,10 @@ class Plan {
 
   /// Training plans: adds dL/dparams for the last forward into the parameter store's gradients,
   /// given dL/d(output) (batch, ...output shape), plain f32. The run state the backward needs
-  /// (sources, batch statistics, pooling workspaces) is this plan's own.
-  void backward(const Tensor& grad_output);
+  /// (sources, batch statistics, pooling workspaces) is this plan's own. The gradients are
+  /// written in place; with `accumulate` the previous gradients are copied aside first and added
+  /// back (pass false when they are known to be zero: no copy, no extra pass).
+  void backward(const Tensor& grad_output, bool accumulate = true);
 
   /// A plain f32 copy (batch, ...shape) of a tapped node's output from the last forward.
   [[nodiscard]] Tensor tap(const std::string& name) const;
