@@ -230,6 +230,37 @@ TEST(TrainingPlan, GradientsAccumulateOverBackwardCalls) {
   for (size_t i = 0; i < once.size(); ++i) EXPECT_NEAR(twice[i], 2 * once[i], 1e-5 * (1 + std::fabs(once[i])));
 }
 
+TEST(TrainingPlan, GradientsWrittenThroughNamedParametersAreAddedTo) {
+  // The plan overwrites the gradients only right after zero_grad(); a caller that wrote into them
+  // since (through named_parameters()) gets the backward added to what it wrote.
+  Net net = load_model_text(kTrainNets[0], "train.cnet");
+  const Tensor x = random_tensor(batched(net, net.inputs()[0], 2), 1);
+  const Tensor g = random_tensor(batched(net, net.output(), 2), 2);
+  Executor executor(net, {.backend = Backend::OneDnn, .seed = 7});
+  executor.zero_grad();
+  (void)executor.forward(x, true);
+  executor.backward(g);
+  const std::vector<float> alone(executor.parameter_store().grad_block().begin(),
+                                 executor.parameter_store().grad_block().end());
+  executor.zero_grad();
+  for (NamedParameter& p : executor.named_parameters()) {
+    if (p.grad != nullptr) p.grad->fill(1.0f);
+  }
+  (void)executor.forward(x, true);
+  executor.backward(g);
+  size_t compared = 0;
+  for (NamedParameter& p : executor.named_parameters()) {
+    if (p.grad == nullptr) continue;
+    const std::span<float> block = executor.parameter_store().grad_block();
+    const auto offset = static_cast<size_t>(p.grad->data() - block.data());
+    for (int64_t i = 0; i < p.grad->numel(); ++i, ++compared) {
+      const float want = 1.0f + alone[offset + static_cast<size_t>(i)];
+      EXPECT_NEAR((*p.grad)[i], want, 1e-5 * (1 + std::fabs(want))) << p.name;
+    }
+  }
+  EXPECT_GT(compared, 0u);
+}
+
 TEST(TrainingPlan, KindsWithoutATrainingLoweringAreRefusedAndTrainLayerByLayer) {
   for (const char* text : {"network m\ninput 4x3x3\nconv 8 1x1\nmaxout 2\nflatten\nfc 2\n",
                            "network l\ninput 4x3x3\nlrn size 2\nflatten\nfc 2\n"}) {
