@@ -422,6 +422,20 @@ TEST_F(HardenTrain, RelativeDataPathIsStoredAbsoluteSoEvalWorksElsewhere) {
   EXPECT_CONTAINS(r.out, "on 100 test images");
 }
 
+TEST_F(HardenTrain, CheckpointInputShapeOfNonIntegersIsRefusedByEval) {
+  // Found by fuzz_checkpoint: an input_shape entry of 1.8e20 was cast to an integer (undefined).
+  ASSERT_EQ(run(train_args("run", {"--epochs", "1", "--batch", "16"})).code, 0);
+  const fs::path checkpoint = root_ / "run" / "checkpoint.safetensors";
+  nlohmann::json meta = checkpoint_meta(checkpoint);
+  for (const nlohmann::json& shape : {nlohmann::json{1, 1.8e20, 28}, nlohmann::json{1, 28.5, 28}}) {
+    meta["input_shape"] = shape;
+    set_checkpoint_meta(checkpoint, meta);
+    const Result r = run({"eval", (root_ / "run").string()});
+    expect_one_line_error(r);
+    EXPECT_CONTAINS(r.err, checkpoint.string() + ": corrupted checkpoint metadata");
+  }
+}
+
 TEST_F(HardenTrain, CorruptedCheckpointMetadataNamesTheCheckpointAndField) {
   ASSERT_EQ(run(train_args("run", {"--epochs", "1", "--batch", "16"})).code, 0);
   const fs::path checkpoint = root_ / "run" / "checkpoint.safetensors";
@@ -433,6 +447,12 @@ TEST_F(HardenTrain, CorruptedCheckpointMetadataNamesTheCheckpointAndField) {
       {[](nlohmann::json& m) { m["batch"] = 30; }, "checkpoint field 'batch' is 30; expected 0 to 29"},
       {[](nlohmann::json& m) { m["step"] = 3; }, "checkpoint field 'step' is 3; expected 30"},
       {[](nlohmann::json& m) { m["epoch"] = "one"; }, "checkpoint field 'epoch' has the wrong type"},
+      // Numbers a cast would make undefined (found by fuzz_checkpoint: 1.8e20 as an integer).
+      {[](nlohmann::json& m) { m["epoch"] = 1.8e20; }, "checkpoint field 'epoch' has the wrong type"},
+      {[](nlohmann::json& m) { m["batch"] = 2.5; }, "checkpoint field 'batch' has the wrong type"},
+      {[](nlohmann::json& m) { m["settings"]["crop_padding"] = 1e20; },
+       "checkpoint field 'crop_padding' has the wrong type"},
+      {[](nlohmann::json& m) { m["schedule"]["bad_epochs"] = -1e300; }, "checkpoint field schedule: expected numbers"},
       {[](nlohmann::json& m) { m.erase("rng"); }, "checkpoint field 'rng' is missing"},
       {[](nlohmann::json& m) { m["rng"] = "garbage"; }, "checkpoint field 'rng' is not a generator state"},
       {[](nlohmann::json& m) { m["metrics"] = nlohmann::json::array(); }, "checkpoint field 'metrics' holds 0 rows"},

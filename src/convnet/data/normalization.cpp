@@ -1,6 +1,7 @@
 // Input normalisation: its JSON form (stored with a model), its computation over a training set
 // (in double, two passes), and its application to one image.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "convnet/data/loader.hpp"
@@ -26,9 +27,11 @@ std::vector<float> float_array(const nlohmann::json& j, const char* key) {
   values.reserve(array.size());
   for (const nlohmann::json& value : array) {
     if (!value.is_number()) throw IoError(std::string("normalization: \"") + key + "\" holds a non-number");
-    const auto number = static_cast<float>(value.get<double>());
-    if (!std::isfinite(number)) throw IoError(std::string("normalization: \"") + key + "\" holds a non-finite number");
-    values.push_back(number);
+    const double number = value.get<double>();
+    if (!(std::fabs(number) <= std::numeric_limits<float>::max())) {  // beyond float: casting would be undefined
+      throw IoError(std::string("normalization: \"") + key + "\" holds a number beyond float's range");
+    }
+    values.push_back(static_cast<float>(number));
   }
   return values;
 }

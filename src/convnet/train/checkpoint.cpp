@@ -1,11 +1,13 @@
 // Checkpoint files on top of the safetensors reader and writer.
 #include "convnet/train/checkpoint.hpp"
 
+
 #include <filesystem>
 
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
+#include "convnet/train/run_checks.hpp"
 
 namespace convnet {
 namespace {
@@ -70,7 +72,9 @@ TrainedModel open_trained_model(const std::string& path, Backend backend) {
   LoadOptions options;
   try {
     if (model.meta.contains("input_shape")) {
-      options.input_shape = Shape(model.meta["input_shape"].get<std::vector<int64_t>>());
+      std::vector<int64_t> dims;
+      for (const nlohmann::json& d : model.meta.at("input_shape")) dims.push_back(json_value<int64_t>(d));
+      options.input_shape = Shape(dims);
     }
     model.normalization = Normalization::from_json(model.meta.at("normalization"));
     model.class_names = model.meta.at("class_names").get<std::vector<std::string>>();

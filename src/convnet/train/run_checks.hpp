@@ -4,8 +4,11 @@
 // checkpoint's position fields, and the output folder (writable, locked against a second run).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -47,12 +50,38 @@ struct ResumePoint {
 [[nodiscard]] ResumePoint read_resume_point(const nlohmann::json& meta, const std::string& checkpoint,
                                             int64_t epochs, int64_t batches_per_epoch, int64_t batch_size);
 
+/// A JSON value as T without undefined behaviour: an integral T takes only JSON integers within its
+/// range, a floating T any number within its range (nlohmann's get<> casts 1e20 to int64 or 1e300
+/// to float, which C++ leaves undefined: found by fuzz_checkpoint). Other T as get<T>(). Throws
+/// nlohmann::json::type_error (callers name the file and field).
+template <typename T>
+[[nodiscard]] T json_value(const nlohmann::json& value) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!value.is_number_integer()) throw nlohmann::json::type_error::create(302, "not an integer", &value);
+    const bool fits = value.is_number_unsigned()
+                          ? value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                          : value.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                                value.get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max());
+    if (!fits) throw nlohmann::json::type_error::create(302, "integer out of range", &value);
+    return value.is_number_unsigned() ? static_cast<T>(value.get<uint64_t>()) : static_cast<T>(value.get<int64_t>());
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!value.is_number()) throw nlohmann::json::type_error::create(302, "not a number", &value);
+    const double d = value.get<double>();
+    if (std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max())) {
+      throw nlohmann::json::type_error::create(302, "number out of range", &value);
+    }
+    return static_cast<T>(d);
+  } else {
+    return value.get<T>();
+  }
+}
+
 /// Reads a required field of a checkpoint's metadata as T; IoError naming the checkpoint and field.
 template <typename T>
 [[nodiscard]] T checkpoint_field(const nlohmann::json& meta, const std::string& field, const std::string& checkpoint) {
   if (!meta.is_object() || !meta.contains(field)) throw IoError(checkpoint + ": checkpoint field '" + field + "' is missing");
   try {
-    return meta.at(field).get<T>();
+    return json_value<T>(meta.at(field));
   } catch (const nlohmann::json::exception&) {
     throw IoError(checkpoint + ": checkpoint field '" + field + "' has the wrong type (" + meta.at(field).dump() + ")");
   }

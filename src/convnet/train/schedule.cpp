@@ -1,10 +1,12 @@
 // Learning-rate schedules.
 #include "convnet/train/schedule.hpp"
 
+
 #include <cmath>
 #include <numbers>
 
 #include "convnet/error.hpp"
+#include "convnet/train/run_checks.hpp"
 
 namespace convnet {
 
@@ -63,9 +65,9 @@ void Schedule::load_state(const nlohmann::json& state) {
   double plateau_lr = 0, best = 0;
   int64_t bad_epochs = 0;
   try {
-    plateau_lr = state.at("plateau_lr").get<double>();
-    best = state.at("best").get<double>();
-    bad_epochs = state.at("bad_epochs").get<int64_t>();
+    plateau_lr = json_value<double>(state.at("plateau_lr"));
+    best = json_value<double>(state.at("best"));
+    bad_epochs = json_value<int64_t>(state.at("bad_epochs"));
   } catch (const nlohmann::json::exception&) {
     throw IoError("schedule: expected numbers plateau_lr, best and bad_epochs, got " + state.dump());
   }
