@@ -103,6 +103,19 @@ TEST(ModelLanguage, GateGraphOfTheNotesBuilds) {
   EXPECT_EQ(net.node(f.inputs[1]).name, "z");
 }
 
+TEST(ModelLanguage, ArgumentsThatLookLikeARepetitionKeepTheirX1WhenPrinted) {
+  // Found by fuzz_model: "pad x0213200 x1" printed without its x1, and the last argument then read
+  // as an (out of range) repetition. The same for "... x3 as name x1".
+  for (const char* line : {"conv 32 5x5 pad x0213200 x1", "conv 8 3x3 x3 as a1 x1", "relu x7 x1"}) {
+    const std::string text = std::string("network n\ninput 3x8x8\n") + line + "\n";
+    const std::string printed = model::print(model::parse(text, "x.cnet"));
+    EXPECT_NE(printed.find(std::string(line)), std::string::npos) << printed;
+    EXPECT_EQ(model::print(model::parse(printed, "printed.cnet")), printed) << line;
+  }
+  // A plain item still prints without a repetition.
+  EXPECT_EQ(model::print(model::parse("network n\ninput 3x8x8\nconv 8 3x3\n", "y.cnet")).find(" x1"), std::string::npos);
+}
+
 TEST(ModelLanguage, ParsedModelPrintsBackAndReparsesToTheSameText) {
   const model::ModelAst ast = model::parse(kTinyResNet, "tiny.cnet");
   const std::string printed = model::print(ast);

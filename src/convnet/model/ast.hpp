@@ -15,6 +15,17 @@ namespace convnet::model {
 /// Limits that keep a hostile file from exhausting the stack or the memory: structures, block calls
 /// and parentheses in $(...) nest at most kMaxNesting deep, and a model expands to at most
 /// kMaxLayers layers (checked before expanding).
+/// A word an item line ends with to repeat the item: "x" then digits ("x3"). The parser takes the
+/// last such word of a line as the repetition, so the printer writes "x1" after an item whose last
+/// argument looks like one.
+inline bool is_repetition_word(const std::string& text) {
+  if (text.size() < 2 || text[0] != 'x') return false;
+  for (size_t i = 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  return true;
+}
+
 inline constexpr int kMaxNesting = 200;
 inline constexpr int64_t kMaxLayers = 1'000'000;
 

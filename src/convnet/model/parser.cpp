@@ -202,10 +202,7 @@ class Parser {
     Item item;
     item.where = line[0].where;
     // Trailing repetition: "x3" or "x6 as denselayer1".
-    auto is_repeat = [](const Token& t) {
-      return t.type == TokenType::Word && t.text.size() > 1 && t.text[0] == 'x' &&
-             std::all_of(t.text.begin() + 1, t.text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-    };
+    auto is_repeat = [](const Token& t) { return t.type == TokenType::Word && is_repetition_word(t.text); };
     if (line.size() >= 4 && line[line.size() - 2].text == "as" && is_repeat(line[line.size() - 3])) {
       item.repeat_as = line.back().text;
       const size_t digits = item.repeat_as.size() - item.repeat_as.find_last_not_of("0123456789") - 1;

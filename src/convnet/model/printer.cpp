@@ -22,7 +22,13 @@ void print_item(std::ostringstream& out, const Item& item, int depth) {
   } else {
     for (const ArgToken& a : item.args) line += " " + a.text;
   }
-  if (item.repeat != 1 || !item.repeat_as.empty()) line += " x" + std::to_string(item.repeat);
+  // "x1" is written when the arguments would otherwise end like a repetition ("... x3", "... x3 as
+  // name"): found by fuzz_model, "pad x0213200 x1" printed without its x1 no longer parsed.
+  const size_t n = item.args.size();
+  const bool ends_like_repeat =
+      item.type != ItemType::BlockCall && n > 0 &&
+      (is_repetition_word(item.args[n - 1].text) || (n >= 3 && item.args[n - 2].text == "as" && is_repetition_word(item.args[n - 3].text)));
+  if (item.repeat != 1 || !item.repeat_as.empty() || ends_like_repeat) line += " x" + std::to_string(item.repeat);
   if (!item.repeat_as.empty()) line += " as " + item.repeat_as;
   out << indent << named(item.name, line) << "\n";
   if (item.type == ItemType::Layer || item.type == ItemType::BlockCall) return;
