@@ -21,6 +21,12 @@ std::vector<int64_t> batched(const Net& net, int node, int64_t batch) {
   return dims;
 }
 
+/// A copy of the store's gradient block, to compare with after later backward passes.
+std::vector<float> gradients(ParamStore& store) {
+  const std::span<float> block = store.grad_block();
+  return {block.begin(), block.end()};
+}
+
 struct Step {
   Tensor output;
   std::vector<Tensor> grads;    // per learnable parameter, in named_parameters() order
@@ -164,7 +170,7 @@ TEST(TrainingPlan, TwoPlansOnOneNetKeepTheirOwnRunState) {
   store.zero_grad();
   (void)a.forward(ia);
   a.backward(ga);
-  const std::vector<float> alone(store.grad_block().begin(), store.grad_block().end());
+  const std::vector<float> alone = gradients(store);
 
   store.zero_grad();
   (void)a.forward(ia);
@@ -203,8 +209,7 @@ TEST(TrainingPlan, TapsReadTheTrainingForwardsActivations) {
   }
   planned.zero_grad();
   plan.backward(g);
-  const std::vector<float> tapped(planned.parameter_store().grad_block().begin(),
-                                  planned.parameter_store().grad_block().end());
+  const std::vector<float> tapped = gradients(planned.parameter_store());
   o.taps.clear();
   Plan untapped(net, planned.parameter_store(), engine, o);
   (void)untapped.forward(inputs);
@@ -222,8 +227,7 @@ TEST(TrainingPlan, GradientsAccumulateOverBackwardCalls) {
   executor.zero_grad();
   (void)executor.forward(x, true);
   executor.backward(g);
-  const std::vector<float> once(executor.parameter_store().grad_block().begin(),
-                                executor.parameter_store().grad_block().end());
+  const std::vector<float> once = gradients(executor.parameter_store());
   (void)executor.forward(x, true);
   executor.backward(g);
   const std::span<float> twice = executor.parameter_store().grad_block();
@@ -240,8 +244,7 @@ TEST(TrainingPlan, GradientsWrittenThroughNamedParametersAreAddedTo) {
   executor.zero_grad();
   (void)executor.forward(x, true);
   executor.backward(g);
-  const std::vector<float> alone(executor.parameter_store().grad_block().begin(),
-                                 executor.parameter_store().grad_block().end());
+  const std::vector<float> alone = gradients(executor.parameter_store());
   executor.zero_grad();
   for (NamedParameter& p : executor.named_parameters()) {
     if (p.grad != nullptr) p.grad->fill(1.0f);
