@@ -16,8 +16,14 @@ class Engine;  // the oneDNN engine and stream, created once per Executor (kerne
 /// Which kernels run: the reference loops (the oracle) or oneDNN (the fast path).
 enum class Backend { Reference, OneDnn };
 
+/// What ReLU's backward passes on: the gradient, dL/dx = dL/dy * [y > 0]; ZFNet's deconvnet,
+/// relu(dL/dy), which ignores the forward's sign; or guided backpropagation, both conditions.
+/// Only the visualisations change it.
+enum class ReluBackward { Gradient, Deconvnet, Guided };
+
 struct RunContext {
   bool training = false;
+  ReluBackward relu_backward = ReluBackward::Gradient;
   Backend backend = Backend::OneDnn;
   std::mt19937_64* rng = nullptr;     // dropout and drop-path masks; seeded by the caller
   onednn::Engine* engine = nullptr;   // set when backend == OneDnn

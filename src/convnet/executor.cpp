@@ -101,7 +101,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }
   training_plan_ = nullptr;
-  if (!training && options_.backend == Backend::OneDnn && options_.plan_inference) {
+  if (!training && options_.backend == Backend::OneDnn && options_.plan_inference && !input_gradients_) {
     return planned_forward(inputs, batch, false);
   }
   if (training && options_.backend == Backend::OneDnn && options_.plan_training && training_plannable_ &&
@@ -113,10 +113,12 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     }
   }
   params_dirty_ = true;  // a training step follows: the optimiser will change the values
-  if (training) store_->allocate_grads();
+  // With input gradients wanted, an inference forward keeps every output for a backward too.
+  const bool keep = training || input_gradients_;
+  if (keep) store_->allocate_grads();
   last_plan_ = nullptr;
   context_.training = training;
-  trained_forward_ = training;
+  trained_forward_ = keep;
   const auto& nodes = net_.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& node = nodes[i];
@@ -126,7 +128,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     std::vector<Tensor*> params;
     for (Tensor& t : store_->values(i)) params.push_back(&t);
     const auto j0 = static_cast<size_t>(node.inputs[0]);
-    const bool reuse = !training && node.layer->in_place() && node.inputs.size() == 1 && !owned_[j0].empty() &&
+    const bool reuse = !keep && node.layer->in_place() && node.inputs.size() == 1 && !owned_[j0].empty() &&
                        last_reader_[j0] == static_cast<int>(i) && static_cast<int>(j0) != net_.output();
     if (reuse) {
       owned_[i] = std::move(owned_[j0]);  // in place: the input's buffer becomes the output
@@ -140,7 +142,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     const auto start = std::chrono::steady_clock::now();
     node.layer->forward(context_, in, params, owned_[i]);
     if (profiling_) forward_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!training) {
+    if (!keep) {
       // The memory plan: free every input whose last reader this was.
       for (int j : node.inputs) {
         const auto js = static_cast<size_t>(j);
@@ -193,10 +195,17 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
   return out;
 }
 
-void Executor::backward(const Tensor& grad_output) {
-  if (!trained_forward_) throw Error("backward needs a forward in training mode first");
+void Executor::backward(const Tensor& grad_output) { backward_from(net_.output(), grad_output); }
+
+void Executor::backward_from(int node, const Tensor& grad) {
+  if (!trained_forward_) {
+    throw Error("backward needs a forward in training mode first (or, with input gradients wanted, any forward)");
+  }
+  if (node < 0 || static_cast<size_t>(node) >= net_.nodes().size()) throw Error("backward: no such node");
+  const Tensor& grad_output = grad;
   params_dirty_ = true;
   if (training_plan_ != nullptr) {
+    if (node != net_.output()) throw Error("backward from an inner node needs input gradients wanted");
     training_plan_->backward(grad_output, !grads_zero_);
     grads_zero_ = false;
     if (profiling_) {
@@ -206,9 +215,9 @@ void Executor::backward(const Tensor& grad_output) {
     }
     return;
   }
-  const auto out = static_cast<size_t>(net_.output());
+  const auto out = static_cast<size_t>(node);
   if (grad_output.dims() != values_[out]->dims()) {
-    throw ShapeError("backward: the output gradient must be " + dims_string(values_[out]->dims()) + ", got " +
+    throw ShapeError("backward: the gradient of '" + net_.node(node).name + "' must be " + dims_string(values_[out]->dims()) + ", got " +
                      dims_string(grad_output.dims()));
   }
   for (Tensor& g : grad_values_) {

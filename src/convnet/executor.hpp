@@ -60,10 +60,16 @@ class Executor {
   /// on a wrong shape. The result stays valid until the next forward.
   const Tensor& forward(std::span<const Tensor* const> inputs, bool training);
   const Tensor& forward(const Tensor& input, bool training);
-  /// After forward(training = true): adds dL/dparams into every gradient.
+  /// After forward(training = true), or any forward while input gradients are wanted: adds
+  /// dL/dparams into every gradient (and computes dL/dinputs when wanted).
   void backward(const Tensor& grad_output);
+  /// The same from an inner node: `grad` is dL/d(node's output) of the last forward; nodes after
+  /// it are skipped. Needs the layer-by-layer path (input gradients wanted).
+  void backward_from(int node, const Tensor& grad);
   void zero_grad();
-  /// Ask backward to also compute dL/dinputs (off by default).
+  /// Ask backward to also compute dL/dinputs (off by default). While on, forward runs layer by
+  /// layer and keeps every node's output, and an inference forward may be followed by backward
+  /// (batch norm with its running statistics, dropout as the identity): the visualisations' path.
   void set_input_gradients(bool wanted) { input_gradients_ = wanted; }
   [[nodiscard]] const Tensor& input_gradient(size_t input_index) const;
   /// A node's output of the last layer-by-layer forward (training keeps all of them); a planned

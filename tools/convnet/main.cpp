@@ -1,5 +1,5 @@
 // The convnet command-line tool: the zoo (list, show, layers, format), analysis (summary,
-// explain), running (forward, bench) and training (train, eval, predict).
+// explain), running (forward, bench), training (train, eval, predict) and pictures (visualize, plot).
 // Every convnet::Error becomes one line on stderr and exit code 1; usage errors exit 2.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -8,6 +8,7 @@
 #include "bench.hpp"
 #include "cli_checks.hpp"
 #include "train_commands.hpp"
+#include "visualize_commands.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/engine/plan.hpp"
 #include "convnet/error.hpp"
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
 
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
+  const std::function<int()> run_visualize_command = add_visualize_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -191,7 +193,8 @@ int main(int argc, char** argv) {
     } else if (bench->parsed()) {
       return run_bench(bench_options);
     } else {
-      return run_training_command();
+      const int code = run_training_command();
+      return code != -1 ? code : run_visualize_command();
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";

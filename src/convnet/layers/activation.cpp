@@ -83,6 +83,14 @@ void ReLU::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output)
 void ReLU::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                     GradTargets grad_inputs) {
   if (float* dx = target_or_null(grad_inputs[0])) {
+    if (ctx.relu_backward == ReluBackward::Deconvnet) {
+      ref::relu_deconvnet_backward(output.numel(), grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
+    if (ctx.relu_backward == ReluBackward::Guided) {
+      ref::relu_guided_backward(output.numel(), output.data(), grad_output.data(), dx, grad_inputs[0].accumulate);
+      return;
+    }
     if (ctx.backend == Backend::OneDnn) {
       onednn_.backward(*ctx.engine, kernels::onednn::EltwiseKind::Relu, 0.0f, output.numel(), output.data(),
                        grad_output.data(), dx, grad_inputs[0].accumulate);

@@ -62,12 +62,13 @@ void Dropout::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& outp
   kernels::reference::dropout_forward(output.numel(), static_cast<float>(options_.p), inputs[0]->data(), output.data(),
                                       mask_.data(), *ctx.rng);
 }
-void Dropout::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void Dropout::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                        GradTargets grad_inputs) {
   float* dx = target_or_null(grad_inputs[0]);
   if (dx == nullptr) return;
-  if (options_.p == 0.0) mask_.assign(static_cast<size_t>(output.numel()), 1);
-  kernels::reference::dropout_backward(output.numel(), static_cast<float>(options_.p), mask_.data(),
+  const bool identity = options_.p == 0.0 || !ctx.training;  // the forward copied: dL/dx = dL/dy
+  if (identity) mask_.assign(static_cast<size_t>(output.numel()), 1);
+  kernels::reference::dropout_backward(output.numel(), identity ? 0.0F : static_cast<float>(options_.p), mask_.data(),
                                        grad_output.data(), dx, grad_inputs[0].accumulate);
 }
 
@@ -81,13 +82,14 @@ void DropPath::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& out
   kernels::reference::drop_path_forward(g, static_cast<float>(options_.p), inputs[0]->data(), output.data(),
                                         mask_.data(), *ctx.rng);
 }
-void DropPath::backward(const RunContext&, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
+void DropPath::backward(const RunContext& ctx, Inputs, const Tensor& output, const Tensor& grad_output, Params, Params,
                         GradTargets grad_inputs) {
   float* dx = target_or_null(grad_inputs[0]);
   if (dx == nullptr) return;
   const kernels::reference::DropPathGeometry g{batch_of(output), output.numel() / batch_of(output)};
-  if (options_.p == 0.0) mask_.assign(static_cast<size_t>(g.batch), 1);
-  kernels::reference::drop_path_backward(g, static_cast<float>(options_.p), mask_.data(), grad_output.data(), dx,
+  const bool identity = options_.p == 0.0 || !ctx.training;  // the forward copied: dL/dx = dL/dy
+  if (identity) mask_.assign(static_cast<size_t>(g.batch), 1);
+  kernels::reference::drop_path_backward(g, identity ? 0.0F : static_cast<float>(options_.p), mask_.data(), grad_output.data(), dx,
                                          grad_inputs[0].accumulate);
 }
 

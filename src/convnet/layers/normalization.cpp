@@ -169,7 +169,12 @@ void BatchNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& out
   grad_scale_.assign(static_cast<size_t>(g.channels), 0.0f);
   grad_shift_.assign(static_cast<size_t>(g.channels), 0.0f);
   const bool accumulate = grad_inputs[0].accumulate;
-  if (ctx.backend == Backend::OneDnn) {
+  if (!ctx.training) {  // after an inference forward (the visualisations' gradients): constant statistics
+    kernels::reference::batch_norm_backward_inference(g, static_cast<float>(options_.eps), inputs[0]->data(),
+                                                      params[0]->data(), params[2]->data(), params[3]->data(),
+                                                      grad_output.data(), target_or_null(grad_inputs[0]),
+                                                      grad_scale_.data(), grad_shift_.data(), accumulate);
+  } else if (ctx.backend == Backend::OneDnn) {
     onednn_.backward(*ctx.engine, g, static_cast<float>(options_.eps), inputs[0]->data(), params[0]->data(),
                      saved_mean_.data(), saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
                      grad_scale_.data(), grad_shift_.data(), accumulate);

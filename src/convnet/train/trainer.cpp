@@ -15,6 +15,7 @@
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/run_checks.hpp"
+#include "convnet/visualize/plot.hpp"
 
 namespace convnet {
 namespace {
@@ -33,7 +34,8 @@ EpochMetrics metrics_from_json(const nlohmann::json& j) {
 }
 
 // metrics.csv is rewritten whole from the rows the checkpoint holds (temp file, fsync, rename), so
-// a crash between the two writes can never leave a duplicated or missing row after resume.
+// a crash between the two writes can never leave a duplicated or missing row after resume; the
+// curves drawn from them (curves.png) likewise.
 // The evaluation columns are named for the set they measured: "val" or "test".
 void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& rows, const std::string& eval_name) {
   std::ostringstream text;
@@ -44,6 +46,10 @@ void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& row
          << m.eval_top5 << "," << m.lr << "," << m.seconds << "\n";
   }
   write_file_atomically((dir / "metrics.csv").string(), text.str());
+  if (!rows.empty()) {
+    plot_curves({rows, eval_name}, dir.filename().string() + ": " + std::to_string(rows.size()) + " epochs")
+        .save_png((dir / "curves.png").string());
+  }
 }
 
 // The settings a run keeps for its whole life; --resume takes them from the checkpoint.

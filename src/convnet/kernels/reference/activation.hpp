@@ -28,6 +28,20 @@ void relu_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
   for (int64_t i = 0; i < n; ++i) detail::activation_store(dx[i], y[i] > T(0) ? dy[i] : T(0), accumulate);
 }
 
+/// ZFNet's deconvnet rule: dL/dx = max(0, dL/dy), whatever the forward's sign
+template <class T>
+void relu_deconvnet_backward(int64_t n, const T* dy, T* dx, bool accumulate) {
+  for (int64_t i = 0; i < n; ++i) detail::activation_store(dx[i], dy[i] > T(0) ? dy[i] : T(0), accumulate);
+}
+
+/// Guided backpropagation: dL/dx = dL/dy * (y > 0) * (dL/dy > 0)
+template <class T>
+void relu_guided_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
+  for (int64_t i = 0; i < n; ++i) {
+    detail::activation_store(dx[i], y[i] > T(0) && dy[i] > T(0) ? dy[i] : T(0), accumulate);
+  }
+}
+
 /// y = x for x > 0, slope * x otherwise
 template <class T>
 void leaky_relu_forward(int64_t n, T slope, const T* x, T* y) {

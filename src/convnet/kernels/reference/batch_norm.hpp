@@ -110,4 +110,30 @@ void batch_norm_backward(const BatchNormGeometry& g, const T* x, const T* gamma,
   }
 }
 
+/// Inference-mode backward (the statistics are constants), with inv_std = 1 / sqrt(running_var + eps):
+/// dL/dbeta = sum dy, dL/dgamma = sum dy * (x - running_mean) * inv_std, dL/dx = gamma * inv_std * dy
+template <class T>
+void batch_norm_backward_inference(const BatchNormGeometry& g, T eps, const T* x, const T* gamma,
+                                   const T* running_mean, const T* running_var, const T* dy,
+                                   std::type_identity_t<T>* dx, std::type_identity_t<T>* dgamma,
+                                   std::type_identity_t<T>* dbeta, bool accumulate) {
+  const int64_t C = g.channels;
+  const int64_t P = g.positions;
+  for (int64_t c = 0; c < C; ++c) {
+    const T inv_std = T(1) / std::sqrt(running_var[c] + eps);
+    T sum_dy = 0;
+    T sum_dy_xhat = 0;
+    for (int64_t n = 0; n < g.batch; ++n) {
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t i = (n * C + c) * P + p;
+        sum_dy += dy[i];
+        sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+        if (dx != nullptr) dx[i] = accumulate ? dx[i] + gamma[c] * inv_std * dy[i] : gamma[c] * inv_std * dy[i];
+      }
+    }
+    if (dgamma != nullptr) dgamma[c] = accumulate ? dgamma[c] + sum_dy_xhat : sum_dy_xhat;
+    if (dbeta != nullptr) dbeta[c] = accumulate ? dbeta[c] + sum_dy : sum_dy;
+  }
+}
+
 }  // namespace convnet::kernels::reference
