@@ -24,6 +24,8 @@ enum class ReluBackward { Gradient, Deconvnet, Guided };
 struct RunContext {
   bool training = false;
   ReluBackward relu_backward = ReluBackward::Gradient;
+  bool backward_follows = false;  // a backward will read this forward (training, or the visualisations'
+                                  // gradients after an inference forward): keep pooling/LRN workspaces
   Backend backend = Backend::OneDnn;
   std::mt19937_64* rng = nullptr;     // dropout and drop-path masks; seeded by the caller
   onednn::Engine* engine = nullptr;   // set when backend == OneDnn

@@ -118,6 +118,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   if (keep) store_->allocate_grads();
   last_plan_ = nullptr;
   context_.training = training;
+  context_.backward_follows = keep;
   trained_forward_ = keep;
   const auto& nodes = net_.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {

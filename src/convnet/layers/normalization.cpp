@@ -108,7 +108,7 @@ void LocalResponseNorm::forward(const RunContext& ctx, Inputs inputs, Params, Te
   const kernels::reference::LrnGeometry g{batch_of(output), channels_of(output), positions_of(output), options_.size,
                                           options_.alpha, options_.beta, options_.k};
   if (ctx.backend == Backend::OneDnn) {
-    onednn_.forward(*ctx.engine, g, ctx.training, inputs[0]->data(), output.data());
+    onednn_.forward(*ctx.engine, g, ctx.training || ctx.backward_follows, inputs[0]->data(), output.data());
     return;
   }
   if (scale_.dims() != output.dims()) scale_ = Tensor(output.dims());

@@ -116,7 +116,7 @@ kernels::reference::Pool2dGeometry pool_geometry(const Tensor& x, const Tensor& 
 
 void MaxPool2d::forward(const RunContext& ctx, Inputs inputs, Params, Tensor& output) {
   if (ctx.backend == Backend::OneDnn) {
-    onednn_.forward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), ctx.training, inputs[0]->data(),
+    onednn_.forward(*ctx.engine, pool_geometry(*inputs[0], output, options_.window), ctx.training || ctx.backward_follows, inputs[0]->data(),
                     output.data());
     return;
   }
