@@ -1,6 +1,5 @@
-// Visualisation's foundations: the canvas and its PNGs, ReLU's three backward
-// rules, and input gradients after an inference forward against finite
-// differences and hand-computed rules.
+// Visualisation's foundations: the canvas and its PNGs, ReLU's three backward rules, and input
+// gradients after an inference forward against finite differences and hand-computed rules.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,8 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempFile;
 
-// Decodes a PNG the library wrote, through the library's own reader: (3, H, W)
-// bytes.
+// Decodes a PNG the library wrote, through the library's own reader: (3, H, W) bytes.
 Dataset decode(const fs::path &path, int64_t width, int64_t height) {
   return read_single_image(path.string(), Shape{3, height, width});
 }
@@ -44,12 +42,9 @@ TEST(Canvas, PngRoundTripsThroughTheImageReader) {
   for (int64_t y = 0; y < 11; ++y) {
     for (int64_t x = 0; x < 37; ++x) {
       const Rgb p = c.at(x, y);
-      EXPECT_EQ(d.pixels[static_cast<size_t>(y * 37 + x)], p.r)
-          << x << "," << y;
-      EXPECT_EQ(d.pixels[static_cast<size_t>(11 * 37 + y * 37 + x)], p.g)
-          << x << "," << y;
-      EXPECT_EQ(d.pixels[static_cast<size_t>(2 * 11 * 37 + y * 37 + x)], p.b)
-          << x << "," << y;
+      EXPECT_EQ(d.pixels[static_cast<size_t>(y * 37 + x)], p.r) << x << "," << y;
+      EXPECT_EQ(d.pixels[static_cast<size_t>(11 * 37 + y * 37 + x)], p.g) << x << "," << y;
+      EXPECT_EQ(d.pixels[static_cast<size_t>(2 * 11 * 37 + y * 37 + x)], p.b) << x << "," << y;
     }
   }
   EXPECT_EQ(c.at(3, 2), (Rgb{200, 10, 30}));
@@ -66,8 +61,7 @@ TEST(Canvas, TextInksItsGlyphsAndRefusesBadSizes) {
   EXPECT_EQ(Canvas::text_width("abc", 2), 22);
   EXPECT_THROW(Canvas(0, 5), ShapeError);
   EXPECT_THROW(Canvas(5, Canvas::kMaxSide + 1), ShapeError);
-  c.draw_text(-100, -100, "clipped",
-              {0, 0, 0}); // off the canvas: nothing drawn, no fault
+  c.draw_text(-100, -100, "clipped", {0, 0, 0});  // off the canvas: nothing drawn, no fault
 }
 
 TEST(Canvas, NormalisationAndColours) {
@@ -84,8 +78,7 @@ TEST(Canvas, NormalisationAndColours) {
 
 TEST(ReluBackwardRules, GradientDeconvnetAndGuided) {
   namespace ref = kernels::reference;
-  const std::vector<float> y{0, 2, 0,
-                             3}; // forward outputs: two units off, two on
+  const std::vector<float> y{0, 2, 0, 3};  // forward outputs: two units off, two on
   const std::vector<float> dy{1, -1, -2, 4};
   std::vector<float> dx(4);
   ref::relu_backward<float>(4, y.data(), dy.data(), dx.data(), false);
@@ -96,8 +89,7 @@ TEST(ReluBackwardRules, GradientDeconvnetAndGuided) {
   EXPECT_EQ(dx, (std::vector<float>{0, 0, 0, 4}));
 }
 
-// A small net with every layer whose inference backward differs from its
-// training one.
+// A small net with every layer whose inference backward differs from its training one.
 constexpr const char *kTiny = R"(network tiny
 input 2x6x6
 conv1 conv 3 3x3 pad 1
@@ -115,20 +107,16 @@ ViewImage tiny_image(uint64_t seed) {
   v.input = Tensor({1, 2, 6, 6});
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t i = 0; i < v.input.numel(); ++i)
-    v.input.data()[i] = u(rng);
+  for (int64_t i = 0; i < v.input.numel(); ++i) v.input.data()[i] = u(rng);
   v.pixels.assign(72, 0.5F);
   return v;
 }
 
 void set_running_statistics(Executor &e) {
   for (NamedParameter &p : e.named_parameters()) {
-    if (p.name == "bn1.running_mean")
-      std::fill_n(p.value->data(), 3, 0.2F);
-    if (p.name == "bn1.running_var")
-      std::fill_n(p.value->data(), 3, 2.5F);
-    if (p.name == "bn1.weight")
-      std::iota(p.value->data(), p.value->data() + 3, 0.5F);
+    if (p.name == "bn1.running_mean") std::fill_n(p.value->data(), 3, 0.2F);
+    if (p.name == "bn1.running_var") std::fill_n(p.value->data(), 3, 2.5F);
+    if (p.name == "bn1.weight") std::iota(p.value->data(), p.value->data() + 3, 0.5F);
   }
   e.parameters_changed();
 }
@@ -141,13 +129,10 @@ TEST_P(InputGradient, MatchesFiniteDifferencesAfterAnInferenceForward) {
   set_running_statistics(e);
   ViewImage image = tiny_image(5);
   int64_t target = 2;
-  const std::vector<float> g =
-      input_gradient(e, image, GradientMethod::Saliency, target);
+  const std::vector<float> g = input_gradient(e, image, GradientMethod::Saliency, target);
   ASSERT_EQ(target, 2);
   ASSERT_EQ(g.size(), 72U);
-  auto score = [&](const Tensor &x) {
-    return static_cast<double>(e.forward(x, false).data()[2]);
-  };
+  auto score = [&](const Tensor &x) { return static_cast<double>(e.forward(x, false).data()[2]); };
   const double eps = 1e-3;
   double worst = 0, scale = 0;
   for (size_t i = 0; i < g.size(); ++i) {
@@ -159,38 +144,29 @@ TEST_P(InputGradient, MatchesFiniteDifferencesAfterAnInferenceForward) {
     worst = std::max(worst, std::abs((up - down) / (2 * eps) - g[i]));
     scale = std::max(scale, static_cast<double>(std::abs(g[i])));
   }
-  EXPECT_GT(scale, 1e-3); // the check means something: the gradient is not zero
-  EXPECT_LT(worst, 2e-2 * scale)
-      << "largest |finite difference - gradient| over " << scale;
-  // The executor is as before: planned inference again, no gradients left
-  // behind.
+  EXPECT_GT(scale, 1e-3);  // the check means something: the gradient is not zero
+  EXPECT_LT(worst, 2e-2 * scale) << "largest |finite difference - gradient| over " << scale;
+  // The executor is as before: planned inference again, no gradients left behind.
   EXPECT_NO_THROW((void)e.forward(image.input, false));
   for (NamedParameter &p : e.named_parameters()) {
     if (p.grad != nullptr) {
-      EXPECT_TRUE(std::all_of(p.grad->data(), p.grad->data() + p.grad->numel(),
-                              [](float v) { return v == 0; }))
+      EXPECT_TRUE(std::all_of(p.grad->data(), p.grad->data() + p.grad->numel(), [](float v) { return v == 0; }))
           << p.name;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, InputGradient,
-                         ::testing::Values(Backend::Reference,
-                                           Backend::OneDnn));
+INSTANTIATE_TEST_SUITE_P(Backends, InputGradient, ::testing::Values(Backend::Reference, Backend::OneDnn));
 
 TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
-  // score = W2 relu(W1 x): the gradient is W1^T ([h > 0] * w2); deconvnet W1^T
-  // relu(w2); guided W1^T ([h > 0] * relu(w2)). w2 is row `target` of W2.
-  Net net = load_model_text(
-      "network mlp\ninput 3\nfc1 fc 4 bias false\nrelu\nfc2 fc 2 bias false\n",
-      "mlp.cnet");
+  // score = W2 relu(W1 x): the gradient is W1^T ([h > 0] * w2); deconvnet W1^T relu(w2); guided
+  // W1^T ([h > 0] * relu(w2)). w2 is row `target` of W2.
+  Net net = load_model_text("network mlp\ninput 3\nfc1 fc 4 bias false\nrelu\nfc2 fc 2 bias false\n", "mlp.cnet");
   Executor e(net, {.backend = Backend::Reference});
-  std::vector<float> w1{1, -2, 0.5F, -1,   1,    1,
-                        2, 0,  -1,   0.5F, 0.5F, -3}; // (4, 3)
-  std::vector<float> w2{1, -1, 2, -2, 0, 0, 0, 0};    // (2, 4)
+  std::vector<float> w1{1, -2, 0.5F, -1, 1, 1, 2, 0, -1, 0.5F, 0.5F, -3};  // (4, 3)
+  std::vector<float> w2{1, -1, 2, -2, 0, 0, 0, 0};                         // (2, 4)
   for (NamedParameter &p : e.named_parameters()) {
-    std::copy_n((p.name == "fc1.weight" ? w1 : w2).data(), p.value->numel(),
-                p.value->data());
+    std::copy_n((p.name == "fc1.weight" ? w1 : w2).data(), p.value->numel(), p.value->data());
   }
   e.parameters_changed();
   ViewImage image;
@@ -201,33 +177,27 @@ TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
   image.input.data()[1] = 0.5F;
   image.input.data()[2] = -1;
   std::vector<float> h(4);
-  for (int j = 0; j < 4; ++j)
-    h[j] = w1[j * 3] * 1 + w1[j * 3 + 1] * 0.5F + w1[j * 3 + 2] * -1;
+  for (int j = 0; j < 4; ++j) h[j] = w1[j * 3] * 1 + w1[j * 3 + 1] * 0.5F + w1[j * 3 + 2] * -1;
   auto expected = [&](auto rule) {
     std::vector<float> out(3, 0);
     for (int j = 0; j < 4; ++j) {
-      for (int i = 0; i < 3; ++i)
-        out[i] += w1[j * 3 + i] * rule(h[j] > 0, w2[j]);
+      for (int i = 0; i < 3; ++i) out[i] += w1[j * 3 + i] * rule(h[j] > 0, w2[j]);
     }
     return out;
   };
-  const auto saliency =
-      expected([](bool on, float d) { return on ? d : 0.0F; });
+  const auto saliency = expected([](bool on, float d) { return on ? d : 0.0F; });
   const auto deconv = expected([](bool, float d) { return std::max(d, 0.0F); });
-  const auto guided =
-      expected([](bool on, float d) { return on && d > 0 ? d : 0.0F; });
-  ASSERT_NE(saliency, deconv); // the weights make the three rules differ
+  const auto guided = expected([](bool on, float d) { return on && d > 0 ? d : 0.0F; });
+  ASSERT_NE(saliency, deconv);  // the weights make the three rules differ
   ASSERT_NE(saliency, guided);
-  for (auto [method, want] : {std::pair{GradientMethod::Saliency, saliency},
-                              std::pair{GradientMethod::Deconvnet, deconv},
-                              std::pair{GradientMethod::Guided, guided}}) {
+  for (auto [method, want] :
+       {std::pair{GradientMethod::Saliency, saliency}, std::pair{GradientMethod::Deconvnet, deconv},
+        std::pair{GradientMethod::Guided, guided}}) {
     int64_t target = 0;
     const std::vector<float> g = input_gradient(e, image, method, target);
-    for (int i = 0; i < 3; ++i)
-      EXPECT_FLOAT_EQ(g[i], want[i])
-          << static_cast<int>(method) << " input " << i;
+    for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(g[i], want[i]) << static_cast<int>(method) << " input " << i;
   }
 }
 
-} // namespace
-} // namespace convnet
+}  // namespace
+}  // namespace convnet

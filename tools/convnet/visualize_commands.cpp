@@ -1,6 +1,5 @@
-// The visualisation commands: each opens a trained model (a checkpoint or a
-// training folder), reads an image the way `predict` does, runs one analysis
-// from convnet/visualize and writes PNGs.
+// The visualisation commands: each opens a trained model (a checkpoint or a training folder), reads
+// an image the way `predict` does, runs one analysis from convnet/visualize and writes PNGs.
 #include "visualize_commands.hpp"
 
 #include <cstdio>
@@ -26,13 +25,10 @@ struct VisualizeArgs {
 };
 
 /// --class: a class index or one of the model's class names.
-int64_t class_index(const std::string &given,
-                    const std::vector<std::string> &names) {
-  if (given.empty())
-    return -1;
+int64_t class_index(const std::string &given, const std::vector<std::string> &names) {
+  if (given.empty()) return -1;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == given)
-      return static_cast<int64_t>(i);
+    if (names[i] == given) return static_cast<int64_t>(i);
   }
   size_t used = 0;
   int64_t index = -1;
@@ -43,19 +39,15 @@ int64_t class_index(const std::string &given,
   }
   if (used != given.size() || index < 0) {
     std::string known;
-    for (const std::string &n : names)
-      known += (known.empty() ? "" : ", ") + n;
-    throw Error(
-        "--class '" + given +
-        "' is neither a class index nor one of the model's classes: " + known);
+    for (const std::string &n : names) known += (known.empty() ? "" : ", ") + n;
+    throw Error("--class '" + given + "' is neither a class index nor one of the model's classes: " + known);
   }
   return index;
 }
 
 std::string class_name(int64_t index, const std::vector<std::string> &names) {
-  return index >= 0 && static_cast<size_t>(index) < names.size()
-             ? names[static_cast<size_t>(index)]
-             : "class " + std::to_string(index);
+  return index >= 0 && static_cast<size_t>(index) < names.size() ? names[static_cast<size_t>(index)]
+                                                                 : "class " + std::to_string(index);
 }
 
 ViewImage open_image(const TrainedModel &m, const std::string &path) {
@@ -67,17 +59,14 @@ void wrote(const std::string &path) { std::printf("wrote %s\n", path.c_str()); }
 
 std::string file_safe(std::string name) {
   for (char &ch : name) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' &&
-        ch != '-' && ch != '_')
-      ch = '_';
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
   }
   return name;
 }
 
 int run_filters(const VisualizeArgs &a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
-  const std::string out =
-      a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
+  const std::string out = a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
   draw_filters(*m.net, *m.executor, a.layer).save_png(out);
   wrote(out);
   return 0;
@@ -90,17 +79,13 @@ int run_activations(const VisualizeArgs &a) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir))
-    throw IoError(dir + ": cannot create the output folder" +
-                  (ec ? ": " + ec.message() : ""));
-  const std::vector<ActivationView> views =
-      draw_activations(*m.net, *m.executor, image, a.layers);
+    throw IoError(dir + ": cannot create the output folder" + (ec ? ": " + ec.message() : ""));
+  const std::vector<ActivationView> views = draw_activations(*m.net, *m.executor, image, a.layers);
   int index = 0;
   for (const ActivationView &v : views) {
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02d-", index++);
-    const std::string path =
-        (fs::path(dir) / (prefix + file_safe(v.name) + "-" + v.shape + ".png"))
-            .string();
+    const std::string path = (fs::path(dir) / (prefix + file_safe(v.name) + "-" + v.shape + ".png")).string();
     v.picture.save_png(path);
     wrote(path);
   }
@@ -110,17 +95,12 @@ int run_activations(const VisualizeArgs &a) {
 int run_occlusion(const VisualizeArgs &a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
-  const OcclusionMap r =
-      occlusion(*m.executor, image,
-                {.target = class_index(a.target, m.class_names),
-                 .patch = a.patch,
-                 .stride = a.stride});
+  const OcclusionMap r = occlusion(
+      *m.executor, image, {.target = class_index(a.target, m.class_names), .patch = a.patch, .stride = a.stride});
   const std::string name = class_name(r.target, m.class_names);
   char title[256];
-  std::snprintf(title, sizeof title,
-                "p(%s) with a %lldx%lld grey patch: %.3f whole, lowest %.3f",
-                name.c_str(), static_cast<long long>(r.patch),
-                static_cast<long long>(r.patch), r.unoccluded, r.lowest);
+  std::snprintf(title, sizeof title, "p(%s) with a %lldx%lld grey patch: %.3f whole, lowest %.3f", name.c_str(),
+                static_cast<long long>(r.patch), static_cast<long long>(r.patch), r.unoccluded, r.lowest);
   const std::string out = a.out.empty() ? "occlusion.png" : a.out;
   draw_heat_map(image, r.per_pixel, title, "p 0", "p 1").save_png(out);
   std::printf("%s\n", title);
@@ -132,16 +112,12 @@ int run_saliency(const VisualizeArgs &a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
   int64_t target = class_index(a.target, m.class_names);
-  const std::vector<float> g = input_gradient(
-      *m.executor, image,
-      a.guided ? GradientMethod::Guided : GradientMethod::Saliency, target);
-  std::vector<float> map =
-      pixel_strength(g, image.channels, image.height * image.width);
+  const std::vector<float> g =
+      input_gradient(*m.executor, image, a.guided ? GradientMethod::Guided : GradientMethod::Saliency, target);
+  std::vector<float> map = pixel_strength(g, image.channels, image.height * image.width);
   normalize_min_max(map);
-  const std::string title =
-      std::string(a.guided ? "guided backpropagation" : "saliency") +
-      ": |d score(" + class_name(target, m.class_names) +
-      ") / d pixel|, max over channels";
+  const std::string title = std::string(a.guided ? "guided backpropagation" : "saliency") + ": |d score(" +
+                            class_name(target, m.class_names) + ") / d pixel|, max over channels";
   const std::string out = a.out.empty() ? "saliency.png" : a.out;
   draw_heat_map(image, map, title, "0", "max").save_png(out);
   wrote(out);
@@ -151,16 +127,11 @@ int run_saliency(const VisualizeArgs &a) {
 int run_deconv(const VisualizeArgs &a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
-  const std::vector<Projection> p =
-      deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
-  if (p.empty())
-    throw Error("no activation of '" + a.layer +
-                "' is above zero for this image: nothing to project");
-  const std::string out =
-      a.out.empty() ? "deconv-" + file_safe(a.layer) + ".png" : a.out;
+  const std::vector<Projection> p = deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
+  if (p.empty()) throw Error("no activation of '" + a.layer + "' is above zero for this image: nothing to project");
+  const std::string out = a.out.empty() ? "deconv-" + file_safe(a.layer) + ".png" : a.out;
   draw_projections(image, p,
-                   "deconvnet: the strongest activation of " +
-                       std::to_string(p.size()) + " channels of " + a.layer +
+                   "deconvnet: the strongest activation of " + std::to_string(p.size()) + " channels of " + a.layer +
                        ", projected to pixels")
       .save_png(out);
   wrote(out);
@@ -170,129 +141,82 @@ int run_deconv(const VisualizeArgs &a) {
 int run_plot(const std::string &run, const std::string &out_given) {
   const MetricsTable table = read_metrics_csv(run);
   const std::string out =
-      out_given.empty()
-          ? (fs::is_directory(run) ? (fs::path(run) / "curves.png").string()
-                                   : "curves.png")
-          : out_given;
-  plot_curves(table, fs::path(run).filename().string() + ": " +
-                         std::to_string(table.rows.size()) + " epochs")
+      out_given.empty() ? (fs::is_directory(run) ? (fs::path(run) / "curves.png").string() : "curves.png") : out_given;
+  plot_curves(table, fs::path(run).filename().string() + ": " + std::to_string(table.rows.size()) + " epochs")
       .save_png(out);
   wrote(out);
   return 0;
 }
 
-} // namespace
+}  // namespace
 
 std::function<int()> add_visualize_commands(CLI::App &app) {
   auto a = std::make_shared<VisualizeArgs>();
   auto plot_out = std::make_shared<std::string>();
   auto plot_run = std::make_shared<std::string>();
-  auto *visualize = app.add_subcommand(
-      "visualize",
-      "pictures of what a trained network learned (docs/visualize.md)");
+  auto *visualize = app.add_subcommand("visualize", "pictures of what a trained network learned (docs/visualize.md)");
   visualize->require_subcommand(1);
   auto checkpoint = [&](CLI::App *c) {
-    c->add_option("CKPT", a->checkpoint, "checkpoint file or training folder")
-        ->required();
+    c->add_option("CKPT", a->checkpoint, "checkpoint file or training folder")->required();
   };
   auto image = [&](CLI::App *c) {
-    c->add_option("IMAGE", a->image,
-                  "a PNG or JPEG image (resized to the input)")
-        ->required();
+    c->add_option("IMAGE", a->image, "a PNG or JPEG image (resized to the input)")->required();
   };
 
-  auto *filters = visualize->add_subcommand(
-      "filters", "a grid of a convolution's learned filters");
+  auto *filters = visualize->add_subcommand("filters", "a grid of a convolution's learned filters");
   checkpoint(filters);
-  filters
-      ->add_option("LAYER", a->layer,
-                   "a layer with filters (conv1, features.0, ...)")
-      ->required();
-  filters->add_option("-o,--out", a->out,
-                      "PNG to write (default filters-LAYER.png)");
+  filters->add_option("LAYER", a->layer, "a layer with filters (conv1, features.0, ...)")->required();
+  filters->add_option("-o,--out", a->out, "PNG to write (default filters-LAYER.png)");
 
-  auto *activations = visualize->add_subcommand(
-      "activations", "one grid of activation maps per layer for an image");
+  auto *activations = visualize->add_subcommand("activations", "one grid of activation maps per layer for an image");
   checkpoint(activations);
   image(activations);
-  activations
-      ->add_option("--layers", a->layers,
-                   "layers to draw, comma-separated (default: all)")
-      ->delimiter(',');
-  activations->add_option(
-      "-o,--out", a->out,
-      "folder for the PNGs, created if missing (default activations/)");
+  activations->add_option("--layers", a->layers, "layers to draw, comma-separated (default: all)")->delimiter(',');
+  activations->add_option("-o,--out", a->out, "folder for the PNGs, created if missing (default activations/)");
 
-  auto *occlusion_cmd = visualize->add_subcommand(
-      "occlusion", "ZFNet's experiment: the class probability as a grey patch "
-                   "slides over the image");
+  auto *occlusion_cmd = visualize->add_subcommand("occlusion",
+                                                  "ZFNet's experiment: the class probability as a grey patch "
+                                                  "slides over the image");
   checkpoint(occlusion_cmd);
   image(occlusion_cmd);
-  occlusion_cmd->add_option(
-      "--class", a->target,
-      "class index or name (default: the predicted class)");
-  occlusion_cmd
-      ->add_option("--patch", a->patch,
-                   "patch side in pixels (default: max(2, side/7))")
+  occlusion_cmd->add_option("--class", a->target, "class index or name (default: the predicted class)");
+  occlusion_cmd->add_option("--patch", a->patch, "patch side in pixels (default: max(2, side/7))")
       ->check(whole_number(1, 1 << 16));
-  occlusion_cmd
-      ->add_option("--stride", a->stride,
-                   "pixels between patch positions (default: patch/2)")
+  occlusion_cmd->add_option("--stride", a->stride, "pixels between patch positions (default: patch/2)")
       ->check(whole_number(1, 1 << 16));
-  occlusion_cmd->add_option("-o,--out", a->out,
-                            "PNG to write (default occlusion.png)");
+  occlusion_cmd->add_option("-o,--out", a->out, "PNG to write (default occlusion.png)");
 
-  auto *saliency = visualize->add_subcommand(
-      "saliency", "the class score's gradient with respect to the pixels");
+  auto *saliency = visualize->add_subcommand("saliency", "the class score's gradient with respect to the pixels");
   checkpoint(saliency);
   image(saliency);
-  saliency->add_option("--class", a->target,
-                       "class index or name (default: the predicted class)");
-  saliency->add_flag(
-      "--guided", a->guided,
-      "guided backpropagation: ReLUs also drop negative gradients");
-  saliency->add_option("-o,--out", a->out,
-                       "PNG to write (default saliency.png)");
+  saliency->add_option("--class", a->target, "class index or name (default: the predicted class)");
+  saliency->add_flag("--guided", a->guided, "guided backpropagation: ReLUs also drop negative gradients");
+  saliency->add_option("-o,--out", a->out, "PNG to write (default saliency.png)");
 
-  auto *deconv = visualize->add_subcommand(
-      "deconv", "ZFNet's deconvnet: a layer's strongest activations projected "
-                "back to pixel space");
+  auto *deconv = visualize->add_subcommand("deconv",
+                                           "ZFNet's deconvnet: a layer's strongest activations projected "
+                                           "back to pixel space");
   checkpoint(deconv);
   image(deconv);
-  deconv
-      ->add_option("--layer", a->layer,
-                   "the layer whose activations are projected")
-      ->required();
-  deconv
-      ->add_option("--top", a->top,
-                   "channels to project, strongest first (default 9)")
-      ->check(whole_number(1, 4096));
-  deconv->add_option("-o,--out", a->out,
-                     "PNG to write (default deconv-LAYER.png)");
+  deconv->add_option("--layer", a->layer, "the layer whose activations are projected")->required();
+  deconv->add_option("--top", a->top, "channels to project, strongest first (default 9)")->check(whole_number(1, 4096));
+  deconv->add_option("-o,--out", a->out, "PNG to write (default deconv-LAYER.png)");
 
-  auto *plot =
-      app.add_subcommand("plot", "training curves (loss, accuracy, learning "
-                                 "rate) from a run's metrics.csv");
-  plot->add_option("RUN", *plot_run, "a training folder or its metrics.csv")
-      ->required();
-  plot->add_option("-o,--out", *plot_out,
-                   "PNG to write (default RUN/curves.png)");
+  auto *plot = app.add_subcommand("plot",
+                                  "training curves (loss, accuracy, learning "
+                                  "rate) from a run's metrics.csv");
+  plot->add_option("RUN", *plot_run, "a training folder or its metrics.csv")->required();
+  plot->add_option("-o,--out", *plot_out, "PNG to write (default RUN/curves.png)");
 
   return [=]() -> int {
-    if (filters->parsed())
-      return run_filters(*a);
-    if (activations->parsed())
-      return run_activations(*a);
-    if (occlusion_cmd->parsed())
-      return run_occlusion(*a);
-    if (saliency->parsed())
-      return run_saliency(*a);
-    if (deconv->parsed())
-      return run_deconv(*a);
-    if (plot->parsed())
-      return run_plot(*plot_run, *plot_out);
+    if (filters->parsed()) return run_filters(*a);
+    if (activations->parsed()) return run_activations(*a);
+    if (occlusion_cmd->parsed()) return run_occlusion(*a);
+    if (saliency->parsed()) return run_saliency(*a);
+    if (deconv->parsed()) return run_deconv(*a);
+    if (plot->parsed()) return run_plot(*plot_run, *plot_out);
     return -1;
   };
 }
 
-} // namespace convnet
+}  // namespace convnet

@@ -1,5 +1,4 @@
-// `convnet visualize filters|activations|occlusion|saliency|deconv` and
-// `convnet plot`.
+// `convnet visualize filters|activations|occlusion|saliency|deconv` and `convnet plot`.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,8 +6,8 @@
 
 namespace convnet {
 
-/// Registers the commands on `app`; the returned function runs whichever was
-/// parsed and returns its exit code, or -1 when none of them was.
+/// Registers the commands on `app`; the returned function runs whichever was parsed and returns its
+/// exit code, or -1 when none of them was.
 std::function<int()> add_visualize_commands(CLI::App &app);
 
-} // namespace convnet
+}  // namespace convnet

@@ -16,24 +16,21 @@ namespace {
 constexpr Rgb kInk{20, 20, 20};
 constexpr Rgb kAxis{120, 120, 120};
 constexpr Rgb kGrid{225, 225, 225};
-constexpr Rgb kTrain{31, 119, 180}; // blue
-constexpr Rgb kEval{214, 39, 40};   // red
-constexpr int64_t kScale = 2;       // text scale
+constexpr Rgb kTrain{31, 119, 180};  // blue
+constexpr Rgb kEval{214, 39, 40};    // red
+constexpr int64_t kScale = 2;        // text scale
 
 std::vector<std::string> split_commas(const std::string &line) {
   std::vector<std::string> out;
   std::stringstream s(line);
   std::string field;
-  while (std::getline(s, field, ','))
-    out.push_back(field);
-  if (!line.empty() && line.back() == ',')
-    out.emplace_back();
+  while (std::getline(s, field, ',')) out.push_back(field);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
   return out;
 }
 
 double parse_number(const std::string &field, const std::string &where) {
-  if (field.empty())
-    throw IoError(where + ": empty field");
+  if (field.empty()) throw IoError(where + ": empty field");
   size_t used = 0;
   double v = 0;
   try {
@@ -41,8 +38,7 @@ double parse_number(const std::string &field, const std::string &where) {
   } catch (const std::exception &) {
     used = 0;
   }
-  if (used != field.size() || !std::isfinite(v))
-    throw IoError(where + ": '" + field + "' is not a finite number");
+  if (used != field.size() || !std::isfinite(v)) throw IoError(where + ": '" + field + "' is not a finite number");
   return v;
 }
 
@@ -58,11 +54,9 @@ struct Series {
   std::vector<double> values;
 };
 
-// One chart: a frame at (x, y) of w x h, a y range from the data, epochs 1..n
-// along x.
-void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h,
-                const std::string &title, const std::vector<Series> &series,
-                int64_t epochs) {
+// One chart: a frame at (x, y) of w x h, a y range from the data, epochs 1..n along x.
+void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h, const std::string &title,
+                const std::vector<Series> &series, int64_t epochs) {
   double lo = INFINITY, hi = -INFINITY;
   for (const Series &s : series) {
     for (double v : s.values) {
@@ -70,45 +64,37 @@ void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h,
       hi = std::max(hi, v);
     }
   }
-  if (hi - lo <
-      1e-12 * std::max(1.0, std::abs(hi))) { // flat: a band around the value
+  if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {  // flat: a band around the value
     const double pad = std::max(std::abs(hi) * 0.1, 1e-6);
     lo -= pad;
     hi += pad;
   }
   const double margin = (hi - lo) * 0.05;
-  lo = lo >= 0 ? std::max(0.0, lo - margin)
-               : lo - margin; // no negative axis for values that cannot be
+  lo = lo >= 0 ? std::max(0.0, lo - margin) : lo - margin;  // no negative axis for values that cannot be
   hi += margin;
-  const int64_t label_w = 7 * 4 * kScale + 8; // room for "-0.0123" on the left
+  const int64_t label_w = 7 * 4 * kScale + 8;  // room for "-0.0123" on the left
   const int64_t fx = x + label_w, fy = y + 5 * kScale + 8, fw = w - label_w - 8,
                 fh = h - (5 * kScale + 8) - 5 * kScale - 10;
   c.draw_text(fx, y, title, kInk, kScale);
   auto px = [&](double epoch) {
     return fx + (epochs == 1 ? fw / 2
-                             : static_cast<int64_t>(std::lround(
-                                   (epoch - 1) * static_cast<double>(fw) /
-                                   static_cast<double>(epochs - 1))));
+                             : static_cast<int64_t>(std::lround((epoch - 1) * static_cast<double>(fw) /
+                                                                static_cast<double>(epochs - 1))));
   };
   auto py = [&](double v) {
-    return fy + fh -
-           static_cast<int64_t>(
-               std::lround((v - lo) / (hi - lo) * static_cast<double>(fh)));
+    return fy + fh - static_cast<int64_t>(std::lround((v - lo) / (hi - lo) * static_cast<double>(fh)));
   };
-  for (int k = 0; k <= 4; ++k) { // horizontal grid lines with their values
+  for (int k = 0; k <= 4; ++k) {  // horizontal grid lines with their values
     const double v = lo + (hi - lo) * k / 4;
     c.draw_line(fx, py(v), fx + fw, py(v), kGrid);
     const std::string t = tick_label(v);
-    c.draw_text(fx - 6 - Canvas::text_width(t, kScale), py(v) - 5 * kScale / 2,
-                t, kInk, kScale);
+    c.draw_text(fx - 6 - Canvas::text_width(t, kScale), py(v) - 5 * kScale / 2, t, kInk, kScale);
   }
   const int64_t step = std::max<int64_t>(1, (epochs + 9) / 10);
   for (int64_t e = 1; e <= epochs; e += step) {
     const std::string t = std::to_string(e);
-    c.draw_line(px(static_cast<double>(e)), fy + fh, px(static_cast<double>(e)),
-                fy + fh + 4, kAxis);
-    c.draw_text(px(static_cast<double>(e)) - Canvas::text_width(t, kScale) / 2,
-                fy + fh + 6, t, kInk, kScale);
+    c.draw_line(px(static_cast<double>(e)), fy + fh, px(static_cast<double>(e)), fy + fh + 4, kAxis);
+    c.draw_text(px(static_cast<double>(e)) - Canvas::text_width(t, kScale) / 2, fy + fh + 6, t, kInk, kScale);
   }
   c.draw_line(fx, fy, fx, fy + fh, kAxis);
   c.draw_line(fx, fy + fh, fx + fw, fy + fh, kAxis);
@@ -131,56 +117,40 @@ void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h,
   }
 }
 
-} // namespace
+}  // namespace
 
 MetricsTable read_metrics_csv(const std::string &path) {
   const std::string file =
-      std::filesystem::is_directory(path)
-          ? (std::filesystem::path(path) / "metrics.csv").string()
-          : path;
-  const std::vector<uint8_t> bytes =
-      InputFile(file).read_all(64 << 20, "metrics file");
+      std::filesystem::is_directory(path) ? (std::filesystem::path(path) / "metrics.csv").string() : path;
+  const std::vector<uint8_t> bytes = InputFile(file).read_all(64 << 20, "metrics file");
   std::stringstream text(std::string(bytes.begin(), bytes.end()));
   std::string line;
-  if (!std::getline(text, line))
-    throw IoError(file +
-                  ": empty (expected the header written by convnet train)");
+  if (!std::getline(text, line)) throw IoError(file + ": empty (expected the header written by convnet train)");
   const std::vector<std::string> header = split_commas(line);
   MetricsTable t;
-  if (header.size() == 8 && header[3].size() > 5)
-    t.eval_name = header[3].substr(0, header[3].size() - 5);
-  const std::vector<std::string> expected{"epoch",
-                                          "train_loss",
-                                          "train_top1",
-                                          t.eval_name + "_loss",
-                                          t.eval_name + "_top1",
-                                          t.eval_name + "_top5",
-                                          "lr",
-                                          "seconds"};
+  if (header.size() == 8 && header[3].size() > 5) t.eval_name = header[3].substr(0, header[3].size() - 5);
+  const std::vector<std::string> expected{
+      "epoch", "train_loss", "train_top1", t.eval_name + "_loss", t.eval_name + "_top1", t.eval_name + "_top5",
+      "lr",    "seconds"};
   if (header != expected || (t.eval_name != "val" && t.eval_name != "test")) {
-    throw IoError(
-        file + ":1: not a convnet metrics file (expected the header "
-               "epoch,train_loss,train_top1,"
-               "val_loss,val_top1,val_top5,lr,seconds or with test_ columns)");
+    throw IoError(file +
+                  ":1: not a convnet metrics file (expected the header "
+                  "epoch,train_loss,train_top1,"
+                  "val_loss,val_top1,val_top5,lr,seconds or with test_ columns)");
   }
   int64_t number = 1;
   while (std::getline(text, line)) {
     ++number;
-    if (line.empty())
-      continue;
+    if (line.empty()) continue;
     const std::string where = file + ":" + std::to_string(number);
     const std::vector<std::string> f = split_commas(line);
-    if (f.size() != 8)
-      throw IoError(where + ": " + std::to_string(f.size()) +
-                    " fields, expected 8");
+    if (f.size() != 8) throw IoError(where + ": " + std::to_string(f.size()) + " fields, expected 8");
     std::vector<double> v;
-    for (const std::string &field : f)
-      v.push_back(parse_number(field, where));
+    for (const std::string &field : f) v.push_back(parse_number(field, where));
     const auto epoch = static_cast<int64_t>(v[0]);
     const int64_t expected_epoch = static_cast<int64_t>(t.rows.size()) + 1;
     if (v[0] != static_cast<double>(expected_epoch)) {
-      throw IoError(where + ": epoch " + f[0] + ", expected " +
-                    std::to_string(expected_epoch));
+      throw IoError(where + ": epoch " + f[0] + ", expected " + std::to_string(expected_epoch));
     }
     t.rows.push_back({epoch, v[1], v[2], v[3], v[4], v[5], v[6], v[7]});
   }
@@ -188,8 +158,7 @@ MetricsTable read_metrics_csv(const std::string &path) {
 }
 
 Canvas plot_curves(const MetricsTable &table, const std::string &title) {
-  if (table.rows.empty())
-    throw Error("no epochs to plot yet");
+  if (table.rows.empty()) throw Error("no epochs to plot yet");
   const auto epochs = static_cast<int64_t>(table.rows.size());
   Series train_loss{"train", kTrain, {}}, eval_loss{table.eval_name, kEval, {}};
   Series train_top1{"train", kTrain, {}}, eval_top1{table.eval_name, kEval, {}};
@@ -204,15 +173,11 @@ Canvas plot_curves(const MetricsTable &table, const std::string &title) {
   constexpr int64_t kWidth = 720, kChart = 230;
   Canvas c(kWidth, 40 + 3 * kChart + 30, {255, 255, 255});
   c.draw_text(10, 10, title, kInk, kScale);
-  draw_chart(c, 10, 40, kWidth - 20, kChart - 10, "loss",
-             {train_loss, eval_loss}, epochs);
-  draw_chart(c, 10, 40 + kChart, kWidth - 20, kChart - 10,
-             "top-1 accuracy (percent)", {train_top1, eval_top1}, epochs);
-  draw_chart(c, 10, 40 + 2 * kChart, kWidth - 20, kChart - 10, "learning rate",
-             {lr}, epochs);
-  c.draw_text(kWidth / 2 - Canvas::text_width("epoch", kScale) / 2,
-              40 + 3 * kChart + 6, "epoch", kInk, kScale);
+  draw_chart(c, 10, 40, kWidth - 20, kChart - 10, "loss", {train_loss, eval_loss}, epochs);
+  draw_chart(c, 10, 40 + kChart, kWidth - 20, kChart - 10, "top-1 accuracy (percent)", {train_top1, eval_top1}, epochs);
+  draw_chart(c, 10, 40 + 2 * kChart, kWidth - 20, kChart - 10, "learning rate", {lr}, epochs);
+  c.draw_text(kWidth / 2 - Canvas::text_width("epoch", kScale) / 2, 40 + 3 * kChart + 6, "epoch", kInk, kScale);
   return c;
 }
 
-} // namespace convnet
+}  // namespace convnet
