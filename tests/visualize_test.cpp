@@ -16,6 +16,7 @@
 #include "convnet/train/trainer.hpp"
 #include "convnet/visualize/canvas.hpp"
 #include "convnet/visualize/plot.hpp"
+#include "convnet/visualize/report.hpp"
 #include "convnet/visualize/views.hpp"
 #include "support/cli.hpp"
 
@@ -197,6 +198,51 @@ TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
     const std::vector<float> g = input_gradient(e, image, method, target);
     for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(g[i], want[i]) << static_cast<int>(method) << " input " << i;
   }
+}
+
+TEST(Report, Base64MatchesRfc4648) {
+  auto b64 = [](const std::string &s) { return base64(std::vector<uint8_t>(s.begin(), s.end())); };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64({0xff, 0xfe, 0x00}), "//4A");
+}
+
+size_t count(const std::string &text, const std::string &part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+TEST(Report, OneRowPerLayerABoxPerVolumeArcsForShortcutsAndNothingUnescaped) {
+  Net net = load_model("resnet18");
+  const std::string page = report_html(net, nullptr);
+  EXPECT_EQ(count(page, "<tr id=\"row-"), net.nodes().size());
+  // conv + bn + relu share a box: 1 input, 1 stem conv, 1 maxpool, 8 blocks x (conv1, conv2, add)
+  // and 3 downsampling convs, the global pool and fc.
+  EXPECT_EQ(count(page, "<g class=\"node\""), 1U + 1 + 1 + 8 * 3 + 3 + 2);
+  EXPECT_EQ(count(page, "class=\"skip\""), 8U + 3);  // each block's shortcut, and the downsampling branches
+  EXPECT_EQ(page.find("http"), std::string::npos);
+  EXPECT_NE(page.find("conv 64 7x7 stride 2 pad 3"), std::string::npos) << "the stem's kernel and stride";
+
+  ReportRun run;
+  run.name = "<run>";
+  run.class_names = {"a<b", "c&d"};
+  run.evaluation.count = 2;
+  run.evaluation.top1 = 0.5;
+  run.evaluation.confusion = {1, 0, 1, 0};
+  run.metrics.rows = {{1, 0.5, 0.8, 0.4, 0.8, 0.9, 0.1, 2}, {2, 0.4, 0.85, 0.35, 0.82, 0.9, 0.05, 2}};
+  run.examples.push_back({Canvas(4, 4), "a<b", "c&d", 0.75F});
+  const std::string with_run = report_html(net, &run);
+  EXPECT_EQ(with_run.find("<run>"), std::string::npos);
+  EXPECT_EQ(with_run.find("a<b"), std::string::npos);
+  EXPECT_NE(with_run.find("a&lt;b"), std::string::npos);
+  EXPECT_NE(with_run.find("c&amp;d 75%"), std::string::npos);
+  EXPECT_NE(with_run.find("<h2>Confusion matrix (test set)</h2>"), std::string::npos);
+  EXPECT_NE(with_run.find("data:image/png;base64,iVBORw0KGgo"), std::string::npos) << "the example as a PNG";
+  EXPECT_EQ(count(with_run, "<polyline"), 5U) << "train and eval loss and accuracy, and the learning rate";
 }
 
 }  // namespace

@@ -8,8 +8,12 @@
 
 #include "cli_checks.hpp"
 #include "convnet/error.hpp"
+#include "convnet/io/atomic_file.hpp"
+#include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
+#include "convnet/train/evaluate.hpp"
 #include "convnet/visualize/plot.hpp"
+#include "convnet/visualize/report.hpp"
 #include "convnet/visualize/views.hpp"
 
 namespace convnet {
@@ -138,6 +142,62 @@ int run_deconv(const VisualizeArgs &a) {
   return 0;
 }
 
+struct ReportArgs {
+  std::string source, out, input, data;
+  int64_t batch = 1;
+};
+
+/// The run's parts of the report; what cannot be read (a dataset moved away) is left out with a note.
+ReportRun report_run(TrainedModel &m, const std::string &source, const std::string &data_given) {
+  ReportRun r;
+  const fs::path folder = fs::is_directory(source) ? fs::path(source) : fs::path(source).parent_path();
+  r.name = fs::absolute(folder).filename().string();
+  r.class_names = m.class_names;
+  if (fs::exists(folder / "metrics.csv")) r.metrics = read_metrics_csv((folder / "metrics.csv").string());
+  for (const Node &n : m.net->nodes()) {
+    if (!n.params.empty() && n.params[0].dims.size() == 4) {
+      r.filters.push_back(draw_filters(*m.net, *m.executor, n.name));
+      break;
+    }
+  }
+  const std::string data = !data_given.empty() ? data_given : m.meta.value("data", std::string(kDefaultDataPath));
+  try {
+    const Dataset test = load_dataset(data).test;
+    r.evaluation = evaluate(*m.executor, test, m.normalization, 256, true);
+    const int64_t classes = static_cast<int64_t>(r.evaluation.probabilities.size()) / test.size();
+    for (int64_t i = 0; i < std::min<int64_t>(12, test.size()); ++i) {
+      const float *p = r.evaluation.probabilities.data() + i * classes;
+      const int64_t best = std::max_element(p, p + classes) - p;
+      const ViewImage image = view_image(test, i, m.normalization);
+      r.examples.push_back({picture_of(image, std::max<int64_t>(1, 84 / std::max(image.height, image.width))),
+                            class_name(test.labels[static_cast<size_t>(i)], m.class_names),
+                            class_name(best, m.class_names), p[best]});
+    }
+  } catch (const IoError &e) {
+    std::fprintf(stderr, "convnet report: note: %s; the confusion matrix and examples are left out\n", e.what());
+  }
+  return r;
+}
+
+int run_report(const ReportArgs &a) {
+  const bool is_run = fs::is_directory(a.source) || fs::path(a.source).extension() == ".safetensors";
+  std::string html;
+  if (is_run) {
+    if (!a.input.empty()) throw Error("--input applies to a model, not a trained run (its input is fixed)");
+    TrainedModel m = open_trained_model(a.source, Backend::OneDnn);
+    const ReportRun run = report_run(m, a.source, a.data);
+    html = report_html(*m.net, &run, a.batch);
+  } else {
+    LoadOptions options;
+    if (!a.input.empty()) options.input_shape = parse_input_option(a.input);
+    html = report_html(load_model(a.source, options), nullptr, a.batch);
+  }
+  const std::string out = a.out.empty() ? "report.html" : a.out;
+  write_file_atomically(out, html);
+  wrote(out);
+  return 0;
+}
+
 int run_plot(const std::string &run, const std::string &out_given) {
   const MetricsTable table = read_metrics_csv(run);
   const std::string out =
@@ -208,7 +268,21 @@ std::function<int()> add_visualize_commands(CLI::App &app) {
   plot->add_option("RUN", *plot_run, "a training folder or its metrics.csv")->required();
   plot->add_option("-o,--out", *plot_out, "PNG to write (default RUN/curves.png)");
 
+  auto r = std::make_shared<ReportArgs>();
+  auto *report =
+      app.add_subcommand("report",
+                         "one self-contained HTML page: the architecture drawn as volumes, the layer table "
+                         "with formulas on hover; for a run also curves, filters, confusion matrix, examples");
+  report->add_option("SOURCE", r->source, "a zoo model, a model file (.cnet), or a training folder / checkpoint")
+      ->required();
+  report->add_option("-o,--out", r->out, "HTML file to write (default report.html)");
+  report->add_option("--input", r->input, "input shape CxHxW, replacing the model's (models only)");
+  report->add_option("--batch", r->batch, "batch size for the memory figures (default 1)")
+      ->check(whole_number(1, 1 << 20));
+  report->add_option("--data", r->data, "dataset folder for a run's confusion matrix and examples (default: its own)");
+
   return [=]() -> int {
+    if (report->parsed()) return run_report(*r);
     if (filters->parsed()) return run_filters(*a);
     if (activations->parsed()) return run_activations(*a);
     if (occlusion_cmd->parsed()) return run_occlusion(*a);

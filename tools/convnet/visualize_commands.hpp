@@ -1,4 +1,5 @@
-// `convnet visualize filters|activations|occlusion|saliency|deconv` and `convnet plot`.
+// `convnet visualize filters|activations|occlusion|saliency|deconv`, `convnet plot` and
+// `convnet report`.
 #pragma once
 
 #include <CLI/CLI.hpp>

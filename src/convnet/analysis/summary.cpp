@@ -56,13 +56,6 @@ Summary summarize(const Net& net, int64_t batch) {
 
 namespace {
 
-std::string rf_string(const ReceptiveField& rf) {
-  if (rf.global) return "global";
-  std::string size = std::to_string(rf.size_h) + "x" + std::to_string(rf.size_w);
-  std::string step = rf.jump_h == rf.jump_w ? std::to_string(rf.jump_h)
-                                            : std::to_string(rf.jump_h) + "x" + std::to_string(rf.jump_w);
-  return size + " /" + step;
-}
 
 std::string pad_right(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
 std::string pad_left(const std::string& s, size_t width) { return s.size() >= width ? s : std::string(width - s.size(), ' ') + s; }
@@ -75,7 +68,7 @@ std::string format_summary(const Summary& s) {
   for (const LayerRow& r : s.rows) {
     table.push_back({r.name, r.kind, r.output.volume_string(), with_commas(r.parameters()),
                      r.in_place ? "(in place)" : with_commas(r.activations), with_commas(r.macs),
-                     rf_string(r.receptive_field)});
+                     receptive_field_string(r.receptive_field)});
   }
   std::vector<size_t> widths(table[0].size(), 0);
   for (const auto& row : table) {
@@ -140,6 +133,14 @@ nlohmann::json summary_json(const Summary& s) {
             {"activation_bytes_forward_backward", s.forward_backward_bytes()},
             {"macs_per_image", s.macs},
             {"flops_per_image", s.flops()}}}};
+}
+
+std::string receptive_field_string(const ReceptiveField& rf) {
+  if (rf.global) return "global";
+  std::string size = std::to_string(rf.size_h) + "x" + std::to_string(rf.size_w);
+  std::string step = rf.jump_h == rf.jump_w ? std::to_string(rf.jump_h)
+                                            : std::to_string(rf.jump_h) + "x" + std::to_string(rf.jump_w);
+  return size + " /" + step;
 }
 
 }  // namespace convnet

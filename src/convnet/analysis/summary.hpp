@@ -54,6 +54,9 @@ struct Summary {
 [[nodiscard]] std::string format_summary(const Summary& summary);
 [[nodiscard]] nlohmann::json summary_json(const Summary& summary);
 
+/// "11x11 /4": the receptive field's size and its step on the input, or "global".
+[[nodiscard]] std::string receptive_field_string(const ReceptiveField& rf);
+
 /// Every formula behind one layer's numbers, with the numbers put in. Throws SpecError for an
 /// unknown layer name (suggesting close names).
 [[nodiscard]] std::string explain_layer(const Net& net, const std::string& layer_name);

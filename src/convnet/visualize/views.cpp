@@ -339,6 +339,12 @@ std::vector<float> pixel_strength(const std::vector<float> &gradient, int64_t ch
   return s;
 }
 
+Canvas picture_of(const ViewImage &image, int64_t scale) {
+  Canvas c(image.width * scale, image.height * scale);
+  draw_planes(c, 0, 0, image.pixels, image.channels, image.height, image.width, scale);
+  return c;
+}
+
 Canvas draw_heat_map(const ViewImage &image, const std::vector<float> &map01, const std::string &title,
                      const std::string &low_label, const std::string &high_label) {
   const int64_t H = image.height, W = image.width;

@@ -95,6 +95,9 @@ struct Projection {
 [[nodiscard]] std::vector<float> pixel_strength(const std::vector<float> &gradient, int64_t channels,
                                                 int64_t positions);
 
+/// The image alone, each pixel a `scale` x `scale` block (colour for 3 channels, else grey).
+[[nodiscard]] Canvas picture_of(const ViewImage &image, int64_t scale);
+
 /// The image, a (H, W) map in [0, 1] beside it, and the map over the image; `title` above.
 [[nodiscard]] Canvas draw_heat_map(const ViewImage &image, const std::vector<float> &map01, const std::string &title,
                                    const std::string &low_label, const std::string &high_label);

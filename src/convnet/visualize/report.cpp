@@ -1,0 +1,359 @@
+// The HTML report: the volume diagram (SVG), the summary table with formulas on hover, and a run's
+// curves (SVG), filters, confusion matrix and examples. Every string from a model or a dataset is
+// escaped; the page loads nothing from anywhere.
+#include "convnet/visualize/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "convnet/analysis/summary.hpp"
+#include "convnet/text.hpp"
+
+namespace convnet {
+namespace {
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string number(double v, const char* format = "%.4g") {
+  char text[64];
+  std::snprintf(text, sizeof text, format, v);
+  return text;
+}
+
+bool is_pointwise(const std::string& kind) {
+  for (const char* k : {"relu", "leakyrelu", "elu", "sigmoid", "tanh", "batchnorm", "dropout", "droppath", "lrn"}) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
+// A node drawn inside its input's box: a pointwise layer right after the one it reads.
+bool folded(const Net& net, size_t i) {
+  const Node& n = net.nodes()[i];
+  return n.inputs.size() == 1 && static_cast<size_t>(n.inputs[0]) + 1 == i && is_pointwise(n.layer->kind()) &&
+         n.output == net.nodes()[i - 1].output;
+}
+
+// "conv 6 5x5 pad 2 stride 1": the model-language line, with the stride even where it is the default.
+std::string layer_label(const Node& n) {
+  const std::string kind = n.layer->kind();
+  std::string args = n.layer->args();
+  const bool windowed = kind == "conv" || kind == "local" || kind == "tiled" || kind == "maxpool" || kind == "avgpool";
+  if (windowed && args.find("stride") == std::string::npos) args += " stride 1";
+  return kind + (args.empty() ? "" : " " + args);
+}
+
+double scaled(int64_t v, double per_octave) {
+  return per_octave * std::log2(static_cast<double>(std::max<int64_t>(v, 1)) + 1);
+}
+
+// Each volume as a box like the lecture figures: depth (channels) across, height down, width
+// receding; log scales so that 3 and 2048 channels both fit. Inputs that are not the box above
+// arrive as arcs on the left (residual, inception and dense connections).
+std::string diagram_svg(const Net& net) {
+  struct Box {
+    size_t node;
+    std::string incoming;  // the layer (and folded layers) producing this volume
+    double x = 0, y = 0, w = 0, h = 0, o = 0;
+  };
+  std::vector<Box> boxes;
+  std::vector<size_t> box_of(net.nodes().size());
+  for (size_t i = 0; i < net.nodes().size(); ++i) {
+    const Node& n = net.nodes()[i];
+    if (i > 0 && folded(net, i)) {
+      box_of[i] = box_of[i - 1];
+      boxes[box_of[i]].incoming += " + " + layer_label(n);
+      continue;
+    }
+    box_of[i] = boxes.size();
+    boxes.push_back({i, n.inputs.empty() ? "" : layer_label(n)});
+  }
+  constexpr double kLeft = 150, kArrow = 46;
+  double y = 20, widest = 0;
+  for (Box& b : boxes) {
+    const Shape& s = net.nodes()[b.node].output;
+    const bool volume = s.dims().size() == 3;
+    b.w = volume ? 6 + scaled(s.channels(), 7) : 10;
+    b.h = std::min(180.0, 6 + scaled(volume ? s.height() : s.numel(), volume ? 9 : 6));
+    b.o = volume ? 3 + scaled(s.width(), 2.5) : 4;
+    b.x = kLeft;
+    b.y = y + b.o;
+    y = b.y + b.h + kArrow;
+    widest = std::max(widest, b.w + b.o);
+  }
+  std::ostringstream svg;
+  const double width = kLeft + widest + 520;
+  svg << "<svg width=\"" << number(width, "%.0f") << "\" height=\"" << number(y, "%.0f") << "\" viewBox=\"0 0 "
+      << number(width, "%.0f") << " " << number(y, "%.0f") << "\">\n"
+      << "<defs><marker id=\"head\" markerWidth=\"8\" markerHeight=\"8\" refX=\"6\" refY=\"3\" orient=\"auto\">"
+         "<path d=\"M0,0 L6,3 L0,6 z\" fill=\"#555\"/></marker></defs>\n";
+  for (size_t k = 0; k < boxes.size(); ++k) {
+    const Box& b = boxes[k];
+    const Node& n = net.nodes()[b.node];
+    if (k > 0) {  // the arrow from the box above, labelled with the layer that makes this volume
+      const Box& a = boxes[k - 1];
+      const bool sequential =
+          std::any_of(n.inputs.begin(), n.inputs.end(), [&](int j) { return box_of[static_cast<size_t>(j)] == k - 1; });
+      const double ax = a.x + a.w / 2, ay = a.y + a.h + 2;
+      svg << "<line class=\"" << (sequential ? "flow" : "flow gap") << "\" x1=\"" << number(ax) << "\" y1=\""
+          << number(ay) << "\" x2=\"" << number(ax) << "\" y2=\"" << number(b.y - b.o - 4) << "\""
+          << (sequential ? " marker-end=\"url(#head)\"" : "") << "/>\n";
+      svg << "<text class=\"op\" x=\"" << number(ax + 12) << "\" y=\"" << number((ay + b.y - b.o) / 2 + 4) << "\">"
+          << escape(b.incoming) << "</text>\n";
+    }
+    for (int j : n.inputs) {  // a connection from further up: an arc on the left
+      const size_t from = box_of[static_cast<size_t>(j)];
+      if (from + 1 == k) continue;
+      const Box& a = boxes[from];
+      const double sy = a.y + a.h / 2, dy = b.y + b.h / 2;
+      const double bend = std::min(kLeft - 10, 20 + 6 * std::sqrt(static_cast<double>(k - from)));
+      svg << "<path class=\"skip\" d=\"M" << number(b.x) << "," << number(sy) << " C" << number(b.x - bend) << ","
+          << number(sy) << " " << number(b.x - bend) << "," << number(dy) << " " << number(b.x - 4) << "," << number(dy)
+          << "\" marker-end=\"url(#head)\"/>\n";
+    }
+    svg << "<g class=\"node\" data-node=\"" << escape(n.name) << "\"><title>" << escape(n.name) << ": "
+        << escape(n.output.volume_string()) << "</title>";
+    // Front face, top face, side face.
+    svg << "<rect class=\"front\" x=\"" << number(b.x) << "\" y=\"" << number(b.y) << "\" width=\"" << number(b.w)
+        << "\" height=\"" << number(b.h) << "\"/>";
+    svg << "<path class=\"top\" d=\"M" << number(b.x) << "," << number(b.y) << " l" << number(b.o) << ","
+        << number(-b.o) << " h" << number(b.w) << " l" << number(-b.o) << "," << number(b.o) << " z\"/>";
+    svg << "<path class=\"side\" d=\"M" << number(b.x + b.w) << "," << number(b.y) << " l" << number(b.o) << ","
+        << number(-b.o) << " v" << number(b.h) << " l" << number(-b.o) << "," << number(b.o) << " z\"/>";
+    const double tx = b.x + b.w + b.o + 10;
+    svg << "<text class=\"name\" x=\"" << number(tx) << "\" y=\"" << number(b.y + 10) << "\">" << escape(n.name)
+        << "</text><text class=\"volume\" x=\"" << number(tx) << "\" y=\"" << number(b.y + 24) << "\">"
+        << escape(n.output.volume_string()) << "</text></g>\n";
+  }
+  svg << "</svg>";
+  return svg.str();
+}
+
+std::string layer_table(const Net& net, const Summary& s) {
+  std::ostringstream t;
+  t << "<table id=\"layers\"><thead><tr><th>layer</th><th>kind</th><th>arguments</th><th>output</th>"
+       "<th>params</th><th>activations</th><th>MACs</th><th>receptive field</th></tr></thead><tbody>\n";
+  for (const LayerRow& r : s.rows) {
+    t << "<tr id=\"row-" << escape(r.name) << "\" title=\"" << escape(explain_layer(net, r.name)) << "\"><td>"
+      << escape(r.name) << "</td><td>" << escape(r.kind) << "</td><td>" << escape(r.args) << "</td><td>"
+      << escape(r.output.volume_string()) << "</td><td class=\"n\">" << with_commas(r.parameters())
+      << "</td><td class=\"n\">" << with_commas(r.activations) << "</td><td class=\"n\">" << with_commas(r.macs)
+      << "</td><td>" << escape(receptive_field_string(r.receptive_field)) << "</td></tr>\n";
+  }
+  t << "</tbody><tfoot><tr><td>total</td><td></td><td></td><td></td><td class=\"n\">" << with_commas(s.parameters)
+    << "</td><td class=\"n\">" << with_commas(s.activations) << "</td><td class=\"n\">" << with_commas(s.macs)
+    << "</td><td></td></tr></tfoot></table>\n";
+  return t.str();
+}
+
+// One small line chart per quantity, epochs along x.
+std::string curves_svg(const MetricsTable& m) {
+  struct Chart {
+    const char* title;
+    std::vector<std::pair<std::string, std::vector<double>>> series;
+  };
+  auto column = [&](auto get) {
+    std::vector<double> v;
+    for (const EpochMetrics& e : m.rows) v.push_back(get(e));
+    return v;
+  };
+  const std::vector<Chart> charts{{"loss",
+                                   {{"train", column([](const EpochMetrics& e) { return e.train_loss; })},
+                                    {m.eval_name, column([](const EpochMetrics& e) { return e.eval_loss; })}}},
+                                  {"top-1 accuracy (%)",
+                                   {{"train", column([](const EpochMetrics& e) { return 100 * e.train_top1; })},
+                                    {m.eval_name, column([](const EpochMetrics& e) { return 100 * e.eval_top1; })}}},
+                                  {"learning rate", {{"lr", column([](const EpochMetrics& e) { return e.lr; })}}}};
+  constexpr double kW = 300, kH = 170, kPad = 34;
+  std::ostringstream svg;
+  svg << "<svg width=\"" << 3 * kW + 40 << "\" height=\"" << kH + 30 << "\">\n";
+  const char* colours[] = {"#1f77b4", "#d62728"};
+  for (size_t c = 0; c < charts.size(); ++c) {
+    const double x0 = static_cast<double>(c) * (kW + 20) + kPad, y0 = 20, w = kW - kPad - 6, h = kH - 30;
+    double lo = INFINITY, hi = -INFINITY;
+    for (const auto& [name, v] : charts[c].series) {
+      for (double x : v) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+    }
+    if (hi <= lo) hi = lo + 1;
+    svg << "<text class=\"chart\" x=\"" << x0 << "\" y=\"12\">" << charts[c].title << "</text>"
+        << "<rect class=\"frame\" x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << w << "\" height=\"" << h << "\"/>"
+        << "<text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + 8 << "\" text-anchor=\"end\">" << number(hi)
+        << "</text><text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + h << "\" text-anchor=\"end\">"
+        << number(lo) << "</text><text class=\"tick\" x=\"" << x0 + w << "\" y=\"" << y0 + h + 14
+        << "\" text-anchor=\"end\">epoch " << m.rows.size() << "</text>\n";
+    for (size_t s = 0; s < charts[c].series.size(); ++s) {
+      const auto& [name, v] = charts[c].series[s];
+      svg << "<polyline class=\"curve\" stroke=\"" << colours[s] << "\" points=\"";
+      for (size_t i = 0; i < v.size(); ++i) {
+        const double x = x0 + (v.size() == 1 ? w / 2 : w * static_cast<double>(i) / static_cast<double>(v.size() - 1));
+        svg << number(x) << "," << number(y0 + h - (v[i] - lo) / (hi - lo) * h) << " ";
+      }
+      svg << "\"/><text class=\"tick\" fill=\"" << colours[s] << "\" x=\"" << x0 + w - 4 << "\" y=\""
+          << y0 + 14 + 12 * static_cast<double>(s) << "\" text-anchor=\"end\">" << escape(name) << "</text>\n";
+    }
+  }
+  svg << "</svg>";
+  return svg.str();
+}
+
+std::string png_image(const Canvas& c, const std::string& alt) {
+  return "<img alt=\"" + escape(alt) + "\" width=\"" + std::to_string(c.width()) + "\" height=\"" +
+         std::to_string(c.height()) + "\" src=\"data:image/png;base64," + base64(c.encode_png()) + "\">";
+}
+
+std::string confusion_table(const Evaluation& e, const std::vector<std::string>& names) {
+  const auto k = static_cast<size_t>(std::sqrt(static_cast<double>(e.confusion.size())));
+  if (k * k != e.confusion.size() || k == 0) return "";
+  std::ostringstream t;
+  t << "<table class=\"confusion\"><thead><tr><th>true \\ predicted</th>";
+  auto name = [&](size_t i) { return i < names.size() ? names[i] : std::to_string(i); };
+  for (size_t j = 0; j < k; ++j) t << "<th>" << escape(name(j)) << "</th>";
+  t << "</tr></thead><tbody>\n";
+  for (size_t i = 0; i < k; ++i) {
+    int64_t total = 0;
+    for (size_t j = 0; j < k; ++j) total += e.confusion[i * k + j];
+    t << "<tr><th>" << escape(name(i)) << "</th>";
+    for (size_t j = 0; j < k; ++j) {
+      const int64_t v = e.confusion[i * k + j];
+      const double share = total > 0 ? static_cast<double>(v) / static_cast<double>(total) : 0;
+      t << "<td class=\"n\" style=\"background:rgba(31,119,180," << number(share, "%.3f") << ")\">" << v << "</td>";
+    }
+    t << "</tr>\n";
+  }
+  t << "</tbody></table>\n";
+  return t.str();
+}
+
+constexpr const char* kStyle = R"(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { margin-bottom: 0; } .totals { color: #555; }
+.pair { display: flex; gap: 24px; align-items: flex-start; } .pair > section { flex: none; max-width: 62em; }
+#diagram { border: 1px solid #ddd; padding: 8px; }
+.front { fill: #9ecae1; stroke: #3182bd; } .top { fill: #c6dbef; stroke: #3182bd; } .side { fill: #6baed6; stroke: #3182bd; }
+g.node { cursor: pointer; } g.node.hot .front, g.node:hover .front { fill: #fdae6b; }
+.flow { stroke: #555; stroke-width: 1.5; } .flow.gap { stroke-dasharray: 3 3; } .skip { fill: none; stroke: #999; stroke-width: 1.5; }
+text { font: 12px system-ui, sans-serif; } .op { fill: #555; } .name { font-weight: 600; } .volume { fill: #3182bd; }
+table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ddd; padding: 2px 8px; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; } tr.hot { background: #fdd0a2; }
+.frame { fill: none; stroke: #bbb; } .curve { fill: none; stroke-width: 2; } .tick, .chart { font-size: 11px; }
+figure { display: inline-block; margin: 4px 8px; text-align: center; } .wrong { color: #d62728; } .right { color: #2ca02c; }
+)";
+
+// Hovering a box highlights its table row and the other way round; clicking a box scrolls to its
+// row. On load it records what rendered (sizes and counts) in #check, for scripts/check-report.
+constexpr const char* kScript = R"(
+document.addEventListener('DOMContentLoaded', function () {
+  var boxes = document.querySelectorAll('#diagram g.node');
+  boxes.forEach(function (g) {
+    var row = document.getElementById('row-' + g.dataset.node);
+    if (!row) return;
+    var on = function () { g.classList.add('hot'); row.classList.add('hot'); };
+    var off = function () { g.classList.remove('hot'); row.classList.remove('hot'); };
+    g.addEventListener('mouseenter', on); g.addEventListener('mouseleave', off);
+    row.addEventListener('mouseenter', on); row.addEventListener('mouseleave', off);
+    g.addEventListener('click', function () { row.scrollIntoView({block: 'center'}); });
+  });
+  var svg = document.querySelector('#diagram svg').getBoundingClientRect();
+  var table = document.getElementById('layers').getBoundingClientRect();
+  document.getElementById('check').textContent = 'rendered: diagram ' + Math.round(svg.width) + 'x' +
+      Math.round(svg.height) + ' boxes ' + boxes.length + ' table ' + Math.round(table.width) + 'x' +
+      Math.round(table.height) + ' rows ' + document.querySelectorAll('#layers tbody tr').length +
+      ' sections ' + document.querySelectorAll('h2').length;
+});
+)";
+
+}  // namespace
+
+std::string base64(const std::vector<uint8_t>& bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t a = bytes[i];
+    const uint32_t b = i + 1 < bytes.size() ? bytes[i + 1] : 0;
+    const uint32_t c = i + 2 < bytes.size() ? bytes[i + 2] : 0;
+    const uint32_t v = a << 16 | b << 8 | c;  // 24 bits: four 6-bit digits
+    out += kDigits[v >> 18 & 63];
+    out += kDigits[v >> 12 & 63];
+    out += i + 1 < bytes.size() ? kDigits[v >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? kDigits[v & 63] : '=';
+  }
+  return out;
+}
+
+std::string report_html(const Net& net, const ReportRun* run, int64_t batch) {
+  const Summary s = summarize(net, batch);
+  std::ostringstream h;
+  const std::string title = run != nullptr ? run->name + " (" + net.name() + ")" : net.name();
+  h << "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>convnet report: " << escape(title)
+    << "</title><style>" << kStyle << "</style></head><body>\n<h1>" << escape(title) << "</h1>\n<p class=\"totals\">"
+    << with_commas(s.parameters) << " parameters (" << with_commas(s.parameters_without_biases) << " without biases) · "
+    << compact(static_cast<double>(s.macs)) << " multiply-adds per image · "
+    << compact(static_cast<double>(s.forward_bytes()), true) << " of activations for a forward pass, "
+    << compact(static_cast<double>(s.forward_backward_bytes()), true) << " with the backward (batch " << batch << ")";
+  if (run != nullptr && run->evaluation.count > 0) {
+    h << " · test top-1 " << number(100 * run->evaluation.top1, "%.2f") << "% on " << with_commas(run->evaluation.count)
+      << " images";
+  }
+  h << "</p>\n<div class=\"pair\"><section><h2>Architecture</h2>\n<p>Each box is a layer's output volume: "
+       "channels across, height down, width receding (log scales). Arrows carry the layer that makes the next "
+       "volume (pointwise layers after it joined with +; a dashed arrow when it reads from further up); arcs on "
+       "the left are connections from further up (residual, inception and dense blocks). Hover a box or a row "
+       "to find its partner; click a box to go to its row.</p>\n<div id=\"diagram\">"
+    << diagram_svg(net) << "</div></section>\n<section><h2>Layers</h2>\n<p>Hover a row for the formulas behind "
+    << "its numbers (<code>convnet explain</code>). MACs count multiplications by weights; the receptive field "
+       "is one output value's window on the input and its step.</p>\n"
+    << layer_table(net, s) << "</section></div>\n";
+  if (run != nullptr) {
+    if (!run->metrics.rows.empty()) h << "<h2>Training</h2>\n" << curves_svg(run->metrics) << "\n";
+    if (!run->filters.empty()) {
+      h << "<h2>First-layer filters</h2>\n";
+      for (const Canvas& f : run->filters) h << png_image(f, "first-layer filters") << "\n";
+    }
+    if (!run->evaluation.confusion.empty()) {
+      h << "<h2>Confusion matrix (test set)</h2>\n" << confusion_table(run->evaluation, run->class_names);
+    }
+    if (!run->examples.empty()) {
+      h << "<h2>Example predictions</h2>\n<div>";
+      for (const ReportExample& e : run->examples) {
+        h << "<figure>" << png_image(e.picture, e.truth) << "<figcaption class=\""
+          << (e.truth == e.predicted ? "right" : "wrong") << "\">" << escape(e.predicted) << " "
+          << number(100 * e.probability, "%.0f") << "%<br>true: " << escape(e.truth) << "</figcaption></figure>";
+      }
+      h << "</div>\n";
+    }
+  }
+  h << "<pre id=\"check\" hidden></pre>\n<script>" << kScript << "</script>\n</body></html>\n";
+  return h.str();
+}
+
+}  // namespace convnet
