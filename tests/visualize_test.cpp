@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 using testing::TempFile;
 
 // Decodes a PNG the library wrote, through the library's own reader: (3, H, W) bytes.
-Dataset decode(const fs::path &path, int64_t width, int64_t height) {
+Dataset decode(const fs::path& path, int64_t width, int64_t height) {
   return read_single_image(path.string(), Shape{3, height, width});
 }
 
@@ -91,7 +91,7 @@ TEST(ReluBackwardRules, GradientDeconvnetAndGuided) {
 }
 
 // A small net with every layer whose inference backward differs from its training one.
-constexpr const char *kTiny = R"(network tiny
+constexpr const char* kTiny = R"(network tiny
 input 2x6x6
 conv1 conv 3 3x3 pad 1
 bn1   batchnorm
@@ -113,8 +113,8 @@ ViewImage tiny_image(uint64_t seed) {
   return v;
 }
 
-void set_running_statistics(Executor &e) {
-  for (NamedParameter &p : e.named_parameters()) {
+void set_running_statistics(Executor& e) {
+  for (NamedParameter& p : e.named_parameters()) {
     if (p.name == "bn1.running_mean") std::fill_n(p.value->data(), 3, 0.2F);
     if (p.name == "bn1.running_var") std::fill_n(p.value->data(), 3, 2.5F);
     if (p.name == "bn1.weight") std::iota(p.value->data(), p.value->data() + 3, 0.5F);
@@ -133,7 +133,7 @@ TEST_P(InputGradient, MatchesFiniteDifferencesAfterAnInferenceForward) {
   const std::vector<float> g = input_gradient(e, image, GradientMethod::Saliency, target);
   ASSERT_EQ(target, 2);
   ASSERT_EQ(g.size(), 72U);
-  auto score = [&](const Tensor &x) { return static_cast<double>(e.forward(x, false).data()[2]); };
+  auto score = [&](const Tensor& x) { return static_cast<double>(e.forward(x, false).data()[2]); };
   const double eps = 1e-3;
   double worst = 0, scale = 0;
   for (size_t i = 0; i < g.size(); ++i) {
@@ -149,7 +149,7 @@ TEST_P(InputGradient, MatchesFiniteDifferencesAfterAnInferenceForward) {
   EXPECT_LT(worst, 2e-2 * scale) << "largest |finite difference - gradient| over " << scale;
   // The executor is as before: planned inference again, no gradients left behind.
   EXPECT_NO_THROW((void)e.forward(image.input, false));
-  for (NamedParameter &p : e.named_parameters()) {
+  for (NamedParameter& p : e.named_parameters()) {
     if (p.grad != nullptr) {
       EXPECT_TRUE(std::all_of(p.grad->data(), p.grad->data() + p.grad->numel(), [](float v) { return v == 0; }))
           << p.name;
@@ -166,7 +166,7 @@ TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
   Executor e(net, {.backend = Backend::Reference});
   std::vector<float> w1{1, -2, 0.5F, -1, 1, 1, 2, 0, -1, 0.5F, 0.5F, -3};  // (4, 3)
   std::vector<float> w2{1, -1, 2, -2, 0, 0, 0, 0};                         // (2, 4)
-  for (NamedParameter &p : e.named_parameters()) {
+  for (NamedParameter& p : e.named_parameters()) {
     std::copy_n((p.name == "fc1.weight" ? w1 : w2).data(), p.value->numel(), p.value->data());
   }
   e.parameters_changed();
@@ -201,7 +201,7 @@ TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
 }
 
 TEST(Report, Base64MatchesRfc4648) {
-  auto b64 = [](const std::string &s) { return base64(std::vector<uint8_t>(s.begin(), s.end())); };
+  auto b64 = [](const std::string& s) { return base64(std::vector<uint8_t>(s.begin(), s.end())); };
   EXPECT_EQ(b64(""), "");
   EXPECT_EQ(b64("f"), "Zg==");
   EXPECT_EQ(b64("fo"), "Zm8=");
@@ -210,7 +210,7 @@ TEST(Report, Base64MatchesRfc4648) {
   EXPECT_EQ(base64({0xff, 0xfe, 0x00}), "//4A");
 }
 
-size_t count(const std::string &text, const std::string &part) {
+size_t count(const std::string& text, const std::string& part) {
   size_t n = 0;
   for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
   return n;

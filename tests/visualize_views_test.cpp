@@ -34,7 +34,7 @@ constexpr int kDeconvImages = 12;
 constexpr uint8_t kObject = 25;  // a raw pixel above this (0.1) is the garment; the background is 0
 constexpr int kOutline = 2;
 
-size_t colours(const Canvas &c) {
+size_t colours(const Canvas& c) {
   std::vector<uint32_t> seen;
   for (size_t i = 0; i < c.pixels().size(); i += 3) {
     seen.push_back(c.pixels()[i] << 16 | c.pixels()[i + 1] << 8 | c.pixels()[i + 2]);
@@ -70,7 +70,7 @@ class TrainedLeNet : public ::testing::Test {
 
   ViewImage image(int i) const { return view_image(*test_, i, model_.normalization); }
   int64_t argmax_probability(int i) {
-    const Tensor &logits = model_.executor->forward(image(i).input, false);
+    const Tensor& logits = model_.executor->forward(image(i).input, false);
     return std::max_element(logits.data(), logits.data() + logits.numel()) - logits.data();
   }
   // The garment and its outline: pixels above kObject, grown by kOutline pixels (a garment's class
@@ -89,7 +89,7 @@ class TrainedLeNet : public ::testing::Test {
     return mask;
   }
   // The share of a non-negative map's total on the object, over the object's share of the pixels.
-  double concentration(const std::vector<float> &map, int i) const {
+  double concentration(const std::vector<float>& map, int i) const {
     const std::vector<bool> mask = object_mask(i);
     double on = 0, all = 0;
     size_t area = 0;
@@ -103,13 +103,13 @@ class TrainedLeNet : public ::testing::Test {
     return (on / all) / (static_cast<double>(area) / static_cast<double>(map.size()));
   }
 
-  static fs::path *dir_;
-  static Dataset *test_;
+  static fs::path* dir_;
+  static Dataset* test_;
   TrainedModel model_;
 };
 
-fs::path *TrainedLeNet::dir_ = nullptr;
-Dataset *TrainedLeNet::test_ = nullptr;
+fs::path* TrainedLeNet::dir_ = nullptr;
+Dataset* TrainedLeNet::test_ = nullptr;
 
 TEST_F(TrainedLeNet, OcclusionLowersTheClassProbabilityMostOverTheObject) {
   int on_object = 0;
@@ -150,7 +150,7 @@ TEST_F(TrainedLeNet, DeconvProjectionsAreFiniteNotUniformAndOnTheObject) {
     ASSERT_FALSE(p.empty());
     std::vector<float> total(784, 0.0F);
     for (size_t k = 1; k < p.size(); ++k) EXPECT_GE(p[k - 1].value, p[k].value) << "strongest first";
-    for (const Projection &q : p) {
+    for (const Projection& q : p) {
       ASSERT_EQ(q.pixels.size(), 784U);
       const std::vector<float> s = pixel_strength(q.pixels, 1, 784);
       ASSERT_TRUE(std::all_of(s.begin(), s.end(), [](float v) { return std::isfinite(v); }));
@@ -169,7 +169,7 @@ TEST_F(TrainedLeNet, ActivationAndFilterGrids) {
             model_.net->nodes().size() - 1);  // every node but the input
   EXPECT_EQ(all[0].name, "c1");
   EXPECT_EQ(all[0].shape, model_.net->node(all[0].node).output.volume_string());
-  for (const ActivationView &v : all) EXPECT_GT(colours(v.picture), 8U) << v.name;
+  for (const ActivationView& v : all) EXPECT_GT(colours(v.picture), 8U) << v.name;
   const std::vector<ActivationView> two = draw_activations(*model_.net, *model_.executor, image(0), {"s2", "c5"});
   ASSERT_EQ(two.size(), 2U);
   EXPECT_EQ(two[1].name, "c5");
@@ -185,7 +185,7 @@ TEST_F(TrainedLeNet, ActivationAndFilterGrids) {
   try {
     (void)draw_filters(*model_.net, *model_.executor, "f6");
     ADD_FAILURE() << "f6 has no 2-D filters";
-  } catch (const Error &e) {
+  } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("layers with filters: c1, c3, c5"), std::string::npos) << e.what();
   }
 }
@@ -212,7 +212,7 @@ TEST_F(TrainedLeNet, CurvesFromTheRunsMetrics) {
   try {
     (void)read_metrics_csv(bad.string());
     ADD_FAILURE() << "a field that is not a number";
-  } catch (const IoError &e) {
+  } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.csv:2: 'x' is not a finite number"), std::string::npos) << e.what();
   }
 }
@@ -228,7 +228,7 @@ TEST_F(TrainedLeNet, CommandLineWritesPngsAndNamesBadInput) {
   }
   picture.save_png(png.string());
   const std::string run_dir = dir_->string();
-  for (const std::vector<std::string> &args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{"visualize", "occlusion", run_dir, png.string(), "-o", (*dir_ / "o.png").string()},
         {"visualize", "saliency", run_dir, png.string(), "--guided", "--class", "Ankle boot", "-o",
          (*dir_ / "s.png").string()},
@@ -239,11 +239,37 @@ TEST_F(TrainedLeNet, CommandLineWritesPngsAndNamesBadInput) {
     const auto r = run(args);
     EXPECT_EQ(r.code, 0) << args[1] << ": " << r.err;
   }
-  for (const char *name :
-       {"o.png", "s.png", "d.png", "f.png", "c.png", "maps/00-c1-28x28x6.png", "maps/01-s4-5x5x16.png"}) {
+  // Each file is a PNG of at least the size its panels need (28x28 pictures scaled to 224 pixels for
+  // occlusion and saliency, to 112 for deconv's image and 4 projections; c1's 6 maps of 28x28 scaled
+  // twice), read back at its own size with more than four colours (the curves use six).
+  const std::vector<std::tuple<const char*, int64_t, int64_t>> files{{"o.png", 3 * 224, 224},
+                                                                     {"s.png", 3 * 224, 224},
+                                                                     {"d.png", 5 * 112, 112},
+                                                                     {"f.png", 3 * 40, 2 * 40},
+                                                                     {"c.png", 720, 700},
+                                                                     {"maps/00-c1-28x28x6.png", 3 * 56, 2 * 56},
+                                                                     {"maps/01-s4-5x5x16.png", 4 * 60, 4 * 60}};
+  for (const auto& [name, min_width, min_height] : files) {
     const fs::path p = *dir_ / name;
     ASSERT_TRUE(fs::exists(p)) << name;
-    EXPECT_NO_THROW((void)read_single_image(p.string(), Shape{3, 8, 8})) << name << " is a readable PNG";
+    const std::string bytes = testing::read_file(p);
+    ASSERT_GT(bytes.size(), 24U);
+    ASSERT_EQ(bytes.substr(0, 8), "\x89PNG\r\n\x1a\n") << name;
+    auto be32 = [&](size_t at) {
+      return static_cast<int64_t>(static_cast<uint8_t>(bytes[at]) << 24 | static_cast<uint8_t>(bytes[at + 1]) << 16 |
+                                  static_cast<uint8_t>(bytes[at + 2]) << 8 | static_cast<uint8_t>(bytes[at + 3]));
+    };
+    const int64_t width = be32(16), height = be32(20);  // IHDR
+    EXPECT_GE(width, min_width) << name;
+    EXPECT_GE(height, min_height) << name;
+    const Dataset back = read_single_image(p.string(), Shape{3, height, width});
+    std::vector<uint32_t> seen;
+    const size_t plane = static_cast<size_t>(width * height);
+    for (size_t k = 0; k < plane; ++k) {
+      seen.push_back(back.pixels[k] << 16 | back.pixels[plane + k] << 8 | back.pixels[2 * plane + k]);
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_GT(std::unique(seen.begin(), seen.end()) - seen.begin(), 4) << name << " has content";
   }
   const auto unknown = run({"visualize", "deconv", run_dir, png.string(), "--layer", "c9"});
   EXPECT_EQ(unknown.code, 1);

@@ -29,7 +29,7 @@ struct VisualizeArgs {
 };
 
 /// --class: a class index or one of the model's class names.
-int64_t class_index(const std::string &given, const std::vector<std::string> &names) {
+int64_t class_index(const std::string& given, const std::vector<std::string>& names) {
   if (given.empty()) return -1;
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == given) return static_cast<int64_t>(i);
@@ -38,37 +38,37 @@ int64_t class_index(const std::string &given, const std::vector<std::string> &na
   int64_t index = -1;
   try {
     index = std::stoll(given, &used);
-  } catch (const std::exception &) {
+  } catch (const std::exception&) {
     used = 0;
   }
   if (used != given.size() || index < 0) {
     std::string known;
-    for (const std::string &n : names) known += (known.empty() ? "" : ", ") + n;
+    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
     throw Error("--class '" + given + "' is neither a class index nor one of the model's classes: " + known);
   }
   return index;
 }
 
-std::string class_name(int64_t index, const std::vector<std::string> &names) {
+std::string class_name(int64_t index, const std::vector<std::string>& names) {
   return index >= 0 && static_cast<size_t>(index) < names.size() ? names[static_cast<size_t>(index)]
                                                                  : "class " + std::to_string(index);
 }
 
-ViewImage open_image(const TrainedModel &m, const std::string &path) {
-  const Shape &shape = m.net->node(m.net->inputs().at(0)).output;
+ViewImage open_image(const TrainedModel& m, const std::string& path) {
+  const Shape& shape = m.net->node(m.net->inputs().at(0)).output;
   return view_image(read_single_image(path, shape), 0, m.normalization);
 }
 
-void wrote(const std::string &path) { std::printf("wrote %s\n", path.c_str()); }
+void wrote(const std::string& path) { std::printf("wrote %s\n", path.c_str()); }
 
 std::string file_safe(std::string name) {
-  for (char &ch : name) {
+  for (char& ch : name) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
   }
   return name;
 }
 
-int run_filters(const VisualizeArgs &a) {
+int run_filters(const VisualizeArgs& a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const std::string out = a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
   draw_filters(*m.net, *m.executor, a.layer).save_png(out);
@@ -76,7 +76,7 @@ int run_filters(const VisualizeArgs &a) {
   return 0;
 }
 
-int run_activations(const VisualizeArgs &a) {
+int run_activations(const VisualizeArgs& a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
   const std::string dir = a.out.empty() ? "activations" : a.out;
@@ -86,7 +86,7 @@ int run_activations(const VisualizeArgs &a) {
     throw IoError(dir + ": cannot create the output folder" + (ec ? ": " + ec.message() : ""));
   const std::vector<ActivationView> views = draw_activations(*m.net, *m.executor, image, a.layers);
   int index = 0;
-  for (const ActivationView &v : views) {
+  for (const ActivationView& v : views) {
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02d-", index++);
     const std::string path = (fs::path(dir) / (prefix + file_safe(v.name) + "-" + v.shape + ".png")).string();
@@ -96,7 +96,7 @@ int run_activations(const VisualizeArgs &a) {
   return 0;
 }
 
-int run_occlusion(const VisualizeArgs &a) {
+int run_occlusion(const VisualizeArgs& a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
   const OcclusionMap r = occlusion(
@@ -112,7 +112,7 @@ int run_occlusion(const VisualizeArgs &a) {
   return 0;
 }
 
-int run_saliency(const VisualizeArgs &a) {
+int run_saliency(const VisualizeArgs& a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
   int64_t target = class_index(a.target, m.class_names);
@@ -128,7 +128,7 @@ int run_saliency(const VisualizeArgs &a) {
   return 0;
 }
 
-int run_deconv(const VisualizeArgs &a) {
+int run_deconv(const VisualizeArgs& a) {
   TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
   const ViewImage image = open_image(m, a.image);
   const std::vector<Projection> p = deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
@@ -148,13 +148,13 @@ struct ReportArgs {
 };
 
 /// The run's parts of the report; what cannot be read (a dataset moved away) is left out with a note.
-ReportRun report_run(TrainedModel &m, const std::string &source, const std::string &data_given) {
+ReportRun report_run(TrainedModel& m, const std::string& source, const std::string& data_given) {
   ReportRun r;
   const fs::path folder = fs::is_directory(source) ? fs::path(source) : fs::path(source).parent_path();
   r.name = fs::absolute(folder).filename().string();
   r.class_names = m.class_names;
   if (fs::exists(folder / "metrics.csv")) r.metrics = read_metrics_csv((folder / "metrics.csv").string());
-  for (const Node &n : m.net->nodes()) {
+  for (const Node& n : m.net->nodes()) {
     if (!n.params.empty() && n.params[0].dims.size() == 4) {
       r.filters.push_back(draw_filters(*m.net, *m.executor, n.name));
       break;
@@ -166,20 +166,20 @@ ReportRun report_run(TrainedModel &m, const std::string &source, const std::stri
     r.evaluation = evaluate(*m.executor, test, m.normalization, 256, true);
     const int64_t classes = static_cast<int64_t>(r.evaluation.probabilities.size()) / test.size();
     for (int64_t i = 0; i < std::min<int64_t>(12, test.size()); ++i) {
-      const float *p = r.evaluation.probabilities.data() + i * classes;
+      const float* p = r.evaluation.probabilities.data() + i * classes;
       const int64_t best = std::max_element(p, p + classes) - p;
       const ViewImage image = view_image(test, i, m.normalization);
       r.examples.push_back({picture_of(image, std::max<int64_t>(1, 84 / std::max(image.height, image.width))),
                             class_name(test.labels[static_cast<size_t>(i)], m.class_names),
                             class_name(best, m.class_names), p[best]});
     }
-  } catch (const IoError &e) {
+  } catch (const IoError& e) {
     std::fprintf(stderr, "convnet report: note: %s; the confusion matrix and examples are left out\n", e.what());
   }
   return r;
 }
 
-int run_report(const ReportArgs &a) {
+int run_report(const ReportArgs& a) {
   const bool is_run = fs::is_directory(a.source) || fs::path(a.source).extension() == ".safetensors";
   std::string html;
   if (is_run) {
@@ -198,7 +198,7 @@ int run_report(const ReportArgs &a) {
   return 0;
 }
 
-int run_plot(const std::string &run, const std::string &out_given) {
+int run_plot(const std::string& run, const std::string& out_given) {
   const MetricsTable table = read_metrics_csv(run);
   const std::string out =
       out_given.empty() ? (fs::is_directory(run) ? (fs::path(run) / "curves.png").string() : "curves.png") : out_given;
@@ -210,31 +210,31 @@ int run_plot(const std::string &run, const std::string &out_given) {
 
 }  // namespace
 
-std::function<int()> add_visualize_commands(CLI::App &app) {
+std::function<int()> add_visualize_commands(CLI::App& app) {
   auto a = std::make_shared<VisualizeArgs>();
   auto plot_out = std::make_shared<std::string>();
   auto plot_run = std::make_shared<std::string>();
-  auto *visualize = app.add_subcommand("visualize", "pictures of what a trained network learned (docs/visualize.md)");
+  auto* visualize = app.add_subcommand("visualize", "pictures of what a trained network learned (docs/visualize.md)");
   visualize->require_subcommand(1);
-  auto checkpoint = [&](CLI::App *c) {
+  auto checkpoint = [&](CLI::App* c) {
     c->add_option("CKPT", a->checkpoint, "checkpoint file or training folder")->required();
   };
-  auto image = [&](CLI::App *c) {
+  auto image = [&](CLI::App* c) {
     c->add_option("IMAGE", a->image, "a PNG or JPEG image (resized to the input)")->required();
   };
 
-  auto *filters = visualize->add_subcommand("filters", "a grid of a convolution's learned filters");
+  auto* filters = visualize->add_subcommand("filters", "a grid of a convolution's learned filters");
   checkpoint(filters);
   filters->add_option("LAYER", a->layer, "a layer with filters (conv1, features.0, ...)")->required();
   filters->add_option("-o,--out", a->out, "PNG to write (default filters-LAYER.png)");
 
-  auto *activations = visualize->add_subcommand("activations", "one grid of activation maps per layer for an image");
+  auto* activations = visualize->add_subcommand("activations", "one grid of activation maps per layer for an image");
   checkpoint(activations);
   image(activations);
   activations->add_option("--layers", a->layers, "layers to draw, comma-separated (default: all)")->delimiter(',');
   activations->add_option("-o,--out", a->out, "folder for the PNGs, created if missing (default activations/)");
 
-  auto *occlusion_cmd = visualize->add_subcommand("occlusion",
+  auto* occlusion_cmd = visualize->add_subcommand("occlusion",
                                                   "ZFNet's experiment: the class probability as a grey patch "
                                                   "slides over the image");
   checkpoint(occlusion_cmd);
@@ -246,14 +246,14 @@ std::function<int()> add_visualize_commands(CLI::App &app) {
       ->check(whole_number(1, 1 << 16));
   occlusion_cmd->add_option("-o,--out", a->out, "PNG to write (default occlusion.png)");
 
-  auto *saliency = visualize->add_subcommand("saliency", "the class score's gradient with respect to the pixels");
+  auto* saliency = visualize->add_subcommand("saliency", "the class score's gradient with respect to the pixels");
   checkpoint(saliency);
   image(saliency);
   saliency->add_option("--class", a->target, "class index or name (default: the predicted class)");
   saliency->add_flag("--guided", a->guided, "guided backpropagation: ReLUs also drop negative gradients");
   saliency->add_option("-o,--out", a->out, "PNG to write (default saliency.png)");
 
-  auto *deconv = visualize->add_subcommand("deconv",
+  auto* deconv = visualize->add_subcommand("deconv",
                                            "ZFNet's deconvnet: a layer's strongest activations projected "
                                            "back to pixel space");
   checkpoint(deconv);
@@ -262,14 +262,14 @@ std::function<int()> add_visualize_commands(CLI::App &app) {
   deconv->add_option("--top", a->top, "channels to project, strongest first (default 9)")->check(whole_number(1, 4096));
   deconv->add_option("-o,--out", a->out, "PNG to write (default deconv-LAYER.png)");
 
-  auto *plot = app.add_subcommand("plot",
+  auto* plot = app.add_subcommand("plot",
                                   "training curves (loss, accuracy, learning "
                                   "rate) from a run's metrics.csv");
   plot->add_option("RUN", *plot_run, "a training folder or its metrics.csv")->required();
   plot->add_option("-o,--out", *plot_out, "PNG to write (default RUN/curves.png)");
 
   auto r = std::make_shared<ReportArgs>();
-  auto *report =
+  auto* report =
       app.add_subcommand("report",
                          "one self-contained HTML page: the architecture drawn as volumes, the layer table "
                          "with formulas on hover; for a run also curves, filters, confusion matrix, examples");

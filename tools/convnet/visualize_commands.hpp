@@ -9,6 +9,6 @@ namespace convnet {
 
 /// Registers the commands on `app`; the returned function runs whichever was parsed and returns its
 /// exit code, or -1 when none of them was.
-std::function<int()> add_visualize_commands(CLI::App &app);
+std::function<int()> add_visualize_commands(CLI::App& app);
 
 }  // namespace convnet

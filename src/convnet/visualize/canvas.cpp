@@ -21,7 +21,7 @@ namespace {
 
 struct Glyph {
   char c;
-  const char *rows;  // 5 rows of 3 pixels, top to bottom, '1' = ink
+  const char* rows;  // 5 rows of 3 pixels, top to bottom, '1' = ink
 };
 
 constexpr std::array<Glyph, 51> kFont{{
@@ -39,17 +39,17 @@ constexpr std::array<Glyph, 51> kFont{{
     {'/', "001001010100100"}, {'%', "101001010100101"}, {'(', "001010010010001"}, {')', "100010010010100"},
     {'<', "001010100010001"}, {'>', "100010001010100"}, {'|', "010010010010010"},
 }};
-constexpr const char *kSmallX = "000101010101000";  // 'x' as in 28x28
-constexpr const char *kUnknown = "111001010000010";
-constexpr const char *kBlank = "000000000000000";
+constexpr const char* kSmallX = "000101010101000";  // 'x' as in 28x28
+constexpr const char* kUnknown = "111001010000010";
+constexpr const char* kBlank = "000000000000000";
 
-const char *glyph_rows(char c) {
+const char* glyph_rows(char c) {
   if (c == ' ') return kBlank;
   if (c == 'x') return kSmallX;
   if (c == '[') return "011010010010011";
   if (c == ']') return "110010010010110";
   const char upper = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-  for (const Glyph &g : kFont) {
+  for (const Glyph& g : kFont) {
     if (g.c == upper) return g.rows;
   }
   return kUnknown;
@@ -70,14 +70,14 @@ uint8_t to_byte(float t) { return static_cast<uint8_t>(std::lround(std::clamp(t,
 // ---- PNG ----
 
 struct PngSink {
-  uint8_t *data = nullptr;
+  uint8_t* data = nullptr;
   size_t capacity = 0;
   size_t size = 0;
   char message[256] = "";
 };
 
 void png_write_memory(png_structp png, png_bytep bytes, size_t n) {
-  auto *sink = static_cast<PngSink *>(png_get_io_ptr(png));
+  auto* sink = static_cast<PngSink*>(png_get_io_ptr(png));
   if (n > sink->capacity - sink->size) png_error(png, "encoded picture larger than its buffer");
   std::memcpy(sink->data + sink->size, bytes, n);
   sink->size += n;
@@ -86,7 +86,7 @@ void png_write_memory(png_structp png, png_bytep bytes, size_t n) {
 void png_flush_nothing(png_structp /*png*/) {}
 
 [[noreturn]] void png_fail(png_structp png, png_const_charp message) {
-  auto *sink = static_cast<PngSink *>(png_get_error_ptr(png));
+  auto* sink = static_cast<PngSink*>(png_get_error_ptr(png));
   std::snprintf(sink->message, sizeof sink->message, "%s", message);
   png_longjmp(png, 1);
 }
@@ -94,7 +94,7 @@ void png_flush_nothing(png_structp /*png*/) {}
 void png_ignore_warning(png_structp /*png*/, png_const_charp /*message*/) {}
 
 // Encodes (height, width, 3) bytes; returns false with sink.message set.
-bool png_encode(PngSink &sink, const uint8_t *pixels, png_uint_32 width, png_uint_32 height) {
+bool png_encode(PngSink& sink, const uint8_t* pixels, png_uint_32 width, png_uint_32 height) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, png_fail, png_ignore_warning);
   if (png == nullptr) {
     std::snprintf(sink.message, sizeof sink.message, "cannot start libpng");
@@ -195,13 +195,13 @@ void Canvas::draw_line(int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
   }
 }
 
-void Canvas::draw_map(int64_t x, int64_t y, const float *map, int64_t h, int64_t w, int64_t scale, Colormap cm) {
+void Canvas::draw_map(int64_t x, int64_t y, const float* map, int64_t h, int64_t w, int64_t scale, Colormap cm) {
   for (int64_t i = 0; i < h; ++i) {
     for (int64_t j = 0; j < w; ++j) fill_rect(x + j * scale, y + i * scale, scale, scale, color_of(map[i * w + j], cm));
   }
 }
 
-void Canvas::draw_rgb(int64_t x, int64_t y, const float *planes, int64_t h, int64_t w, int64_t scale) {
+void Canvas::draw_rgb(int64_t x, int64_t y, const float* planes, int64_t h, int64_t w, int64_t scale) {
   const int64_t plane = h * w;
   for (int64_t i = 0; i < h; ++i) {
     for (int64_t j = 0; j < w; ++j) {
@@ -214,7 +214,7 @@ void Canvas::draw_rgb(int64_t x, int64_t y, const float *planes, int64_t h, int6
 
 void Canvas::draw_text(int64_t x, int64_t y, std::string_view text, Rgb c, int64_t scale) {
   for (char ch : text) {
-    const char *rows = glyph_rows(ch);
+    const char* rows = glyph_rows(ch);
     for (int64_t r = 0; r < 5; ++r) {
       for (int64_t col = 0; col < 3; ++col) {
         if (rows[r * 3 + col] == '1') fill_rect(x + col * scale, y + r * scale, scale, scale, c);
@@ -242,14 +242,14 @@ std::vector<uint8_t> Canvas::encode_png() const {
   return out;
 }
 
-void Canvas::save_png(const std::string &path) const {
+void Canvas::save_png(const std::string& path) const {
   const std::vector<uint8_t> bytes = encode_png();
   AtomicFile file(path);
   file.write(bytes.data(), bytes.size());
   file.commit();
 }
 
-void normalize_min_max(std::vector<float> &values) {
+void normalize_min_max(std::vector<float>& values) {
   float lo = INFINITY;
   float hi = -INFINITY;
   for (float v : values) {
@@ -258,7 +258,7 @@ void normalize_min_max(std::vector<float> &values) {
       hi = std::max(hi, v);
     }
   }
-  for (float &v : values) {
+  for (float& v : values) {
     if (!std::isfinite(v)) {
       v = 0;
     } else {

@@ -20,7 +20,7 @@ constexpr Rgb kTrain{31, 119, 180};  // blue
 constexpr Rgb kEval{214, 39, 40};    // red
 constexpr int64_t kScale = 2;        // text scale
 
-std::vector<std::string> split_commas(const std::string &line) {
+std::vector<std::string> split_commas(const std::string& line) {
   std::vector<std::string> out;
   std::stringstream s(line);
   std::string field;
@@ -29,13 +29,13 @@ std::vector<std::string> split_commas(const std::string &line) {
   return out;
 }
 
-double parse_number(const std::string &field, const std::string &where) {
+double parse_number(const std::string& field, const std::string& where) {
   if (field.empty()) throw IoError(where + ": empty field");
   size_t used = 0;
   double v = 0;
   try {
     v = std::stod(field, &used);
-  } catch (const std::exception &) {
+  } catch (const std::exception&) {
     used = 0;
   }
   if (used != field.size() || !std::isfinite(v)) throw IoError(where + ": '" + field + "' is not a finite number");
@@ -55,10 +55,10 @@ struct Series {
 };
 
 // One chart: a frame at (x, y) of w x h, a y range from the data, epochs 1..n along x.
-void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h, const std::string &title,
-                const std::vector<Series> &series, int64_t epochs) {
+void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std::string& title,
+                const std::vector<Series>& series, int64_t epochs) {
   double lo = INFINITY, hi = -INFINITY;
-  for (const Series &s : series) {
+  for (const Series& s : series) {
     for (double v : s.values) {
       lo = std::min(lo, v);
       hi = std::max(hi, v);
@@ -104,7 +104,7 @@ void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h, const std
     c.fill_rect(legend_x, y + 3, 14, 4, it->color);
     c.draw_text(legend_x + 18, y, it->name, kInk, kScale);
   }
-  for (const Series &s : series) {
+  for (const Series& s : series) {
     for (size_t i = 0; i < s.values.size(); ++i) {
       const int64_t ex = px(static_cast<double>(i + 1)), ey = py(s.values[i]);
       c.fill_rect(ex - 2, ey - 2, 5, 5, s.color);
@@ -119,7 +119,7 @@ void draw_chart(Canvas &c, int64_t x, int64_t y, int64_t w, int64_t h, const std
 
 }  // namespace
 
-MetricsTable read_metrics_csv(const std::string &path) {
+MetricsTable read_metrics_csv(const std::string& path) {
   const std::string file =
       std::filesystem::is_directory(path) ? (std::filesystem::path(path) / "metrics.csv").string() : path;
   const std::vector<uint8_t> bytes = InputFile(file).read_all(64 << 20, "metrics file");
@@ -146,7 +146,7 @@ MetricsTable read_metrics_csv(const std::string &path) {
     const std::vector<std::string> f = split_commas(line);
     if (f.size() != 8) throw IoError(where + ": " + std::to_string(f.size()) + " fields, expected 8");
     std::vector<double> v;
-    for (const std::string &field : f) v.push_back(parse_number(field, where));
+    for (const std::string& field : f) v.push_back(parse_number(field, where));
     const auto epoch = static_cast<int64_t>(v[0]);
     const int64_t expected_epoch = static_cast<int64_t>(t.rows.size()) + 1;
     if (v[0] != static_cast<double>(expected_epoch)) {
@@ -157,13 +157,13 @@ MetricsTable read_metrics_csv(const std::string &path) {
   return t;
 }
 
-Canvas plot_curves(const MetricsTable &table, const std::string &title) {
+Canvas plot_curves(const MetricsTable& table, const std::string& title) {
   if (table.rows.empty()) throw Error("no epochs to plot yet");
   const auto epochs = static_cast<int64_t>(table.rows.size());
   Series train_loss{"train", kTrain, {}}, eval_loss{table.eval_name, kEval, {}};
   Series train_top1{"train", kTrain, {}}, eval_top1{table.eval_name, kEval, {}};
   Series lr{"lr", kTrain, {}};
-  for (const EpochMetrics &m : table.rows) {
+  for (const EpochMetrics& m : table.rows) {
     train_loss.values.push_back(m.train_loss);
     eval_loss.values.push_back(m.eval_loss);
     train_top1.values.push_back(100 * m.train_top1);

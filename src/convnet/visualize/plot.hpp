@@ -19,10 +19,10 @@ struct MetricsTable {
 
 /// Reads PATH (a run folder or its metrics.csv). Throws IoError naming the file and line of any
 /// missing column, unreadable number or out-of-order epoch.
-[[nodiscard]] MetricsTable read_metrics_csv(const std::string &path);
+[[nodiscard]] MetricsTable read_metrics_csv(const std::string& path);
 
 /// Three charts over the epochs: loss, top-1 accuracy (%) and learning rate. Throws Error when
 /// there are no rows.
-[[nodiscard]] Canvas plot_curves(const MetricsTable &table, const std::string &title);
+[[nodiscard]] Canvas plot_curves(const MetricsTable& table, const std::string& title);
 
 }  // namespace convnet

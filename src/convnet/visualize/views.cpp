@@ -18,11 +18,11 @@ constexpr int64_t kGap = 2;
 constexpr int64_t kTextScale = 2;
 constexpr int64_t kLine = 5 * kTextScale + 6;  // a line of text with its spacing
 
-int find_node(const Net &net, const std::string &name) {
+int find_node(const Net& net, const std::string& name) {
   const int id = net.find(name);
   if (id < 0) {
     std::string names;
-    for (const Node &n : net.nodes()) names += (names.empty() ? "" : ", ") + n.name;
+    for (const Node& n : net.nodes()) names += (names.empty() ? "" : ", ") + n.name;
     throw Error(net.name() + " has no layer '" + name + "'; its layers: " + names);
   }
   return id;
@@ -32,20 +32,20 @@ int find_node(const Net &net, const std::string &name) {
 /// inference forward; afterwards it is as before, with its parameter gradients cleared.
 class InspectMode {
  public:
-  explicit InspectMode(Executor &e) : e_(e) { e_.set_input_gradients(true); }
+  explicit InspectMode(Executor& e) : e_(e) { e_.set_input_gradients(true); }
   ~InspectMode() {
     e_.context().relu_backward = ReluBackward::Gradient;
     e_.set_input_gradients(false);
     e_.zero_grad();
   }
-  InspectMode(const InspectMode &) = delete;
-  InspectMode &operator=(const InspectMode &) = delete;
+  InspectMode(const InspectMode&) = delete;
+  InspectMode& operator=(const InspectMode&) = delete;
 
  private:
-  Executor &e_;
+  Executor& e_;
 };
 
-std::vector<float> probabilities(const Tensor &logits) {
+std::vector<float> probabilities(const Tensor& logits) {
   const int64_t batch = logits.dim(0);
   const int64_t classes = logits.numel() / batch;
   std::vector<float> p(static_cast<size_t>(logits.numel()));
@@ -53,7 +53,7 @@ std::vector<float> probabilities(const Tensor &logits) {
   return p;
 }
 
-int64_t argmax(const float *v, int64_t n) { return std::max_element(v, v + n) - v; }
+int64_t argmax(const float* v, int64_t n) { return std::max_element(v, v + n) - v; }
 
 int64_t checked_target(int64_t target, int64_t classes) {
   if (target >= classes) {
@@ -67,7 +67,7 @@ int64_t checked_target(int64_t target, int64_t classes) {
 int64_t scale_for(int64_t h, int64_t w, int64_t target) { return std::clamp<int64_t>(target / std::max(h, w), 1, 16); }
 
 /// The image's planes as colour (3 channels) or grey (its first channel).
-void draw_planes(Canvas &c, int64_t x, int64_t y, const std::vector<float> &planes, int64_t channels, int64_t h,
+void draw_planes(Canvas& c, int64_t x, int64_t y, const std::vector<float>& planes, int64_t channels, int64_t h,
                  int64_t w, int64_t scale) {
   if (channels == 3) {
     c.draw_rgb(x, y, planes.data(), h, w, scale);
@@ -77,7 +77,7 @@ void draw_planes(Canvas &c, int64_t x, int64_t y, const std::vector<float> &plan
 }
 
 /// Signed values around mid-grey: 0.5 + v / (2 max|v|).
-std::vector<float> centred(const std::vector<float> &v) {
+std::vector<float> centred(const std::vector<float>& v) {
   float m = 0;
   for (float x : v) m = std::max(m, std::isfinite(x) ? std::abs(x) : 0.0F);
   std::vector<float> out(v.size(), 0.5F);
@@ -89,34 +89,34 @@ std::vector<float> centred(const std::vector<float> &v) {
 
 }  // namespace
 
-ViewImage view_image(const Dataset &data, int64_t index, const Normalization &norm) {
-  const Shape &shape = data.image_shape;
+ViewImage view_image(const Dataset& data, int64_t index, const Normalization& norm) {
+  const Shape& shape = data.image_shape;
   ViewImage v;
   v.channels = shape.channels();
   v.height = shape.height();
   v.width = shape.width();
   v.input = Tensor({1, v.channels, v.height, v.width});
   normalized_image(data, index, norm, v.input.data());
-  const uint8_t *raw = data.pixels.data() + index * data.image_size();
+  const uint8_t* raw = data.pixels.data() + index * data.image_size();
   v.pixels.resize(static_cast<size_t>(data.image_size()));
   for (size_t i = 0; i < v.pixels.size(); ++i) v.pixels[i] = static_cast<float>(raw[i]) / 255.0F;
   return v;
 }
 
-Canvas draw_filters(const Net &net, Executor &executor, const std::string &layer) {
+Canvas draw_filters(const Net& net, Executor& executor, const std::string& layer) {
   const int id = find_node(net, layer);
-  const Node &node = net.node(id);
+  const Node& node = net.node(id);
   if (node.params.empty() || node.params[0].dims.size() != 4) {
     std::string with;
-    for (const Node &n : net.nodes()) {
+    for (const Node& n : net.nodes()) {
       if (!n.params.empty() && n.params[0].dims.size() == 4) with += (with.empty() ? "" : ", ") + n.name;
     }
     throw Error("layer '" + layer + "' (" + node.layer->kind() +
                 ") has no 2-D filters; layers with filters: " + (with.empty() ? "none" : with));
   }
-  const Tensor &w = executor.parameter_store().value(static_cast<size_t>(id),
+  const Tensor& w = executor.parameter_store().value(static_cast<size_t>(id),
                                                      0);  // (O, I, kH, kW)
-  const auto &d = node.params[0].dims;
+  const auto& d = node.params[0].dims;
   const int64_t out = d[0], in = d[1], kh = d[2], kw = d[3];
   // One tile per filter (in colour for 3 input channels, grey for 1) in a square grid; otherwise a
   // row per filter and a column per input channel.
@@ -147,7 +147,7 @@ Canvas draw_filters(const Net &net, Executor &executor, const std::string &layer
   const int64_t plane = kh * kw;
   std::vector<float> tile;
   for (int64_t o = 0; o < shown_out; ++o) {
-    const float *filter = w.data() + o * in * plane;
+    const float* filter = w.data() + o * in * plane;
     if (per_filter) {
       tile.assign(filter, filter + in * plane);
       normalize_min_max(tile);
@@ -177,10 +177,10 @@ Canvas draw_filters(const Net &net, Executor &executor, const std::string &layer
   return c;
 }
 
-std::vector<ActivationView> draw_activations(const Net &net, Executor &executor, const ViewImage &image,
-                                             const std::vector<std::string> &layers) {
+std::vector<ActivationView> draw_activations(const Net& net, Executor& executor, const ViewImage& image,
+                                             const std::vector<std::string>& layers) {
   std::vector<int> ids;
-  for (const std::string &name : layers) ids.push_back(find_node(net, name));
+  for (const std::string& name : layers) ids.push_back(find_node(net, name));
   if (ids.empty()) {
     for (size_t i = 0; i < net.nodes().size(); ++i) {
       if (!net.nodes()[i].inputs.empty()) ids.push_back(static_cast<int>(i));
@@ -190,8 +190,8 @@ std::vector<ActivationView> draw_activations(const Net &net, Executor &executor,
   (void)executor.forward(image.input, false);
   std::vector<ActivationView> views;
   for (int id : ids) {
-    const Node &node = net.node(id);
-    const Tensor &a = *executor.activation(id);  // (1, C, H, W) or (1, F)
+    const Node& node = net.node(id);
+    const Tensor& a = *executor.activation(id);  // (1, C, H, W) or (1, F)
     const int64_t maps = a.dims().size() == 4 ? a.dim(1) : a.numel();
     const int64_t h = a.dims().size() == 4 ? a.dim(2) : 1;
     const int64_t w = a.dims().size() == 4 ? a.dim(3) : 1;
@@ -218,7 +218,7 @@ std::vector<ActivationView> draw_activations(const Net &net, Executor &executor,
   return views;
 }
 
-OcclusionMap occlusion(Executor &executor, const ViewImage &image, const OcclusionOptions &options) {
+OcclusionMap occlusion(Executor& executor, const ViewImage& image, const OcclusionOptions& options) {
   const int64_t C = image.channels, H = image.height, W = image.width;
   OcclusionMap r;
   r.patch = options.patch > 0 ? options.patch : std::max<int64_t>(2, std::min(H, W) / 7);
@@ -252,7 +252,7 @@ OcclusionMap occlusion(Executor &executor, const ViewImage &image, const Occlusi
     const int64_t b = std::min<int64_t>(options.batch, static_cast<int64_t>(positions.size() - start));
     Tensor batch({b, C, H, W});
     for (int64_t k = 0; k < b; ++k) {
-      float *dst = batch.data() + k * C * plane;
+      float* dst = batch.data() + k * C * plane;
       std::copy_n(image.input.data(), C * plane, dst);
       const auto [py, px] = positions[start + static_cast<size_t>(k)];
       for (int64_t c = 0; c < C; ++c) {
@@ -277,9 +277,9 @@ OcclusionMap occlusion(Executor &executor, const ViewImage &image, const Occlusi
   return r;
 }
 
-std::vector<float> input_gradient(Executor &executor, const ViewImage &image, GradientMethod method, int64_t &target) {
+std::vector<float> input_gradient(Executor& executor, const ViewImage& image, GradientMethod method, int64_t& target) {
   InspectMode inspect(executor);
-  const Tensor &scores = executor.forward(image.input, false);
+  const Tensor& scores = executor.forward(image.input, false);
   const int64_t classes = scores.numel();
   target = target >= 0 ? checked_target(target, classes) : argmax(scores.data(), classes);
   Tensor seed(scores.dims());
@@ -289,18 +289,18 @@ std::vector<float> input_gradient(Executor &executor, const ViewImage &image, Gr
                                      : method == GradientMethod::Guided ? ReluBackward::Guided
                                                                         : ReluBackward::Deconvnet;
   executor.backward(seed);
-  const Tensor &g = executor.input_gradient(0);
+  const Tensor& g = executor.input_gradient(0);
   return {g.data(), g.data() + g.numel()};
 }
 
-std::vector<Projection> deconv_projections(const Net &net, Executor &executor, const ViewImage &image,
-                                           const std::string &layer, int64_t top) {
+std::vector<Projection> deconv_projections(const Net& net, Executor& executor, const ViewImage& image,
+                                           const std::string& layer, int64_t top) {
   const int id = find_node(net, layer);
   if (net.node(id).inputs.empty()) throw Error("'" + layer + "' is the network's input: pick a layer after it");
   if (top < 1) throw Error("--top must be at least 1");
   InspectMode inspect(executor);
   (void)executor.forward(image.input, false);
-  const Tensor &a = *executor.activation(id);  // (1, C, H, W) or (1, F)
+  const Tensor& a = *executor.activation(id);  // (1, C, H, W) or (1, F)
   const int64_t channels = a.dims().size() == 4 ? a.dim(1) : a.numel();
   const int64_t positions = a.numel() / channels;
   std::vector<int64_t> best(static_cast<size_t>(channels));  // index of each channel's maximum
@@ -321,14 +321,14 @@ std::vector<Projection> deconv_projections(const Net &net, Executor &executor, c
     seed.fill(0.0F);
     seed.data()[i] = a.data()[i];
     executor.backward_from(id, seed);
-    const Tensor &g = executor.input_gradient(0);
+    const Tensor& g = executor.input_gradient(0);
     const int64_t w = a.dims().size() == 4 ? a.dim(3) : 1;
     out.push_back({c, (i - c * positions) / w, (i - c * positions) % w, a.data()[i], {g.data(), g.data() + g.numel()}});
   }
   return out;
 }
 
-std::vector<float> pixel_strength(const std::vector<float> &gradient, int64_t channels, int64_t positions) {
+std::vector<float> pixel_strength(const std::vector<float>& gradient, int64_t channels, int64_t positions) {
   std::vector<float> s(static_cast<size_t>(positions), 0.0F);
   for (int64_t c = 0; c < channels; ++c) {
     for (int64_t p = 0; p < positions; ++p) {
@@ -339,14 +339,14 @@ std::vector<float> pixel_strength(const std::vector<float> &gradient, int64_t ch
   return s;
 }
 
-Canvas picture_of(const ViewImage &image, int64_t scale) {
+Canvas picture_of(const ViewImage& image, int64_t scale) {
   Canvas c(image.width * scale, image.height * scale);
   draw_planes(c, 0, 0, image.pixels, image.channels, image.height, image.width, scale);
   return c;
 }
 
-Canvas draw_heat_map(const ViewImage &image, const std::vector<float> &map01, const std::string &title,
-                     const std::string &low_label, const std::string &high_label) {
+Canvas draw_heat_map(const ViewImage& image, const std::vector<float>& map01, const std::string& title,
+                     const std::string& low_label, const std::string& high_label) {
   const int64_t H = image.height, W = image.width;
   const int64_t scale = scale_for(H, W, 224);
   const int64_t pw = W * scale, ph = H * scale;
@@ -383,7 +383,7 @@ Canvas draw_heat_map(const ViewImage &image, const std::vector<float> &map01, co
   return c;
 }
 
-Canvas draw_projections(const ViewImage &image, const std::vector<Projection> &projections, const std::string &title) {
+Canvas draw_projections(const ViewImage& image, const std::vector<Projection>& projections, const std::string& title) {
   const int64_t H = image.height, W = image.width;
   const int64_t scale = scale_for(H, W, 112);
   const int64_t pw = W * scale, ph = H * scale;
@@ -394,7 +394,7 @@ Canvas draw_projections(const ViewImage &image, const std::vector<Projection> &p
   draw_planes(c, 8, kLine, image.pixels, image.channels, H, W, scale);
   c.draw_text(8, kLine + ph + 4, "image", kInk, kTextScale);
   for (size_t k = 0; k < projections.size(); ++k) {
-    const Projection &p = projections[k];
+    const Projection& p = projections[k];
     const int64_t x = 8 + static_cast<int64_t>(k + 1) * (pw + 8);
     draw_planes(c, x, kLine, centred(p.pixels), image.channels, H, W, scale);
     c.draw_text(x, kLine + ph + 4, "ch " + std::to_string(p.channel), kInk, kTextScale);

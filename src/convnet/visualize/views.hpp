@@ -26,12 +26,12 @@ struct ViewImage {
 };
 
 /// Image `index` of `data`, normalised with `norm` for the network.
-[[nodiscard]] ViewImage view_image(const Dataset &data, int64_t index, const Normalization &norm);
+[[nodiscard]] ViewImage view_image(const Dataset& data, int64_t index, const Normalization& norm);
 
 /// The learned filters of `layer` (a node with a 4-D weight: out x in/groups x kH x kW): one RGB
 /// tile per filter when it reads 3 channels, else one grey tile per (filter, input channel), each
 /// scaled to its own range. Throws Error naming the layers that have filters when `layer` has none.
-[[nodiscard]] Canvas draw_filters(const Net &net, Executor &executor, const std::string &layer);
+[[nodiscard]] Canvas draw_filters(const Net& net, Executor& executor, const std::string& layer);
 
 struct ActivationView {
   int node = -1;
@@ -43,8 +43,8 @@ struct ActivationView {
 /// One grid of activation maps per node in `layers` (every node but the inputs when empty): each
 /// map scaled to its own range (maps of one value: to the layer's range). Throws Error on an
 /// unknown name.
-[[nodiscard]] std::vector<ActivationView> draw_activations(const Net &net, Executor &executor, const ViewImage &image,
-                                                           const std::vector<std::string> &layers);
+[[nodiscard]] std::vector<ActivationView> draw_activations(const Net& net, Executor& executor, const ViewImage& image,
+                                                           const std::vector<std::string>& layers);
 
 struct OcclusionOptions {
   int64_t target = -1;  // class; -1: the class predicted for the whole image
@@ -64,7 +64,7 @@ struct OcclusionMap {
 
 /// ZFNet's occlusion experiment: the image with a patch of the training mean (0 after
 /// normalisation) at each position, p(target) for each. Throws Error on a bad class/patch/stride.
-[[nodiscard]] OcclusionMap occlusion(Executor &executor, const ViewImage &image, const OcclusionOptions &options);
+[[nodiscard]] OcclusionMap occlusion(Executor& executor, const ViewImage& image, const OcclusionOptions& options);
 
 enum class GradientMethod {
   Saliency,  // d score / d pixels (Simonyan et al. 2014)
@@ -77,8 +77,8 @@ enum class GradientMethod {
 /// d(score of `target`, a node's output before any softmax) / d(input) for one image, (C, H, W),
 /// with ReLU's backward chosen by `method`. target < 0: the predicted class. Sets `target` to the
 /// class used.
-[[nodiscard]] std::vector<float> input_gradient(Executor &executor, const ViewImage &image, GradientMethod method,
-                                                int64_t &target);
+[[nodiscard]] std::vector<float> input_gradient(Executor& executor, const ViewImage& image, GradientMethod method,
+                                                int64_t& target);
 
 struct Projection {
   int64_t channel = 0, y = 0, x = 0;  // the activation projected
@@ -88,22 +88,22 @@ struct Projection {
 
 /// ZFNet's deconvnet view: the strongest activation of each of the `top` channels of `layer` with
 /// the largest maxima, each alone projected back to pixel space. Throws Error on an unknown layer.
-[[nodiscard]] std::vector<Projection> deconv_projections(const Net &net, Executor &executor, const ViewImage &image,
-                                                         const std::string &layer, int64_t top);
+[[nodiscard]] std::vector<Projection> deconv_projections(const Net& net, Executor& executor, const ViewImage& image,
+                                                         const std::string& layer, int64_t top);
 
 /// max over channels of |g|, (H, W): how strongly each pixel moves the score.
-[[nodiscard]] std::vector<float> pixel_strength(const std::vector<float> &gradient, int64_t channels,
+[[nodiscard]] std::vector<float> pixel_strength(const std::vector<float>& gradient, int64_t channels,
                                                 int64_t positions);
 
 /// The image alone, each pixel a `scale` x `scale` block (colour for 3 channels, else grey).
-[[nodiscard]] Canvas picture_of(const ViewImage &image, int64_t scale);
+[[nodiscard]] Canvas picture_of(const ViewImage& image, int64_t scale);
 
 /// The image, a (H, W) map in [0, 1] beside it, and the map over the image; `title` above.
-[[nodiscard]] Canvas draw_heat_map(const ViewImage &image, const std::vector<float> &map01, const std::string &title,
-                                   const std::string &low_label, const std::string &high_label);
+[[nodiscard]] Canvas draw_heat_map(const ViewImage& image, const std::vector<float>& map01, const std::string& title,
+                                   const std::string& low_label, const std::string& high_label);
 
 /// The image and its projections in a row, each labelled.
-[[nodiscard]] Canvas draw_projections(const ViewImage &image, const std::vector<Projection> &projections,
-                                      const std::string &title);
+[[nodiscard]] Canvas draw_projections(const ViewImage& image, const std::vector<Projection>& projections,
+                                      const std::string& title);
 
 }  // namespace convnet
