@@ -223,7 +223,10 @@ TEST(Report, OneRowPerLayerABoxPerVolumeArcsForShortcutsAndNothingUnescaped) {
   // conv + bn + relu share a box: 1 input, 1 stem conv, 1 maxpool, 8 blocks x (conv1, conv2, add)
   // and 3 downsampling convs, the global pool and fc.
   EXPECT_EQ(count(page, "<g class=\"node\""), 1U + 1 + 1 + 8 * 3 + 3 + 2);
-  EXPECT_EQ(count(page, "class=\"skip\""), 8U + 3);  // each block's shortcut, and the downsampling branches
+  // Five identity shortcuts as arcs; each of the three projections a branch beside its block (out
+  // of the block's input, into its add).
+  EXPECT_EQ(count(page, "class=\"skip\""), 5U);
+  EXPECT_EQ(count(page, "class=\"branch\""), 6U);
   EXPECT_EQ(page.find("http"), std::string::npos);
   EXPECT_NE(page.find("conv 64 7x7 stride 2 pad 3"), std::string::npos) << "the stem's kernel and stride";
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "convnet/analysis/summary.hpp"
@@ -74,12 +75,17 @@ double scaled(int64_t v, double per_octave) {
 }
 
 // Each volume as a box like the lecture figures: depth (channels) across, height down, width
-// receding; log scales so that 3 and 2048 channels both fit. Inputs that are not the box above
-// arrive as arcs on the left (residual, inception and dense connections).
+// receding; log scales so that 3 and 2048 channels both fit. A chain goes down one column; a layer
+// that reads a box further up starts a branch in the next free column to the right (inception
+// branches side by side, a residual block's projection beside it), and a layer reading several
+// boxes (add, concat) sits under the lowest of them in the leftmost one's column. An identity
+// shortcut within a column is an arc on the left.
 std::string diagram_svg(const Net& net) {
   struct Box {
-    size_t node;
-    std::string incoming;  // the layer (and folded layers) producing this volume
+    size_t node = 0;
+    std::string incoming;      // the layer (and folded layers) producing this volume
+    std::vector<size_t> from;  // boxes it reads, first input first
+    int64_t col = 0, row = 0;
     double x = 0, y = 0, w = 0, h = 0, o = 0;
   };
   std::vector<Box> boxes;
@@ -92,50 +98,94 @@ std::string diagram_svg(const Net& net) {
       continue;
     }
     box_of[i] = boxes.size();
-    boxes.push_back({i, n.inputs.empty() ? "" : layer_label(n)});
+    Box b;
+    b.node = i;
+    b.incoming = n.inputs.empty() ? "" : layer_label(n);
+    for (int j : n.inputs) {
+      const size_t p = box_of[static_cast<size_t>(j)];
+      if (std::find(b.from.begin(), b.from.end(), p) == b.from.end()) b.from.push_back(p);
+    }
+    boxes.push_back(std::move(b));
+  }
+  // Grid places: columns and rows, a place taken once.
+  std::set<std::pair<int64_t, int64_t>> taken;
+  int64_t columns = 1, rows = 1;
+  for (size_t k = 0; k < boxes.size(); ++k) {
+    Box& b = boxes[k];
+    if (b.from.size() == 1 && b.from[0] + 1 == k) {  // the chain continues
+      b.col = boxes[k - 1].col;
+      b.row = boxes[k - 1].row + 1;
+    } else if (b.from.size() == 1) {  // a branch from further up: the next column right of those used since
+      const size_t p = b.from[0];
+      int64_t used = boxes[p].col;
+      for (size_t q = p + 1; q < k; ++q) used = std::max(used, boxes[q].col);
+      b.col = used + 1;
+      b.row = boxes[p].row + 1;
+    } else if (!b.from.empty()) {  // a merge
+      b.col = boxes[b.from[0]].col;
+      for (size_t p : b.from) {
+        b.col = std::min(b.col, boxes[p].col);
+        b.row = std::max(b.row, boxes[p].row + 1);
+      }
+    }
+    while (taken.count({b.col, b.row}) > 0) ++b.row;
+    taken.insert({b.col, b.row});
+    columns = std::max(columns, b.col + 1);
+    rows = std::max(rows, b.row + 1);
   }
   constexpr double kLeft = 150, kArrow = 46;
-  double y = 20, widest = 0;
+  double widest = 0, label = 0;
+  std::vector<double> row_height(static_cast<size_t>(rows), 0);
   for (Box& b : boxes) {
     const Shape& s = net.nodes()[b.node].output;
     const bool volume = s.dims().size() == 3;
     b.w = volume ? 6 + scaled(s.channels(), 7) : 10;
     b.h = std::min(180.0, 6 + scaled(volume ? s.height() : s.numel(), volume ? 9 : 6));
     b.o = volume ? 3 + scaled(s.width(), 2.5) : 4;
-    b.x = kLeft;
-    b.y = y + b.o;
-    y = b.y + b.h + kArrow;
     widest = std::max(widest, b.w + b.o);
+    label = std::max(label, 6.2 * static_cast<double>(b.incoming.size()));
+    row_height[static_cast<size_t>(b.row)] = std::max(row_height[static_cast<size_t>(b.row)], b.h + b.o);
   }
+  const double column = widest + std::clamp(label, 200.0, 460.0) + 40;
+  std::vector<double> row_top(static_cast<size_t>(rows) + 1, 20);
+  for (size_t r = 0; r < row_height.size(); ++r) row_top[r + 1] = row_top[r] + row_height[r] + kArrow;
+  for (Box& b : boxes) {
+    b.x = kLeft + static_cast<double>(b.col) * column;
+    b.y = row_top[static_cast<size_t>(b.row)] + b.o;
+  }
+  const double width = kLeft + static_cast<double>(columns) * column, height = row_top.back();
   std::ostringstream svg;
-  const double width = kLeft + widest + 520;
-  svg << "<svg width=\"" << number(width, "%.0f") << "\" height=\"" << number(y, "%.0f") << "\" viewBox=\"0 0 "
-      << number(width, "%.0f") << " " << number(y, "%.0f") << "\">\n"
+  svg << "<svg width=\"" << number(width, "%.0f") << "\" height=\"" << number(height, "%.0f") << "\" viewBox=\"0 0 "
+      << number(width, "%.0f") << " " << number(height, "%.0f") << "\">\n"
       << "<defs><marker id=\"head\" markerWidth=\"8\" markerHeight=\"8\" refX=\"6\" refY=\"3\" orient=\"auto\">"
          "<path d=\"M0,0 L6,3 L0,6 z\" fill=\"#555\"/></marker></defs>\n";
   for (size_t k = 0; k < boxes.size(); ++k) {
     const Box& b = boxes[k];
     const Node& n = net.nodes()[b.node];
-    if (k > 0) {  // the arrow from the box above, labelled with the layer that makes this volume
-      const Box& a = boxes[k - 1];
-      const bool sequential =
-          std::any_of(n.inputs.begin(), n.inputs.end(), [&](int j) { return box_of[static_cast<size_t>(j)] == k - 1; });
-      const double ax = a.x + a.w / 2, ay = a.y + a.h + 2;
-      svg << "<line class=\"" << (sequential ? "flow" : "flow gap") << "\" x1=\"" << number(ax) << "\" y1=\""
-          << number(ay) << "\" x2=\"" << number(ax) << "\" y2=\"" << number(b.y - b.o - 4) << "\""
-          << (sequential ? " marker-end=\"url(#head)\"" : "") << "/>\n";
-      svg << "<text class=\"op\" x=\"" << number(ax + 12) << "\" y=\"" << number((ay + b.y - b.o) / 2 + 4) << "\">"
-          << escape(b.incoming) << "</text>\n";
+    const double top = b.y - b.o - 4;  // where arrows end, above the box's top face
+    for (size_t p : b.from) {
+      const Box& a = boxes[p];
+      const double ax = a.x + a.w / 2, bottom = a.y + a.h + 2, bx = b.x + b.w / 2;
+      bool clear = a.col == b.col;  // nothing in the column between the two: a straight arrow
+      for (int64_t r = a.row + 1; clear && r < b.row; ++r) clear = taken.count({a.col, r}) == 0;
+      if (clear) {
+        svg << "<line class=\"flow\" x1=\"" << number(ax) << "\" y1=\"" << number(bottom) << "\" x2=\"" << number(bx)
+            << "\" y2=\"" << number(top) << "\" marker-end=\"url(#head)\"/>\n";
+      } else if (a.col == b.col) {  // an identity shortcut past boxes of the column
+        const double sy = a.y + a.h / 2, dy = b.y + b.h / 2;
+        const double bend = std::min(kLeft - 10, 20 + 6 * std::sqrt(static_cast<double>(b.row - a.row)));
+        svg << "<path class=\"skip\" d=\"M" << number(a.x) << "," << number(sy) << " C" << number(a.x - bend) << ","
+            << number(sy) << " " << number(b.x - bend) << "," << number(dy) << " " << number(b.x - 4) << ","
+            << number(dy) << "\" marker-end=\"url(#head)\"/>\n";
+      } else {  // into or out of a branch: down, across in the gap between rows, down
+        const double across = b.col > a.col ? bottom + 12 : top - 12;
+        svg << "<path class=\"branch\" d=\"M" << number(ax) << "," << number(bottom) << " V" << number(across) << " H"
+            << number(bx) << " V" << number(top) << "\" marker-end=\"url(#head)\"/>\n";
+      }
     }
-    for (int j : n.inputs) {  // a connection from further up: an arc on the left
-      const size_t from = box_of[static_cast<size_t>(j)];
-      if (from + 1 == k) continue;
-      const Box& a = boxes[from];
-      const double sy = a.y + a.h / 2, dy = b.y + b.h / 2;
-      const double bend = std::min(kLeft - 10, 20 + 6 * std::sqrt(static_cast<double>(k - from)));
-      svg << "<path class=\"skip\" d=\"M" << number(b.x) << "," << number(sy) << " C" << number(b.x - bend) << ","
-          << number(sy) << " " << number(b.x - bend) << "," << number(dy) << " " << number(b.x - 4) << "," << number(dy)
-          << "\" marker-end=\"url(#head)\"/>\n";
+    if (!b.from.empty()) {
+      svg << "<text class=\"op\" x=\"" << number(b.x + b.w / 2 + 12) << "\" y=\"" << number(top - kArrow / 2 + 14)
+          << "\">" << escape(b.incoming) << "</text>\n";
     }
     svg << "<g class=\"node\" data-node=\"" << escape(n.name) << "\"><title>" << escape(n.name) << ": "
         << escape(n.output.volume_string()) << "</title>";
@@ -256,11 +306,12 @@ std::string confusion_table(const Evaluation& e, const std::vector<std::string>&
 constexpr const char* kStyle = R"(
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { margin-bottom: 0; } .totals { color: #555; }
-.pair { display: flex; gap: 24px; align-items: flex-start; } .pair > section { flex: none; max-width: 62em; }
+.pair { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; } .pair > section { flex: none; }
+p { max-width: 60em; }
 #diagram { border: 1px solid #ddd; padding: 8px; }
 .front { fill: #9ecae1; stroke: #3182bd; } .top { fill: #c6dbef; stroke: #3182bd; } .side { fill: #6baed6; stroke: #3182bd; }
 g.node { cursor: pointer; } g.node.hot .front, g.node:hover .front { fill: #fdae6b; }
-.flow { stroke: #555; stroke-width: 1.5; } .flow.gap { stroke-dasharray: 3 3; } .skip { fill: none; stroke: #999; stroke-width: 1.5; }
+.flow { stroke: #555; stroke-width: 1.5; } .skip, .branch { fill: none; stroke: #888; stroke-width: 1.5; }
 text { font: 12px system-ui, sans-serif; } .op { fill: #555; } .name { font-weight: 600; } .volume { fill: #3182bd; }
 table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ddd; padding: 2px 8px; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; } tr.hot { background: #fdd0a2; }
@@ -326,8 +377,8 @@ std::string report_html(const Net& net, const ReportRun* run, int64_t batch) {
   }
   h << "</p>\n<div class=\"pair\"><section><h2>Architecture</h2>\n<p>Each box is a layer's output volume: "
        "channels across, height down, width receding (log scales). Arrows carry the layer that makes the next "
-       "volume (pointwise layers after it joined with +; a dashed arrow when it reads from further up); arcs on "
-       "the left are connections from further up (residual, inception and dense blocks). Hover a box or a row "
+       "volume (pointwise layers after it joined with +). Branches (inception, a residual block's projection) "
+       "run side by side; an identity shortcut or dense connection is an arc on the left. Hover a box or a row "
        "to find its partner; click a box to go to its row.</p>\n<div id=\"diagram\">"
     << diagram_svg(net) << "</div></section>\n<section><h2>Layers</h2>\n<p>Hover a row for the formulas behind "
     << "its numbers (<code>convnet explain</code>). MACs count multiplications by weights; the receptive field "
