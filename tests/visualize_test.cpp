@@ -229,6 +229,10 @@ TEST(Report, OneRowPerLayerABoxPerVolumeArcsForShortcutsAndNothingUnescaped) {
   EXPECT_EQ(count(page, "class=\"branch\""), 6U);
   EXPECT_EQ(page.find("http"), std::string::npos);
   EXPECT_NE(page.find("conv 64 7x7 stride 2 pad 3"), std::string::npos) << "the stem's kernel and stride";
+  EXPECT_NE(page.find(">conv 64 3x3 pad 1 round floor bias false stride 1 + batchnorm + relu<"), std::string::npos)
+      << "a default stride shown";
+  const std::string lenet = report_html(load_model("lenet5"), nullptr);
+  EXPECT_NE(lenet.find(">avgpool 2x2 stride 2<"), std::string::npos) << "pooling's default stride is its kernel";
 
   ReportRun run;
   run.name = "<run>";

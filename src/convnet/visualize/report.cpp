@@ -10,6 +10,10 @@
 #include <sstream>
 
 #include "convnet/analysis/summary.hpp"
+#include "convnet/layers/conv2d.hpp"
+#include "convnet/layers/local2d.hpp"
+#include "convnet/layers/pool2d.hpp"
+#include "convnet/layers/tiled_conv2d.hpp"
 #include "convnet/text.hpp"
 
 namespace convnet {
@@ -61,13 +65,25 @@ bool folded(const Net& net, size_t i) {
          n.output == net.nodes()[i - 1].output;
 }
 
+// The sliding window of a windowed layer (conv, pooling, locally connected, tiled), else null.
+const Window* window_of(const Layer& layer) {
+  if (const auto* l = dynamic_cast<const Conv2d*>(&layer)) return &l->options().window;
+  if (const auto* l = dynamic_cast<const MaxPool2d*>(&layer)) return &l->options().window;
+  if (const auto* l = dynamic_cast<const AvgPool2d*>(&layer)) return &l->options().window;
+  if (const auto* l = dynamic_cast<const LocallyConnected2d*>(&layer)) return &l->options().window;
+  if (const auto* l = dynamic_cast<const TiledConv2d*>(&layer)) return &l->options().window;
+  return nullptr;
+}
+
 // "conv 6 5x5 pad 2 stride 1": the model-language line, with the stride even where it is the default.
 std::string layer_label(const Node& n) {
-  const std::string kind = n.layer->kind();
   std::string args = n.layer->args();
-  const bool windowed = kind == "conv" || kind == "local" || kind == "tiled" || kind == "maxpool" || kind == "avgpool";
-  if (windowed && args.find("stride") == std::string::npos) args += " stride 1";
-  return kind + (args.empty() ? "" : " " + args);
+  const Window* w = window_of(*n.layer);
+  if (w != nullptr && args.find("stride") == std::string::npos) {
+    args += " stride " + (w->stride.h == w->stride.w ? std::to_string(w->stride.h)
+                                                     : std::to_string(w->stride.h) + "x" + std::to_string(w->stride.w));
+  }
+  return n.layer->kind() + (args.empty() ? "" : " " + args);
 }
 
 double scaled(int64_t v, double per_octave) {
@@ -150,7 +166,7 @@ std::string diagram_svg(const Net& net) {
   std::vector<double> row_top(static_cast<size_t>(rows) + 1, 20);
   for (size_t r = 0; r < row_height.size(); ++r) row_top[r + 1] = row_top[r] + row_height[r] + kArrow;
   for (Box& b : boxes) {
-    b.x = kLeft + static_cast<double>(b.col) * column;
+    b.x = kLeft + static_cast<double>(b.col) * column + (widest - b.w - b.o) / 2;  // centred in its column
     b.y = row_top[static_cast<size_t>(b.row)] + b.o;
   }
   const double width = kLeft + static_cast<double>(columns) * column, height = row_top.back();
@@ -307,7 +323,7 @@ constexpr const char* kStyle = R"(
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { margin-bottom: 0; } .totals { color: #555; }
 .pair { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; } .pair > section { flex: none; }
-p { max-width: 60em; }
+p { max-width: 60em; } .pair p { max-width: 36em; }
 #diagram { border: 1px solid #ddd; padding: 8px; }
 .front { fill: #9ecae1; stroke: #3182bd; } .top { fill: #c6dbef; stroke: #3182bd; } .side { fill: #6baed6; stroke: #3182bd; }
 g.node { cursor: pointer; } g.node.hot .front, g.node:hover .front { fill: #fdae6b; }
