@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "convnet/analysis/summary.hpp"
+#include "convnet/cpu_features.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/loss.hpp"
 #include "convnet/model/model.hpp"
@@ -75,6 +76,7 @@ int run_bench(const BenchOptions& o) {
               o.train ? "training (forward + backward)" : "inference", static_cast<long long>(o.batch), threads,
               o.reference ? "reference" : (executor.last_plan() == nullptr ? "oneDNN layer-by-layer" : "oneDNN plan"),
               in_shape.chw_string().c_str());
+  std::printf("  CPU: %s\n", cpu_features().describe().c_str());
   std::printf("  %.2f ms per batch (median of %d after %d warm-up; min %.2f, max %.2f)\n", median * 1e3,
               o.repetitions, o.warmup, seconds.front() * 1e3, seconds.back() * 1e3);
   std::printf("  %.1f images/s, %.1f GFLOP/s achieved (%s FLOPs per batch)\n",
