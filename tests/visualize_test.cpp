@@ -200,6 +200,38 @@ TEST(InputGradient, DeconvnetAndGuidedFollowTheirRulesThroughAnFcNet) {
   }
 }
 
+TEST(Views, LimitsThatKeepPicturesDrawable) {
+  // A layer of 2,000 values draws its first 1,024; after the views the executor refuses a backward
+  // until a training forward, as before them.
+  Net wide = load_model_text("network wide\ninput 3\nfc1 fc 2000\n", "wide.cnet");
+  Executor e(wide, {.backend = Backend::Reference});
+  ViewImage v;
+  v.channels = 3;
+  v.height = v.width = 1;
+  v.input = Tensor({1, 3});
+  v.input.fill(1.0F);
+  v.pixels.assign(3, 0.5F);
+  int drawn = 0;
+  draw_activations(wide, e, v, {"fc1"}, [&](const ActivationView& a) {
+    ++drawn;
+    EXPECT_LE(a.picture.width(), 32 * 20 + 400);
+  });
+  EXPECT_EQ(drawn, 1);
+  Tensor grad({1, 2000});
+  EXPECT_THROW(e.backward(grad), Error);
+  // Occlusion refuses a stride that would leave pixels uncovered.
+  Net net = load_model_text(kTiny, "tiny.cnet");
+  Executor tiny(net, {.backend = Backend::Reference});
+  EXPECT_THROW((void)occlusion(tiny, tiny_image(1), {.patch = 2, .stride = 3}), Error);
+  EXPECT_NO_THROW((void)occlusion(tiny, tiny_image(1), {.patch = 2, .stride = 2}));
+  // Thirty projections wrap into rows of ten panels.
+  std::vector<Projection> many(30, Projection{0, 0, 0, 1.0F, std::vector<float>(72, 0.5F)});
+  ViewImage small = tiny_image(2);
+  const Canvas grid = draw_projections(small, many, "t");
+  EXPECT_LT(grid.width(), 11 * (6 * 16 + 8) + 8);
+  EXPECT_GT(grid.height(), 3 * 6 * 16);
+}
+
 TEST(Report, Base64MatchesRfc4648) {
   auto b64 = [](const std::string& s) { return base64(std::vector<uint8_t>(s.begin(), s.end())); };
   EXPECT_EQ(b64(""), "");

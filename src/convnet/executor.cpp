@@ -101,6 +101,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }
   training_plan_ = nullptr;
+  inference_backward_ = false;
   if (!training && options_.backend == Backend::OneDnn && options_.plan_inference && !input_gradients_) {
     return planned_forward(inputs, batch, false);
   }
@@ -120,6 +121,7 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   context_.training = training;
   context_.backward_follows = keep;
   trained_forward_ = keep;
+  inference_backward_ = keep && !training;
   const auto& nodes = net_.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& node = nodes[i];
@@ -276,6 +278,12 @@ Tensor Executor::take_buffer(const std::vector<int64_t>& dims) {
     return out;
   }
   return Tensor(dims);
+}
+
+void Executor::set_input_gradients(bool wanted) {
+  input_gradients_ = wanted;
+  if (!wanted && inference_backward_) trained_forward_ = false;  // backward again needs a training forward
+  inference_backward_ = false;
 }
 
 void Executor::set_profiling(bool on) {

@@ -70,7 +70,7 @@ class Executor {
   /// Ask backward to also compute dL/dinputs (off by default). While on, forward runs layer by
   /// layer and keeps every node's output, and an inference forward may be followed by backward
   /// (batch norm with its running statistics, dropout as the identity): the visualisations' path.
-  void set_input_gradients(bool wanted) { input_gradients_ = wanted; }
+  void set_input_gradients(bool wanted);
   [[nodiscard]] const Tensor& input_gradient(size_t input_index) const;
   /// A node's output of the last layer-by-layer forward (training keeps all of them); a planned
   /// inference does not update these: read its activations through a plan's taps.
@@ -109,6 +109,7 @@ class Executor {
   bool profiling_ = false;
   bool trained_forward_ = false;
   bool input_gradients_ = false;
+  bool inference_backward_ = false;                // the last forward: inference kept for a backward
   bool grads_zero_ = false;                        // zero_grad() since the last backward: plans overwrite
 };
 

@@ -84,15 +84,17 @@ int run_activations(const VisualizeArgs& a) {
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir))
     throw IoError(dir + ": cannot create the output folder" + (ec ? ": " + ec.message() : ""));
-  const std::vector<ActivationView> views = draw_activations(*m.net, *m.executor, image, a.layers);
+  // Numbered in drawing order, with as many digits as the largest number needs (so they sort).
+  const size_t count = a.layers.empty() ? m.net->nodes().size() : a.layers.size();
+  const int digits = std::max<int>(2, static_cast<int>(std::to_string(count).size()));
   int index = 0;
-  for (const ActivationView& v : views) {
-    char prefix[16];
-    std::snprintf(prefix, sizeof prefix, "%02d-", index++);
+  draw_activations(*m.net, *m.executor, image, a.layers, [&](const ActivationView& v) {
+    char prefix[32];
+    std::snprintf(prefix, sizeof prefix, "%0*d-", digits, index++);
     const std::string path = (fs::path(dir) / (prefix + file_safe(v.name) + "-" + v.shape + ".png")).string();
     v.picture.save_png(path);
     wrote(path);
-  }
+  });
   return 0;
 }
 
@@ -173,7 +175,7 @@ ReportRun report_run(TrainedModel& m, const std::string& source, const std::stri
                             class_name(test.labels[static_cast<size_t>(i)], m.class_names),
                             class_name(best, m.class_names), p[best]});
     }
-  } catch (const IoError& e) {
+  } catch (const Error& e) {  // unreadable, or not data this network reads
     std::fprintf(stderr, "convnet report: note: %s; the confusion matrix and examples are left out\n", e.what());
   }
   return r;

@@ -55,8 +55,13 @@ bool png_run(PngSource& source, const ImageInfo& info, uint8_t* const* rows) {
     return false;
   }
   png_infop png_info = png_create_info_struct(png);
-  if (png_info == nullptr || setjmp(png_jmpbuf(png)) != 0) {
-    if (source.message[0] == '\0') std::snprintf(source.message, kMessageBytes, "cannot start libpng");
+  if (png_info == nullptr) {
+    std::snprintf(source.message, kMessageBytes, "cannot start libpng");
+    png_destroy_read_struct(&png, &png_info, nullptr);
+    return false;
+  }
+  if (setjmp(png_jmpbuf(png)) != 0) {  // alone in the condition, as C allows setjmp
+    if (source.message[0] == '\0') std::snprintf(source.message, kMessageBytes, "libpng failed");
     png_destroy_read_struct(&png, &png_info, nullptr);
     return false;
   }

@@ -101,8 +101,13 @@ bool png_encode(PngSink& sink, const uint8_t* pixels, png_uint_32 width, png_uin
     return false;
   }
   png_infop info = png_create_info_struct(png);
-  if (info == nullptr || setjmp(png_jmpbuf(png)) != 0) {
-    if (sink.message[0] == '\0') std::snprintf(sink.message, sizeof sink.message, "cannot start libpng");
+  if (info == nullptr) {
+    std::snprintf(sink.message, sizeof sink.message, "cannot start libpng");
+    png_destroy_write_struct(&png, &info);
+    return false;
+  }
+  if (setjmp(png_jmpbuf(png)) != 0) {  // alone in the condition, as C allows setjmp
+    if (sink.message[0] == '\0') std::snprintf(sink.message, sizeof sink.message, "libpng failed");
     png_destroy_write_struct(&png, &info);
     return false;
   }

@@ -29,16 +29,19 @@ std::vector<std::string> split_commas(const std::string& line) {
   return out;
 }
 
+// A number, or NaN / infinity as a diverged run writes them ("nan", "-nan", "inf").
 double parse_number(const std::string& field, const std::string& where) {
   if (field.empty()) throw IoError(where + ": empty field");
   size_t used = 0;
   double v = 0;
   try {
     v = std::stod(field, &used);
+  } catch (const std::out_of_range&) {
+    return field[0] == '-' ? -INFINITY : INFINITY;
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != field.size() || !std::isfinite(v)) throw IoError(where + ": '" + field + "' is not a finite number");
+  if (used != field.size()) throw IoError(where + ": '" + field + "' is not a number");
   return v;
 }
 
@@ -57,13 +60,15 @@ struct Series {
 // One chart: a frame at (x, y) of w x h, a y range from the data, epochs 1..n along x.
 void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std::string& title,
                 const std::vector<Series>& series, int64_t epochs) {
-  double lo = INFINITY, hi = -INFINITY;
+  double lo = INFINITY, hi = -INFINITY;  // over the finite values: a diverged epoch leaves a gap
   for (const Series& s : series) {
     for (double v : s.values) {
+      if (!std::isfinite(v)) continue;
       lo = std::min(lo, v);
       hi = std::max(hi, v);
     }
   }
+  if (lo > hi) lo = hi = 0;                             // nothing finite to draw
   if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {  // flat: a band around the value
     const double pad = std::max(std::abs(hi) * 0.1, 1e-6);
     lo -= pad;
@@ -106,9 +111,10 @@ void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std
   }
   for (const Series& s : series) {
     for (size_t i = 0; i < s.values.size(); ++i) {
+      if (!std::isfinite(s.values[i])) continue;
       const int64_t ex = px(static_cast<double>(i + 1)), ey = py(s.values[i]);
       c.fill_rect(ex - 2, ey - 2, 5, 5, s.color);
-      if (i > 0) {
+      if (i > 0 && std::isfinite(s.values[i - 1])) {
         const int64_t sx = px(static_cast<double>(i)), sy = py(s.values[i - 1]);
         c.draw_line(sx, sy, ex, ey, s.color);
         c.draw_line(sx, sy + 1, ex, ey + 1, s.color);
@@ -147,11 +153,9 @@ MetricsTable read_metrics_csv(const std::string& path) {
     if (f.size() != 8) throw IoError(where + ": " + std::to_string(f.size()) + " fields, expected 8");
     std::vector<double> v;
     for (const std::string& field : f) v.push_back(parse_number(field, where));
-    const auto epoch = static_cast<int64_t>(v[0]);
-    const int64_t expected_epoch = static_cast<int64_t>(t.rows.size()) + 1;
-    if (v[0] != static_cast<double>(expected_epoch)) {
-      throw IoError(where + ": epoch " + f[0] + ", expected " + std::to_string(expected_epoch));
-    }
+    const int64_t epoch = static_cast<int64_t>(t.rows.size()) + 1;
+    if (v[0] != static_cast<double>(epoch))
+      throw IoError(where + ": epoch " + f[0] + ", expected " + std::to_string(epoch));
     t.rows.push_back({epoch, v[1], v[2], v[3], v[4], v[5], v[6], v[7]});
   }
   return t;

@@ -45,7 +45,8 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-std::string number(double v, const char* format = "%.4g") {
+// SVG coordinates to a tenth of a pixel by default (a tall DenseNet diagram is 20,000 pixels).
+std::string number(double v, const char* format = "%.1f") {
   char text[64];
   std::snprintf(text, sizeof text, format, v);
   return text;
@@ -262,24 +263,27 @@ std::string curves_svg(const MetricsTable& m) {
   const char* colours[] = {"#1f77b4", "#d62728"};
   for (size_t c = 0; c < charts.size(); ++c) {
     const double x0 = static_cast<double>(c) * (kW + 20) + kPad, y0 = 20, w = kW - kPad - 6, h = kH - 30;
-    double lo = INFINITY, hi = -INFINITY;
+    double lo = INFINITY, hi = -INFINITY;  // over the finite values: a diverged epoch is left out
     for (const auto& [name, v] : charts[c].series) {
       for (double x : v) {
+        if (!std::isfinite(x)) continue;
         lo = std::min(lo, x);
         hi = std::max(hi, x);
       }
     }
+    if (lo > hi) lo = hi = 0;
     if (hi <= lo) hi = lo + 1;
     svg << "<text class=\"chart\" x=\"" << x0 << "\" y=\"12\">" << charts[c].title << "</text>"
         << "<rect class=\"frame\" x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << w << "\" height=\"" << h << "\"/>"
-        << "<text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + 8 << "\" text-anchor=\"end\">" << number(hi)
-        << "</text><text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + h << "\" text-anchor=\"end\">"
-        << number(lo) << "</text><text class=\"tick\" x=\"" << x0 + w << "\" y=\"" << y0 + h + 14
-        << "\" text-anchor=\"end\">epoch " << m.rows.size() << "</text>\n";
+        << "<text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + 8 << "\" text-anchor=\"end\">"
+        << number(hi, "%.4g") << "</text><text class=\"tick\" x=\"" << x0 - 3 << "\" y=\"" << y0 + h
+        << "\" text-anchor=\"end\">" << number(lo, "%.4g") << "</text><text class=\"tick\" x=\"" << x0 + w << "\" y=\""
+        << y0 + h + 14 << "\" text-anchor=\"end\">epoch " << m.rows.size() << "</text>\n";
     for (size_t s = 0; s < charts[c].series.size(); ++s) {
       const auto& [name, v] = charts[c].series[s];
       svg << "<polyline class=\"curve\" stroke=\"" << colours[s] << "\" points=\"";
       for (size_t i = 0; i < v.size(); ++i) {
+        if (!std::isfinite(v[i])) continue;
         const double x = x0 + (v.size() == 1 ? w / 2 : w * static_cast<double>(i) / static_cast<double>(v.size() - 1));
         svg << number(x) << "," << number(y0 + h - (v[i] - lo) / (hi - lo) * h) << " ";
       }

@@ -177,8 +177,8 @@ Canvas draw_filters(const Net& net, Executor& executor, const std::string& layer
   return c;
 }
 
-std::vector<ActivationView> draw_activations(const Net& net, Executor& executor, const ViewImage& image,
-                                             const std::vector<std::string>& layers) {
+void draw_activations(const Net& net, Executor& executor, const ViewImage& image,
+                      const std::vector<std::string>& layers, const std::function<void(const ActivationView&)>& each) {
   std::vector<int> ids;
   for (const std::string& name : layers) ids.push_back(find_node(net, name));
   if (ids.empty()) {
@@ -188,24 +188,25 @@ std::vector<ActivationView> draw_activations(const Net& net, Executor& executor,
   }
   InspectMode inspect(executor);
   (void)executor.forward(image.input, false);
-  std::vector<ActivationView> views;
   for (int id : ids) {
     const Node& node = net.node(id);
     const Tensor& a = *executor.activation(id);  // (1, C, H, W) or (1, F)
-    const int64_t maps = a.dims().size() == 4 ? a.dim(1) : a.numel();
+    const int64_t all_maps = a.dims().size() == 4 ? a.dim(1) : a.numel();
+    const int64_t maps = std::min(all_maps, kMaxMaps);
     const int64_t h = a.dims().size() == 4 ? a.dim(2) : 1;
     const int64_t w = a.dims().size() == 4 ? a.dim(3) : 1;
     const int64_t scale = scale_for(h, w, 64);
     const int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(maps))));
     const int64_t rows = (maps + cols - 1) / cols;
-    const std::string title = node.name + " (" + node.layer->kind() + "): " + node.output.volume_string() +
-                              (h * w > 1 ? ", each map scaled to its own range" : ", scaled to the layer's range");
+    std::string title = node.name + " (" + node.layer->kind() + "): " + node.output.volume_string() +
+                        (h * w > 1 ? ", each map scaled to its own range" : ", scaled to the layer's range");
+    if (maps < all_maps) title += ", first " + std::to_string(maps) + " of " + std::to_string(all_maps);
     const int64_t grid_w = cols * (w * scale + kGap) + kGap;
     Canvas c(std::max(grid_w, Canvas::text_width(title, kTextScale) + 8), kLine + rows * (h * scale + kGap) + kGap,
              {40, 40, 40});
     c.fill_rect(0, 0, c.width(), kLine, kPaper);
     c.draw_text(4, 4, title, kInk, kTextScale);
-    std::vector<float> all(a.data(), a.data() + a.numel());
+    std::vector<float> all(a.data(), a.data() + maps * h * w);
     if (h * w == 1) normalize_min_max(all);
     for (int64_t m = 0; m < maps; ++m) {
       std::vector<float> map(all.begin() + m * h * w, all.begin() + (m + 1) * h * w);
@@ -213,9 +214,8 @@ std::vector<ActivationView> draw_activations(const Net& net, Executor& executor,
       c.draw_map(kGap + (m % cols) * (w * scale + kGap), kLine + kGap + (m / cols) * (h * scale + kGap), map.data(), h,
                  w, scale, Colormap::Grey);
     }
-    views.push_back({id, node.name, node.output.volume_string(), std::move(c)});
+    each({id, node.name, node.output.volume_string(), std::move(c)});
   }
-  return views;
 }
 
 OcclusionMap occlusion(Executor& executor, const ViewImage& image, const OcclusionOptions& options) {
@@ -226,6 +226,10 @@ OcclusionMap occlusion(Executor& executor, const ViewImage& image, const Occlusi
   if (r.patch > std::min(H, W)) {
     throw Error("an occluding patch of " + std::to_string(r.patch) + " pixels does not fit a " + std::to_string(H) +
                 "x" + std::to_string(W) + " image");
+  }
+  if (r.stride > r.patch) {
+    throw Error("an occlusion stride of " + std::to_string(r.stride) + " above the patch side " +
+                std::to_string(r.patch) + " would leave pixels never covered: use a stride of at most the patch");
   }
   if (options.batch < 1) throw Error("occlusion batch must be at least 1");
   const std::vector<float> base = probabilities(executor.forward(image.input, false));
@@ -308,9 +312,11 @@ std::vector<Projection> deconv_projections(const Net& net, Executor& executor, c
     best[static_cast<size_t>(c)] = c * positions + argmax(a.data() + c * positions, positions);
   std::vector<int64_t> order(static_cast<size_t>(channels));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-    return a.data()[best[static_cast<size_t>(x)]] > a.data()[best[static_cast<size_t>(y)]];
-  });
+  auto strength = [&](int64_t c) {  // NaN ranks last, keeping the ordering strict and weak
+    const float v = a.data()[best[static_cast<size_t>(c)]];
+    return std::isnan(v) ? -INFINITY : v;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return strength(x) > strength(y); });
   executor.context().relu_backward = ReluBackward::Deconvnet;
   std::vector<Projection> out;
   Tensor seed(a.dims());
@@ -387,19 +393,24 @@ Canvas draw_projections(const ViewImage& image, const std::vector<Projection>& p
   const int64_t H = image.height, W = image.width;
   const int64_t scale = scale_for(H, W, 112);
   const int64_t pw = W * scale, ph = H * scale;
+  const int64_t cell_w = pw + 8, cell_h = ph + 2 * kLine + 8;
   const auto panels = static_cast<int64_t>(projections.size()) + 1;
-  const int64_t width = std::max(panels * (pw + 8) + 8, Canvas::text_width(title, kTextScale) + 8);
-  Canvas c(width, kLine + ph + 2 * kLine + 4, kPaper);
+  const int64_t cols = std::min<int64_t>(panels, 10);  // rows of ten: --top 100 stays a picture
+  const int64_t rows = (panels + cols - 1) / cols;
+  const int64_t width = std::max(cols * cell_w + 8, Canvas::text_width(title, kTextScale) + 8);
+  Canvas c(width, kLine + rows * cell_h, kPaper);
   c.draw_text(4, 4, title, kInk, kTextScale);
-  draw_planes(c, 8, kLine, image.pixels, image.channels, H, W, scale);
-  c.draw_text(8, kLine + ph + 4, "image", kInk, kTextScale);
-  for (size_t k = 0; k < projections.size(); ++k) {
-    const Projection& p = projections[k];
-    const int64_t x = 8 + static_cast<int64_t>(k + 1) * (pw + 8);
-    draw_planes(c, x, kLine, centred(p.pixels), image.channels, H, W, scale);
-    c.draw_text(x, kLine + ph + 4, "ch " + std::to_string(p.channel), kInk, kTextScale);
-    c.draw_text(x, kLine + ph + 4 + kLine, "(" + std::to_string(p.y) + "," + std::to_string(p.x) + ")", kInk,
-                kTextScale);
+  for (int64_t k = 0; k < panels; ++k) {  // the image, then the projections
+    const int64_t x = 8 + (k % cols) * cell_w, y = kLine + (k / cols) * cell_h;
+    if (k == 0) {
+      draw_planes(c, x, y, image.pixels, image.channels, H, W, scale);
+      c.draw_text(x, y + ph + 4, "image", kInk, kTextScale);
+      continue;
+    }
+    const Projection& p = projections[static_cast<size_t>(k - 1)];
+    draw_planes(c, x, y, centred(p.pixels), image.channels, H, W, scale);
+    c.draw_text(x, y + ph + 4, "ch " + std::to_string(p.channel), kInk, kTextScale);
+    c.draw_text(x, y + ph + 4 + kLine, "(" + std::to_string(p.y) + "," + std::to_string(p.x) + ")", kInk, kTextScale);
   }
   return c;
 }

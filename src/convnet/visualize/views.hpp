@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,13 @@ struct ActivationView {
   Canvas picture;
 };
 
-/// One grid of activation maps per node in `layers` (every node but the inputs when empty): each
-/// map scaled to its own range (maps of one value: to the layer's range). Throws Error on an
-/// unknown name.
-[[nodiscard]] std::vector<ActivationView> draw_activations(const Net& net, Executor& executor, const ViewImage& image,
-                                                           const std::vector<std::string>& layers);
+/// One grid of activation maps per node in `layers` (every node but the inputs when empty), handed
+/// to `each` as it is drawn (a deep network's grids are never all held at once): each map scaled to
+/// its own range (maps of one value: to the layer's range), at most kMaxMaps of them. Throws Error
+/// on an unknown name.
+inline constexpr int64_t kMaxMaps = 1024;
+void draw_activations(const Net& net, Executor& executor, const ViewImage& image,
+                      const std::vector<std::string>& layers, const std::function<void(const ActivationView&)>& each);
 
 struct OcclusionOptions {
   int64_t target = -1;  // class; -1: the class predicted for the whole image
@@ -63,7 +66,8 @@ struct OcclusionMap {
 };
 
 /// ZFNet's occlusion experiment: the image with a patch of the training mean (0 after
-/// normalisation) at each position, p(target) for each. Throws Error on a bad class/patch/stride.
+/// normalisation; black for a model trained without normalisation) at each position, p(target) for
+/// each. Throws Error on a bad class or patch, or a stride above the patch (pixels never covered).
 [[nodiscard]] OcclusionMap occlusion(Executor& executor, const ViewImage& image, const OcclusionOptions& options);
 
 enum class GradientMethod {
