@@ -39,8 +39,7 @@ EpochMetrics metrics_from_json(const nlohmann::json& j) {
 // The evaluation columns are named for the set they measured: "val" or "test".
 void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& rows, const std::string& eval_name) {
   std::ostringstream text;
-  text << "epoch,train_loss,train_top1," << eval_name << "_loss," << eval_name << "_top1," << eval_name
-       << "_top5,lr,seconds\n";
+  text << metrics_csv_header(eval_name) << "\n";
   for (const EpochMetrics& m : rows) {
     text << m.epoch << "," << m.train_loss << "," << m.train_top1 << "," << m.eval_loss << "," << m.eval_top1 << ","
          << m.eval_top5 << "," << m.lr << "," << m.seconds << "\n";
@@ -131,6 +130,10 @@ std::string rng_string(const std::mt19937_64& rng) {
 }
 
 }  // namespace
+
+std::string metrics_csv_header(const std::string& eval_name) {
+  return "epoch,train_loss,train_top1," + eval_name + "_loss," + eval_name + "_top1," + eval_name + "_top5,lr,seconds";
+}
 
 TrainResult train(const TrainOptions& given, const std::function<void(const RunInfo&)>& on_ready,
                   const std::function<void(const Progress&)>& on_progress,

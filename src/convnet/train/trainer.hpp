@@ -56,6 +56,10 @@ struct EpochMetrics {
   double seconds = 0;
 };
 
+/// metrics.csv's header line (no newline); its evaluation columns are named for the set they
+/// measured, `eval_name` "val" or "test".
+[[nodiscard]] std::string metrics_csv_header(const std::string& eval_name);
+
 /// Progress within an epoch, for the CLI's progress bar.
 struct Progress {
   int64_t epoch = 0, epochs = 0;

@@ -132,13 +132,9 @@ MetricsTable read_metrics_csv(const std::string& path) {
   std::stringstream text(std::string(bytes.begin(), bytes.end()));
   std::string line;
   if (!std::getline(text, line)) throw IoError(file + ": empty (expected the header written by convnet train)");
-  const std::vector<std::string> header = split_commas(line);
   MetricsTable t;
-  if (header.size() == 8 && header[3].size() > 5) t.eval_name = header[3].substr(0, header[3].size() - 5);
-  const std::vector<std::string> expected{
-      "epoch", "train_loss", "train_top1", t.eval_name + "_loss", t.eval_name + "_top1", t.eval_name + "_top5",
-      "lr",    "seconds"};
-  if (header != expected || (t.eval_name != "val" && t.eval_name != "test")) {
+  if (line == metrics_csv_header("test")) t.eval_name = "test";
+  if (line != metrics_csv_header(t.eval_name)) {
     throw IoError(file +
                   ":1: not a convnet metrics file (expected the header "
                   "epoch,train_loss,train_top1,"
