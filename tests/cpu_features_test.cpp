@@ -42,5 +42,26 @@ TEST(CpuFeatures, AgreeWithTheKernelsFlags) {
   EXPECT_EQ(f.describe().find("BF16") != std::string::npos, f.avx512_bf16 || f.amx_bf16) << f.describe();
 }
 
+// The probes measure a rate only where the instruction exists. The ratios are wide-bounded:
+// a shared machine slows either side, but a probe that measured nothing (0) or timed an empty
+// loop (huge) would fail. Known values: bf16 0.5x (Intel without AMX) to 2x (AMD Zen 5); int8
+// 2x to 4x.
+TEST(CpuFeatures, DotProductProbesMeasureWhatTheCpuHas) {
+  const CpuFeatures& f = cpu_features();
+  const DotThroughput& d = dot_throughput();
+  if (f.avx512_bf16) {
+    EXPECT_GT(d.bf16, 0.1);
+    EXPECT_LT(d.bf16, 10.0);
+  } else {
+    EXPECT_EQ(d.bf16, 0.0);
+  }
+  if (f.avx512_vnni) {
+    EXPECT_GT(d.int8, 0.2);
+    EXPECT_LT(d.int8, 20.0);
+  } else {
+    EXPECT_EQ(d.int8, 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace convnet

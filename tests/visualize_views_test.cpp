@@ -66,7 +66,7 @@ class TrainedLeNet : public ::testing::Test {
     delete dir_;
     delete test_;
   }
-  void SetUp() override { model_ = open_trained_model(dir_->string(), Backend::OneDnn); }
+  void SetUp() override { model_ = open_trained_model(dir_->string(), {}); }
 
   ViewImage image(int i) const { return view_image(*test_, i, model_.normalization); }
   int64_t argmax_probability(int i) {

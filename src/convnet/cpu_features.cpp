@@ -4,7 +4,10 @@
 #include "convnet/cpu_features.hpp"
 
 #include <cpuid.h>
+#include <immintrin.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -65,11 +68,94 @@ CpuFeatures detect() {
     __cpuid_count(7, 1, eax, ebx, ecx, edx);
     f.avx512_bf16 = f.avx512f && bit(eax, 5);
   }
-  f.onednn_isa = isa_name(dnnl::get_effective_cpu_isa());
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  f.onednn_isa = isa_name(isa);
+  f.onednn_bf16 = isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  f.onednn_avx512 = f.onednn_bf16 || isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni;
   return f;
 }
 
+// Each probe runs kChains independent accumulator chains for `steps` steps (values stay finite
+// and normal) and returns a sum, so that nothing is optimised away.
+constexpr int kChains = 12;
+
+__attribute__((target("avx512f"))) float fma_chains(long steps) {
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(1.0F + static_cast<float>(c));
+  const __m512 m = _mm512_set1_ps(0.9999999F), a = _mm512_set1_ps(1e-7F);
+  for (long i = 0; i < steps; ++i) {
+    for (auto& v : acc) v = _mm512_fmadd_ps(v, m, a);
+  }
+  alignas(64) float lanes[16];
+  float sum = 0;
+  for (auto& v : acc) {
+    _mm512_store_ps(lanes, v);
+    for (float x : lanes) sum += x;
+  }
+  return sum;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) float bf16_chains(long steps) {
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(1.0F + static_cast<float>(c));
+  const auto x = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3F80));  // 1.0
+  const auto y = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3380));  // 2^-24
+  for (long i = 0; i < steps; ++i) {
+    for (auto& v : acc) v = _mm512_dpbf16_ps(v, x, y);
+  }
+  alignas(64) float lanes[16];
+  float sum = 0;
+  for (auto& v : acc) {
+    _mm512_store_ps(lanes, v);
+    for (float x : lanes) sum += x;
+  }
+  return sum;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) float int8_chains(long steps) {
+  __m512i acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_epi32(c);
+  const __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(1);
+  for (long i = 0; i < steps; ++i) {
+    for (auto& v : acc) v = _mm512_dpbusd_epi32(v, x, y);
+  }
+  alignas(64) int32_t lanes[16];
+  float sum = 0;
+  for (auto& v : acc) {
+    _mm512_store_si512(lanes, v);
+    for (int32_t x : lanes) sum += static_cast<float>(x);
+  }
+  return sum;
+}
+
+/// Operations per second of `chains` (ops_per_step per step for all chains), the best of 3 runs.
+double best_rate(double ops_per_step, float (*chains)(long)) {
+  double best = 0;
+  volatile float sink = 0;
+  for (int run = 0; run < 3; ++run) {
+    constexpr long kSteps = 100'000;
+    const auto start = std::chrono::steady_clock::now();
+    sink = sink + chains(kSteps);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, ops_per_step * kSteps / std::max(seconds, 1e-9));
+  }
+  return best;
+}
+
 }  // namespace
+
+const DotThroughput& dot_throughput() {
+  static const DotThroughput measured = [] {
+    DotThroughput d;
+    const CpuFeatures& cpu = cpu_features();
+    if (!cpu.avx512f) return d;
+    const double fma = best_rate(2.0 * 16 * kChains, fma_chains);  // 16 lanes
+    if (cpu.avx512_bf16) d.bf16 = best_rate(4.0 * 16 * kChains, bf16_chains) / fma;  // 2 products per lane
+    if (cpu.avx512_vnni) d.int8 = best_rate(2.0 * 64 * kChains, int8_chains) / fma;  // 4 per lane
+    return d;
+  }();
+  return measured;
+}
 
 std::string CpuFeatures::describe() const {
   std::string s = avx512f ? "AVX-512" : avx2 ? "AVX2" : "no AVX2";

@@ -105,6 +105,10 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   if (!training && options_.backend == Backend::OneDnn && options_.plan_inference && !input_gradients_) {
     return planned_forward(inputs, batch, false);
   }
+  if (options_.precision != DType::F32) {
+    throw Error(std::string(dtype_name(options_.precision)) + " runs inference through compiled oneDNN plans only" +
+                (training ? " (training is f32 for now)" : input_gradients_ ? " (not the visualisations' gradients)" : ""));
+  }
   if (training && options_.backend == Backend::OneDnn && options_.plan_training && training_plannable_ &&
       !input_gradients_) {
     try {
@@ -177,6 +181,8 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
     plan_options.layout = options_.plan_layout;
     plan_options.training = training;
     plan_options.rng = &rng_;
+    plan_options.dtype = options_.precision;
+    plan_options.emulate = options_.emulate;
     auto compiled = std::make_unique<Plan>(net_, *store_, *engine_, plan_options);  // may throw PlanUnsupported
     if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
     plans_.push_back(std::move(compiled));

@@ -26,6 +26,8 @@ struct ExecutorOptions {
   bool plan_training = true;   // oneDNN training through compiled plans where every layer kind
                                // has a training lowering (else, and for input gradients, layer by layer)
   ActivationLayout plan_layout = ActivationLayout::Any;
+  DType precision = DType::F32;  // bf16: inference through plans only (anything else is an error)
+  bool emulate = false;          // bf16 on a CPU without bf16 instructions
 };
 
 /// A parameter or buffer with its full torchvision-style name; `grad` is null for buffers.

@@ -29,11 +29,14 @@ int run_bench(const BenchOptions& o) {
   const ActivationLayout layout = o.layout == "nhwc"      ? ActivationLayout::Nhwc
                                   : o.layout == "blocked" ? ActivationLayout::Blocked
                                                           : ActivationLayout::Any;
+  const DType dtype = o.precision.dtype();
   Executor executor(net, {.backend = o.reference ? Backend::Reference : Backend::OneDnn,
                           .seed = 1,
                           .plan_inference = !o.layer_by_layer,
                           .plan_training = !o.layer_by_layer,
-                          .plan_layout = layout});
+                          .plan_layout = layout,
+                          .precision = dtype,
+                          .emulate = o.precision.emulate});
 
   const Shape& in_shape = net.node(net.inputs().at(0)).output;
   std::vector<int64_t> dims{o.batch};
@@ -72,11 +75,17 @@ int run_bench(const BenchOptions& o) {
 
   // Work per batch: forward = 2*MACs FLOPs; backward ~ twice the forward (data and weight gradients).
   const double flops = static_cast<double>(summary.flops()) * static_cast<double>(o.batch) * (o.train ? 3.0 : 1.0);
-  std::printf("convnet bench %s: %s, batch %lld, %d thread(s), %s kernels, input %s\n", net.name().c_str(),
+  std::printf("convnet bench %s: %s, batch %lld, %d thread(s), %s kernels, %s%s, input %s\n", net.name().c_str(),
               o.train ? "training (forward + backward)" : "inference", static_cast<long long>(o.batch), threads,
               o.reference ? "reference" : (executor.last_plan() == nullptr ? "oneDNN layer-by-layer" : "oneDNN plan"),
+              dtype_name(dtype), o.precision.emulate && dtype != DType::F32 ? " (emulate allowed)" : "",
               in_shape.chw_string().c_str());
   std::printf("  CPU: %s\n", cpu_features().describe().c_str());
+  if (dtype != DType::F32 || cpu_features().avx512_bf16 || cpu_features().avx512_vnni) {
+    const DotThroughput& dot = dot_throughput();
+    std::printf("  one core's dot products against its f32 FMAs: bf16 %.2fx, int8 %.2fx (measured now)\n", dot.bf16,
+                dot.int8);
+  }
   std::printf("  %.2f ms per batch (median of %d after %d warm-up; min %.2f, max %.2f)\n", median * 1e3,
               o.repetitions, o.warmup, seconds.front() * 1e3, seconds.back() * 1e3);
   std::printf("  %.1f images/s, %.1f GFLOP/s achieved (%s FLOPs per batch)\n",

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "cli_checks.hpp"
+
 namespace convnet {
 
 struct BenchOptions {
@@ -17,6 +19,7 @@ struct BenchOptions {
   bool reference = false;   // time the reference kernels instead of oneDNN
   bool layer_by_layer = false;  // inference without the compiled plan
   std::string layout = "any";   // the plan's activation layout: any, nhwc, blocked
+  PrecisionOptions precision;
   int top = 15;             // layers shown in the breakdown
 };
 

@@ -1,4 +1,4 @@
-// Readable CLI11 validators and messages for foreign exceptions.
+// Readable CLI11 validators, the --precision options, and messages for foreign exceptions.
 #include "cli_checks.hpp"
 
 #include <omp.h>
@@ -25,6 +25,22 @@ CLI::Validator whole_number(int64_t min, int64_t max) {
         return "";
       },
       "INT in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+}
+
+void PrecisionOptions::add_to(CLI::App* command) {
+  command->add_option("--precision", precision,
+                      "f32 (default) or bf16: bf16 activations and weights, f32 accumulation, f32 logits")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  command->add_flag("--emulate", emulate,
+                    "run bf16 even where this CPU has no fast bf16 (oneDNN emulates it without AVX512_BF16)");
+}
+
+DType PrecisionOptions::dtype() const {
+  const DType dtype = parse_dtype(precision, "--precision");
+  if (const std::string why = dtype_unsupported_reason(dtype); !why.empty() && !emulate) {
+    throw SpecError("--precision " + precision + ": " + why + "; add --emulate to run it anyway");
+  }
+  return dtype;
 }
 
 int max_threads() { return std::min(1024, 16 * std::max(1, omp_get_num_procs())); }

@@ -1,6 +1,6 @@
 // Option checks for CLI11 with readable bounds ("a whole number from 1 to 1048576", never
-// DBL_MAX in 300 digits), the thread limit shared by every command that takes --threads, and the
-// one-line message for an exception that is not a convnet::Error.
+// DBL_MAX in 300 digits), the thread limit shared by every command that takes --threads, the
+// --precision options, and the one-line message for an exception that is not a convnet::Error.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,7 +8,19 @@
 #include <exception>
 #include <string>
 
+#include "convnet/engine/plan.hpp"
+
 namespace convnet {
+
+/// --precision f32|bf16 and --emulate, as the inference commands share them.
+struct PrecisionOptions {
+  std::string precision = "f32";
+  bool emulate = false;
+  void add_to(CLI::App* command);
+  /// The element type asked for; throws SpecError when this CPU cannot run it fast and --emulate
+  /// was not given (before any data is read).
+  [[nodiscard]] DType dtype() const;
+};
 
 /// Accepts a whole number in [min, max]; the message names the bounds and the value given.
 [[nodiscard]] CLI::Validator whole_number(int64_t min, int64_t max);

@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   bench->add_option("--layout", bench_options.layout,
                     "the plan's activation layout: any (oneDNN chooses; default), nhwc, or blocked (nChw16c)")
       ->check(CLI::IsMember({"any", "nhwc", "blocked"}));
+  bench_options.precision.add_to(bench);
 
   std::string weights;
   std::string images;
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
   forward->add_option("--images", images, "safetensors file holding a tensor named 'input'")->required();
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
+  PrecisionOptions forward_precision;
+  forward_precision.add_to(forward);
 
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
   const std::function<int()> run_visualize_command = add_visualize_commands(app);
@@ -183,8 +186,12 @@ int main(int argc, char** argv) {
       LoadOptions options;
       std::vector<int64_t> dims(it->second.shape.begin() + (it->second.shape.empty() ? 0 : 1), it->second.shape.end());
       if (!dims.empty()) options.input_shape = Shape(dims);
+      const DType dtype = forward_precision.dtype();
+      if (reference && dtype != DType::F32) throw SpecError("forward: --reference computes in f32 only");
       Net built = load_model(net, options);
-      Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn});
+      Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn,
+                                .precision = dtype,
+                                .emulate = forward_precision.emulate});
       if (!weights.empty()) load_weights(executor, weights);
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());

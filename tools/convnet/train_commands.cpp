@@ -40,12 +40,14 @@ struct EvalArgs {
   std::string data;
   int64_t batch = 256;
   int threads = 0;
+  PrecisionOptions precision;
 };
 
 struct PredictArgs {
   std::string checkpoint;
   std::vector<std::string> images;
   int64_t top = 5;
+  PrecisionOptions precision;
 };
 
 // --threads was checked by thread_count(): 0 keeps OpenMP's default (all cores).
@@ -190,7 +192,8 @@ int run_train(TrainArgs& a) {
 int run_eval(const EvalArgs& a) {
   set_threads(a.threads);
   std::vector<TrainedModel> models;
-  for (const std::string& path : a.checkpoints) models.push_back(open_trained_model(path, Backend::OneDnn));
+  const ExecutorOptions run{.precision = a.precision.dtype(), .emulate = a.precision.emulate};
+  for (const std::string& path : a.checkpoints) models.push_back(open_trained_model(path, run));
   const std::string data_path = !a.data.empty() ? a.data : models.front().meta.value("data", std::string(kDefaultDataPath));
   const DataSplits data = load_dataset(data_path);
   const auto classes = static_cast<int64_t>(models.front().class_names.size());
@@ -230,7 +233,7 @@ int run_eval(const EvalArgs& a) {
 }
 
 int run_predict(const PredictArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {.precision = a.precision.dtype(), .emulate = a.precision.emulate});
   const Shape& shape = m.net->node(m.net->inputs().at(0)).output;
   for (const std::string& path : a.images) {
     const Dataset image = read_single_image(path, shape);
@@ -305,11 +308,13 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   eval->add_option("--data", eval_args->data, "dataset folder (default: the one the model trained on)");
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
   eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
+  eval_args->precision.add_to(eval);
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
   predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();
   predict->add_option("IMAGE", predict_args->images, "PNG or JPEG images")->required();
   predict->add_option("--top", predict_args->top, "labels to show")->check(whole_number(1, 1'000'000));
+  predict_args->precision.add_to(predict);
 
   // A later occurrence of an option wins, so scripts can append overrides.
   for (CLI::Option* option : train->get_options()) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -69,7 +69,7 @@ std::string file_safe(std::string name) {
 }
 
 int run_filters(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {});
   const std::string out = a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
   draw_filters(*m.net, *m.executor, a.layer).save_png(out);
   wrote(out);
@@ -77,7 +77,7 @@ int run_filters(const VisualizeArgs& a) {
 }
 
 int run_activations(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const std::string dir = a.out.empty() ? "activations" : a.out;
   std::error_code ec;
@@ -99,7 +99,7 @@ int run_activations(const VisualizeArgs& a) {
 }
 
 int run_occlusion(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const OcclusionMap r = occlusion(
       *m.executor, image, {.target = class_index(a.target, m.class_names), .patch = a.patch, .stride = a.stride});
@@ -115,7 +115,7 @@ int run_occlusion(const VisualizeArgs& a) {
 }
 
 int run_saliency(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   int64_t target = class_index(a.target, m.class_names);
   const std::vector<float> g =
@@ -131,7 +131,7 @@ int run_saliency(const VisualizeArgs& a) {
 }
 
 int run_deconv(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, Backend::OneDnn);
+  TrainedModel m = open_trained_model(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const std::vector<Projection> p = deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
   if (p.empty()) throw Error("no activation of '" + a.layer + "' is above zero for this image: nothing to project");
@@ -186,7 +186,7 @@ int run_report(const ReportArgs& a) {
   std::string html;
   if (is_run) {
     if (!a.input.empty()) throw Error("--input applies to a model, not a trained run (its input is fixed)");
-    TrainedModel m = open_trained_model(a.source, Backend::OneDnn);
+    TrainedModel m = open_trained_model(a.source, {});
     const ReportRun run = report_run(m, a.source, a.data);
     html = report_html(*m.net, &run, a.batch);
   } else {

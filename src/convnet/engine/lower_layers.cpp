@@ -8,12 +8,12 @@
 
 namespace convnet::engine {
 
-Desc plain_desc(const Dims& dims) {
+Desc plain_desc(const Dims& dims, DataType dt) {
   static const Tag tags[] = {Tag::undef, Tag::a, Tag::ab, Tag::abc, Tag::abcd, Tag::abcde};
   if (dims.empty() || dims.size() > 5) {
     throw Error("plan: no plain layout for a tensor of rank " + std::to_string(dims.size()));
   }
-  return {dims, dnnl::memory::data_type::f32, tags[dims.size()]};
+  return {dims, dt, tags[dims.size()]};
 }
 
 Lowerer::ConvGeometry Lowerer::conv_geometry(int n) const {
@@ -50,22 +50,23 @@ void Lowerer::lower_conv(int n) {
   auto make_pd = [&](const Desc& src_desc, const Desc& dst_desc) {
     const auto desc =
         with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims), vector_desc(out_channels), dst_desc,
+                                                    src_desc, any_desc(w_dims, dt_), vector_desc(out_channels), dst_desc,
                                                     geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
                   : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims), dst_desc, geo.strides, geo.dilates,
+                                                    src_desc, any_desc(w_dims, dt_), dst_desc, geo.strides, geo.dilates,
                                                     geo.pad_l, geo.pad_r);
     return dnnl::convolution_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
   };
-  auto pd = make_pd(activation_desc(src_dims, o_.layout), activation_desc(dst_dims, o_.layout));
+  const DataType dst_type = output_type(ch.end);
+  auto pd = make_pd(activation_desc(src_dims, o_.layout, dt_), activation_desc(dst_dims, o_.layout, dst_type));
   // oneDNN's favourite for a grouped convolution may want another layout than its producer's
   // (nChw4c for ResNeXt's 4-channel groups): keep the producer's layout when a non-reference
   // implementation reads it, which saves a reorder on each side.
   const Desc producer = c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node.inputs[0])])].desc;
-  if (o_.layout == ActivationLayout::Any && !(pd.src_desc() == producer) && producer.dims() == src_dims) {
+  if (o_.layout == ActivationLayout::Any && !(pd.src_desc() == producer) && producer.dims() == src_dims &&
+      producer.data_type() == dt_) {
     try {
-      const Desc same_dst(dst_dims, dnnl::memory::data_type::f32, producer.data.format_desc.blocking.inner_nblks == 0
-                                                                         ? Tag::nhwc : Tag::any);
+      const Desc same_dst(dst_dims, dst_type, producer.data.format_desc.blocking.inner_nblks == 0 ? Tag::nhwc : Tag::any);
       auto kept = make_pd(producer, same_dst);
       if (std::string(kept.impl_info_str()).rfind("ref", 0) != 0) pd = kept;
     } catch (const dnnl::error&) {
@@ -98,18 +99,19 @@ void Lowerer::lower_linear(int n) {
   Dims w_dims{lo.out_features};
   for (size_t i = 1; i < src_desc.dims().size(); ++i) w_dims.push_back(src_desc.dims()[i]);
   const Dims dst_dims{o_.batch, lo.out_features};
+  const Desc dst_desc = any_desc(dst_dims, output_type(ch.end));
   auto make_pd = [&](const Desc& s) {
-    const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, any_desc(w_dims),
-                                                                  vector_desc(lo.out_features), any_desc(dst_dims))
-                              : dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, any_desc(w_dims),
-                                                                  any_desc(dst_dims));
+    const Desc w = any_desc(w_dims, dt_);
+    const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, w,
+                                                                  vector_desc(lo.out_features), dst_desc)
+                              : dnnl::inner_product_forward::desc(prop_kind::forward_inference, s, w, dst_desc);
     return dnnl::inner_product_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
   };
   dnnl::inner_product_forward::primitive_desc pd;
   try {
-    pd = make_pd(src_desc);  // the producer's layout as it is, when oneDNN can read it
+    pd = make_pd(retype(src_desc, dt_));  // the producer's layout as it is, when oneDNN can read it
   } catch (const dnnl::error&) {
-    pd = make_pd(any_desc(src_desc.dims()));
+    pd = make_pd(any_desc(src_desc.dims(), dt_));
   }
   src = convert(src, pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
@@ -134,7 +136,7 @@ void Lowerer::lower_batch_norm(int n) {
   const int next = sole_consumer(n);
   const bool fuse_relu = next >= 0 && net_.node(next).layer->kind() == "relu";
   if (fuse_relu) chain.push_back(next);
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = dequantized(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                dnnl::normalization_flags::use_shift;
@@ -201,10 +203,10 @@ bool Lowerer::lower_pool(int n) {
   const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const dnnl::pooling_forward::desc desc(prop_kind::forward_inference, geo->alg, src_desc,
-                                         activation_desc(geo->dst, o_.layout), geo->strides, geo->kernel, geo->pad_l,
-                                         geo->pad_r);
+                                         activation_desc(geo->dst, o_.layout, src_desc.data_type()), geo->strides,
+                                         geo->kernel, geo->pad_l, geo->pad_r);
   const dnnl::pooling_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
-  const int dst = new_value(pd.dst_desc());
+  const int dst = new_value(pd.dst_desc(), -1, c_.values[static_cast<size_t>(src)].scale);  // int8: the same scale
   Op op = primitive_op(pd, n, node.name, node.layer->kind());
   op.info.formats = format_string(src_desc) + " -> " + format_string(pd.dst_desc());
   op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
@@ -216,12 +218,14 @@ bool Lowerer::lower_pool(int n) {
 void Lowerer::lower_activation(int n) {
   const Node& node = net_.node(n);
   const Activation a = *activation_of(*node.layer);
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  if (a.alg != algorithm::eltwise_relu || a.alpha != 0.0F) src = dequantized(src, n);  // int8 keeps only ReLU
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
+  const float scale = c_.values[static_cast<size_t>(src)].scale;
   const dnnl::eltwise_forward::desc desc(prop_kind::forward_inference, a.alg, src_desc, a.alpha, 0.0F);
   const dnnl::eltwise_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
   const int storage = c_.values[static_cast<size_t>(src)].storage;
-  const int dst = can_overwrite(storage, n, {n}) ? new_value(src_desc, storage) : new_value(src_desc);
+  const int dst = new_value(src_desc, can_overwrite(storage, n, {n}) ? storage : -1, scale);
   Op op = primitive_op(pd, n, node.name, node.layer->kind());
   op.info.formats = format_string(src_desc);
   op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
@@ -252,7 +256,7 @@ void Lowerer::lower_lrn(int n) {
   // y = x (k + alpha/size sum_window x^2)^-beta across channels (PyTorch's alpha convention).
   const Node& node = net_.node(n);
   const LocalResponseNormOptions& lo = dynamic_cast<const LocalResponseNorm&>(*node.layer).options();
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = dequantized(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const dnnl::lrn_forward::desc desc(prop_kind::forward_inference, algorithm::lrn_across_channels, src_desc, lo.size,
                                      static_cast<float>(lo.alpha), static_cast<float>(lo.beta),

@@ -29,17 +29,28 @@ using Dims = dnnl::memory::dims;
 using kernels::onednn::right_padding;
 using kernels::onednn::scratchpad_attr;
 
-inline Desc any_desc(const Dims& dims) { return {dims, dnnl::memory::data_type::f32, Tag::any}; }
+using DataType = dnnl::memory::data_type;
 
-inline Desc vector_desc(int64_t n) { return {{n}, dnnl::memory::data_type::f32, Tag::x}; }
+/// The element type between primitives: int8 plans choose u8 or s8 per value and use f32 elsewhere.
+inline DataType data_type(DType dtype) { return dtype == DType::BF16 ? DataType::bf16 : DataType::f32; }
+
+inline Desc any_desc(const Dims& dims, DataType dt = DataType::f32) { return {dims, dt, Tag::any}; }
+
+/// Biases and batch-norm statistics: f32 in every plan.
+inline Desc vector_desc(int64_t n) { return {{n}, DataType::f32, Tag::x}; }
 
 /// An activation's descriptor under PlanOptions::layout: fixed NHWC or nChw16c, or left to oneDNN.
-inline Desc activation_desc(const Dims& dims, ActivationLayout layout) {
-  if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dnnl::memory::data_type::f32, Tag::nhwc};
-  if (layout == ActivationLayout::Blocked && dims.size() == 4 && dims[1] % 16 == 0) {
-    return {dims, dnnl::memory::data_type::f32, Tag::nChw16c};
-  }
-  return any_desc(dims);
+inline Desc activation_desc(const Dims& dims, ActivationLayout layout, DataType dt = DataType::f32) {
+  if (layout == ActivationLayout::Nhwc && dims.size() == 4) return {dims, dt, Tag::nhwc};
+  if (layout == ActivationLayout::Blocked && dims.size() == 4 && dims[1] % 16 == 0) return {dims, dt, Tag::nChw16c};
+  return any_desc(dims, dt);
+}
+
+/// `desc` with its layout kept and its element type changed.
+inline Desc retype(const Desc& desc, DataType dt) {
+  Desc out = desc;
+  out.data.data_type = static_cast<dnnl_data_type_t>(dt);
+  return out;
 }
 
 /// The activation a layer applies, as a oneDNN eltwise algorithm with its alpha.
@@ -94,7 +105,8 @@ struct BoundReorder {
 class Lowerer {
  public:
   Lowerer(const Net& net, ParamStore& params, const PlanOptions& o, Plan::Compiled& c)
-      : net_(net), params_(params), o_(o), c_(c), consumers_(net.nodes().size()) {
+      : net_(net), params_(params), o_(o), c_(c), dt_(data_type(o.dtype)), int8_(o.dtype == DType::Int8),
+        consumers_(net.nodes().size()) {
     const auto& nodes = net.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       for (int j : nodes[i].inputs) consumers_[static_cast<size_t>(j)].push_back(static_cast<int>(i));
@@ -137,12 +149,12 @@ class Lowerer {
 
   Value& value(int node) { return c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node)])]; }
 
-  int new_value(const Desc& desc, int storage = -1) {
+  int new_value(const Desc& desc, int storage = -1, float scale = 1.0F) {
     if (storage < 0) {
       storage = static_cast<int>(c_.storages.size());
       c_.storages.push_back({.bytes = static_cast<int64_t>(desc.get_size()), .nodes = {}});
     }
-    c_.values.push_back({desc, storage});
+    c_.values.push_back({desc, storage, scale});
     return static_cast<int>(c_.values.size()) - 1;
   }
 
@@ -192,12 +204,16 @@ class Lowerer {
     add_op(std::move(op));
   }
 
-  /// `v` in descriptor `want`: v itself, or a new value filled by a reorder.
-  int convert(int v, const Desc& want, int node) {
+  /// `v` in descriptor `want` (and, for int8, scale `want_scale`): v itself, or a new value filled
+  /// by a reorder (which quantizes, dequantizes or requantizes where the scales differ).
+  int convert(int v, const Desc& want, int node, float want_scale = 1.0F) {
     const Desc have = c_.values[static_cast<size_t>(v)].desc;
-    if (have == want) return v;
-    const dnnl::reorder::primitive_desc pd(c_.engine, have, c_.engine, want, scratchpad_attr());
-    const int out = new_value(want);
+    const float have_scale = c_.values[static_cast<size_t>(v)].scale;
+    if (have == want && have_scale == want_scale) return v;
+    dnnl::primitive_attr attr = scratchpad_attr();
+    if (have_scale != want_scale) attr.set_output_scales(0, {have_scale / want_scale});
+    const dnnl::reorder::primitive_desc pd(c_.engine, have, c_.engine, want, attr);
+    const int out = new_value(want, -1, want_scale);
     Op op = primitive_op(pd, node, net_.node(node).name + " (reorder)", "reorder");
     op.info.formats = format_string(have) + " -> " + format_string(want);
     op.value_args = {{DNNL_ARG_FROM, v}, {DNNL_ARG_TO, out}};
@@ -205,8 +221,47 @@ class Lowerer {
     return out;
   }
 
-  /// `v` in plain layout with dims `dims` (same element count): a reorder when the layout is
-  /// not plain, then a reshaped alias when the dims differ.
+  /// The element type of what an op ending at `node` writes: f32 for the net's output (logits are
+  /// never rounded), else the plan's.
+  [[nodiscard]] DataType output_type(int node) const { return node == net_.output() ? DataType::f32 : dt_; }
+
+  /// `v` in the plan's element type, its layout kept (values from host code are f32).
+  int in_plan_type(int v, int node) {
+    const Desc have = c_.values[static_cast<size_t>(v)].desc;
+    return have.data_type() == dt_ ? v : convert(v, retype(have, dt_), node);
+  }
+
+  // ----- int8 (lower_int8.cpp) -----
+
+  [[nodiscard]] bool quantized(int v) const {
+    const DataType t = c_.values[static_cast<size_t>(v)].desc.data_type();
+    return t == DataType::u8 || t == DataType::s8;
+  }
+  /// u8 for a node never negative on the calibration data, else s8.
+  [[nodiscard]] DataType quant_type(int node) const;
+  /// Real value of one step of the node's quantized output.
+  [[nodiscard]] float quant_scale(int node) const;
+  /// `v` in f32 (real values), its layout kept.
+  int dequantized(int v, int node) {
+    if (!quantized(v)) return v;
+    return convert(v, retype(c_.values[static_cast<size_t>(v)].desc, DataType::f32), node);
+  }
+  /// Per-output-channel symmetric s8 weights (after folding), for an int8 convolution or fc:
+  /// w_q = round(w / s_w[k]), s_w[k] = max_i |w[k, i]| / 127, and the bias in accumulator units.
+  struct QuantizedWeights {
+    dnnl::memory weights, bias;
+    std::vector<float> scales;  // s_w[k]
+  };
+  QuantizedWeights quantize_weights(const Desc& plain_w, const Desc& chosen_w, int64_t outputs, int64_t per_output,
+                                    const float* store_w, const float* store_b,
+                                    const std::function<void(float*, float*)>& fold, float src_scale);
+  void lower_conv_int8(int n);
+  void lower_linear_int8(int n);
+  void lower_add_int8(int n);
+  void lower_concat_int8(int n);
+
+  /// `v` in plain f32 layout with dims `dims` (same element count): a reorder when the layout or
+  /// type differs, then a reshaped alias when the dims differ.
   int plain(int v, const Dims& dims, int node) {
     const Desc have = c_.values[static_cast<size_t>(v)].desc;
     const int p = convert(v, plain_desc(have.dims()), node);
@@ -242,16 +297,16 @@ class Lowerer {
     const Node& node = net_.node(n);
     const std::string kind = node.layer->kind();
     if (node.inputs.empty()) return lower_input(n);
-    if (kind == "conv") return lower_conv(n);
-    if (kind == "fc") return lower_linear(n);
+    if (kind == "conv") return int8_ ? lower_conv_int8(n) : lower_conv(n);
+    if (kind == "fc") return int8_ ? lower_linear_int8(n) : lower_linear(n);
     if (kind == "batchnorm") return lower_batch_norm(n);
     if (kind == "maxpool" || kind == "avgpool" || kind == "globalavgpool") {
       if (lower_pool(n)) return;
       return lower_fallback(n);
     }
     if (activation_of(*node.layer)) return lower_activation(n);
-    if (kind == "add") return lower_add(n);
-    if (kind == "concat") return lower_concat(n);
+    if (kind == "add") return int8_ ? lower_add_int8(n) : lower_add(n);
+    if (kind == "concat") return int8_ ? lower_concat_int8(n) : lower_concat(n);
     // oneDNN centres an even LRN window one channel off PyTorch's: the reference kernel instead.
     if (kind == "lrn") return dynamic_cast<const LocalResponseNorm&>(*node.layer).options().size % 2 == 0 ? lower_fallback(n) : lower_lrn(n);
     if (kind == "softmax") return lower_softmax(n);
@@ -318,10 +373,10 @@ class Lowerer {
     return label;
   }
 
-  dnnl::primitive_attr chain_attr(const Chain& ch) const {
+  dnnl::primitive_attr chain_attr(const Chain& ch, float sum_scale = 1.0F) const {
     dnnl::primitive_attr attr = scratchpad_attr();
     dnnl::post_ops ops;
-    if (ch.add >= 0) ops.append_sum(1.0F);
+    if (ch.add >= 0) ops.append_sum(sum_scale);
     if (ch.act >= 0) {
       const Activation a = *activation_of(*net_.node(ch.act).layer);
       ops.append_eltwise(1.0F, a.alg, a.alpha, 0.0F);
@@ -332,16 +387,23 @@ class Lowerer {
 
   /// The destination of a chain's op: for a fused residual sum, the other operand's storage when
   /// it can be overwritten (else a copy of it made first), since the sum post-op adds into dst.
-  int chain_destination(const Chain& ch, const Desc& dst_desc, int src_value) {
-    if (ch.add < 0) return new_value(dst_desc);
+  /// int8: the residual keeps its scale s in place (`*sum_scale` becomes s / dst_scale), or is
+  /// copied at the destination's scale (1).
+  int chain_destination(const Chain& ch, const Desc& dst_desc, int src_value, float dst_scale = 1.0F,
+                        float* sum_scale = nullptr) {
+    if (ch.add < 0) return new_value(dst_desc, -1, dst_scale);
     const int other = c_.value_of[static_cast<size_t>(ch.add_other)];
     const Value& ov = c_.values[static_cast<size_t>(other)];
     if (ov.desc == dst_desc && ov.storage != c_.values[static_cast<size_t>(src_value)].storage &&
         can_overwrite(ov.storage, ch.nodes[0], ch.nodes)) {
-      return new_value(dst_desc, ov.storage);
+      if (sum_scale != nullptr) *sum_scale = ov.scale / dst_scale;
+      return new_value(dst_desc, ov.storage, dst_scale);
     }
-    const int dst = new_value(dst_desc);
-    const dnnl::reorder::primitive_desc pd(c_.engine, ov.desc, c_.engine, dst_desc, scratchpad_attr());
+    if (sum_scale != nullptr) *sum_scale = 1.0F;
+    const int dst = new_value(dst_desc, -1, dst_scale);
+    dnnl::primitive_attr attr = scratchpad_attr();
+    if (ov.scale != dst_scale) attr.set_output_scales(0, {ov.scale / dst_scale});
+    const dnnl::reorder::primitive_desc pd(c_.engine, ov.desc, c_.engine, dst_desc, attr);
     Op op = primitive_op(pd, ch.nodes[0], net_.node(ch.add).name, "reorder");
     op.info.formats = format_string(ov.desc) + " -> " + format_string(dst_desc);
     op.value_args = {{DNNL_ARG_FROM, other}, {DNNL_ARG_TO, dst}};
@@ -437,7 +499,8 @@ class Lowerer {
   Sources sources(int n) {
     Sources in;
     for (int j : net_.node(n).inputs) {
-      in.values.push_back(c_.value_of[static_cast<size_t>(j)]);
+      const int v = c_.value_of[static_cast<size_t>(j)];
+      in.values.push_back(int8_ ? dequantized(v, n) : in_plan_type(v, n));
       in.descs.push_back(c_.values[static_cast<size_t>(in.values.back())].desc);
     }
     return in;
@@ -528,6 +591,8 @@ class Lowerer {
   ParamStore& params_;
   const PlanOptions& o_;
   Plan::Compiled& c_;
+  DataType dt_;  // activations and weights between primitives (PlanOptions::dtype; f32 for int8)
+  bool int8_;    // int8 plan: weight layers, ReLU, pooling, add and concat on quantized values
   std::vector<std::vector<int>> consumers_;
   std::unordered_set<int> taps_;
   std::vector<std::vector<int>> grad_parts_;     // per node: values summing to dL/d(its output)

@@ -25,6 +25,7 @@ using Args = std::unordered_map<int, dnnl::memory>;
 struct Value {
   Desc desc;
   int storage = -1;
+  float scale = 1.0F;  // int8 values: the real number is the stored integer times this
 };
 
 struct Storage {
@@ -86,8 +87,9 @@ namespace engine {
 /// Lowers a net into `c` (values, storages, ops, weight updates); the caller lays out the arena.
 void lower(const Net& net, ParamStore& params, const PlanOptions& options, Plan::Compiled& c);
 
-/// A plain descriptor (nchw, nc, ... by rank) of f32 dims.
-[[nodiscard]] Desc plain_desc(const dnnl::memory::dims& dims);
+/// A plain descriptor (nchw, nc, ... by rank) of dims, f32 unless told.
+[[nodiscard]] Desc plain_desc(const dnnl::memory::dims& dims,
+                              dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
 
 }  // namespace engine
 }  // namespace convnet

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <limits>
+#include <cstdio>
+#include <cstring>
 
 #include "convnet/checked.hpp"
+#include "convnet/cpu_features.hpp"
 #include "convnet/engine/arena.hpp"
 #include "convnet/engine/lowering.hpp"
 #include "convnet/error.hpp"
@@ -25,14 +27,58 @@ int64_t floats_for(int64_t bytes) { return checked_add(bytes, 3, "plan memory") 
 
 }  // namespace
 
+const char* dtype_name(DType dtype) {
+  return dtype == DType::BF16 ? "bf16" : dtype == DType::Int8 ? "int8" : "f32";
+}
+
+DType parse_dtype(const std::string& text, const std::string& what) {
+  if (text == "f32") return DType::F32;
+  if (text == "bf16") return DType::BF16;
+  if (text == "int8") return DType::Int8;
+  throw SpecError(what + ": unknown precision '" + text + "' (choose f32, bf16 or int8)");
+}
+
+std::string dtype_unsupported_reason(DType dtype) {
+  const CpuFeatures& cpu = cpu_features();
+  if (dtype == DType::F32) return "";
+  if (dtype == DType::Int8) {
+    if (cpu.avx512_vnni || cpu.amx_int8) return "";
+    return "int8 needs a CPU with AVX512_VNNI or AMX (this one: " + cpu.describe() + ")";
+  }
+  if (!cpu.onednn_bf16) return "bf16 needs a CPU with AVX512_BF16 or AMX (this one: " + cpu.describe() + ")";
+  if (cpu.onednn_isa == "avx512_core_amx") return "";
+  // AVX512_BF16 without AMX: fast only where its dot products outrun f32 FMAs.
+  if (const double ratio = dot_throughput().bf16; ratio < 1.0) {
+    char figure[32];
+    std::snprintf(figure, sizeof figure, "%.2f", ratio);
+    return std::string("this CPU computes bf16 dot products at ") + figure +
+           "x its f32 FMA rate (AVX512_BF16 without AMX), so bf16 would run slower than f32";
+  }
+  return "";
+}
+
 Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptions options)
     : net_(net), params_(params), options_(std::move(options)), compiled_(std::make_unique<Compiled>()) {
   if (options_.batch < 1) throw Error("plan: the batch size must be at least 1");
+  if (options_.dtype == DType::Int8 && options_.ranges.size() != net.nodes().size()) {
+    throw Error("plan: an int8 plan needs every node's calibrated range (" + std::to_string(options_.ranges.size()) +
+                " given for " + std::to_string(net.nodes().size()) + " nodes)");
+  }
+  if (options_.dtype != DType::F32 && options_.training) {
+    throw PlanUnsupported(std::string("plan: ") + dtype_name(options_.dtype) + " training is not lowered yet");
+  }
+  if (const std::string why = dtype_unsupported_reason(options_.dtype); !why.empty() && options_.allocate) {
+    if (!options_.emulate) throw Error(why + "; --emulate runs it anyway");
+    if (options_.dtype == DType::BF16 && !cpu_features().onednn_avx512) {
+      throw Error(why + "; oneDNN cannot emulate it without AVX-512 either");
+    }
+  }
   Compiled& c = *compiled_;
   c.engine = engine.engine();
   c.stream = engine.stream();
   if (options_.training && options_.allocate) params.allocate_grads();  // the backward adds into them
   engine::lower(net, params, options_, c);
+  if (options_.dtype == DType::Int8) c.weights_version = params.version();  // quantized while lowering
   if (options_.allocate) c.fold_buffer = Tensor({c.fold_floats});
   c.weight_bytes = checked_add(c.weight_bytes, c.fold_floats * 4, "plan memory");
   c.user_inputs.assign(c.input_values.size(), nullptr);
@@ -110,6 +156,9 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
     c.user_inputs[k] = inputs[k]->data();
   }
   if (c.weights_version != params_.version()) {
+    if (options_.dtype == DType::Int8) {
+      throw Error("plan: an int8 plan quantizes the weights it was compiled with; compile a new one after they change");
+    }
     for (auto& update : c.weight_updates) update();
     c.weights_version = params_.version();
   }
@@ -161,15 +210,16 @@ void Plan::run_ops(int begin, int end, std::vector<double>& seconds) {
 }
 
 void Plan::poison_dead_storages(int op) {
-  // Every arena float that no storage live at this op covers becomes NaN.
+  // Every arena byte that no storage live at this op covers becomes 0xFF: NaN as f32 and as bf16.
   Compiled& c = *compiled_;
   std::vector<bool> live(static_cast<size_t>(c.arena.numel()), false);
   for (const engine::Storage& s : c.storages) {
     if (op < s.first || op > s.last) continue;
     std::fill_n(live.begin() + s.offset / 4, (s.bytes + 3) / 4, true);
   }
+  auto* bytes = reinterpret_cast<unsigned char*>(c.arena.data());
   for (int64_t i = 0; i < c.arena.numel(); ++i) {
-    if (!live[static_cast<size_t>(i)]) c.arena[i] = std::numeric_limits<float>::quiet_NaN();
+    if (!live[static_cast<size_t>(i)]) std::memset(bytes + i * 4, 0xFF, 4);
   }
 }
 
@@ -187,7 +237,9 @@ Tensor Plan::tap(const std::string& name) const {
   dnnl::memory src(v.desc, c.engine, const_cast<char*>(base) + c.storages[static_cast<size_t>(v.storage)].offset);
   dnnl::memory dst(engine::plain_desc(dims), c.engine, out.data());
   dnnl::stream stream = c.stream;
-  dnnl::reorder(src, dst).execute(stream, src, dst);
+  dnnl::primitive_attr attr;
+  if (v.scale != 1.0F) attr.set_output_scales(0, {v.scale});  // int8: the real values
+  dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(stream, src, dst);
   stream.wait();
   std::vector<int64_t> logical{options_.batch};
   logical.insert(logical.end(), net_.node(node).output.dims().begin(), net_.node(node).output.dims().end());
@@ -217,13 +269,14 @@ void Plan::set_profiling(bool on) {
 const std::vector<double>& Plan::node_seconds() const { return compiled_->node_seconds; }
 const std::vector<double>& Plan::node_backward_seconds() const { return compiled_->node_backward_seconds; }
 
-PlanMemory plan_memory(const Net& net, int64_t batch, bool training) {
+PlanMemory plan_memory(const Net& net, int64_t batch, bool training, DType dtype) {
   ParamStore params(net, false);
   onednn::Engine engine;
   std::mt19937_64 unused_rng;  // dropout's generator: no mask is drawn in a sizes-only plan
   PlanOptions options;
   options.batch = batch;
   options.training = training;
+  options.dtype = dtype;
   options.rng = &unused_rng;
   options.allocate = false;
   const Plan plan(net, params, engine, options);

@@ -25,9 +25,26 @@ namespace onednn {
 class Engine;
 }
 
-/// Element type of a plan's activations and weights. Only f32 is lowered today; bf16 and int8 are
-/// meant as further lowerings of the same plan (every descriptor is made from this).
-enum class DType { F32 };
+/// Element type of a plan's activations and weights; reduced precisions are inference only.
+/// bf16 keeps f32 accumulation, f32 biases and batch-norm statistics, and f32 inputs, logits and
+/// host (fallback, softmax) values. int8: symmetric per-output-channel s8 weights, u8 (never
+/// negative) or s8 activations scaled by PlanOptions::ranges, int32 accumulation, f32 logits;
+/// layers without an int8 kernel (batch norm not folded, LRN, activations other than ReLU) run
+/// in f32 between a dequantization and a quantization.
+enum class DType { F32, BF16, Int8 };
+
+/// The values a node's output took on calibration data: its int8 scale is max(|min|, |max|) / 255
+/// (u8, when min >= 0) or / 127 (s8).
+struct ActivationRange {
+  float min = 0;
+  float max = 0;
+};
+
+[[nodiscard]] const char* dtype_name(DType dtype);
+/// Parses "f32" / "bf16" / "int8"; throws SpecError naming `what` (an option) otherwise.
+[[nodiscard]] DType parse_dtype(const std::string& text, const std::string& what);
+/// Empty when this CPU runs `dtype` at full speed, else why not (for a clear error).
+[[nodiscard]] std::string dtype_unsupported_reason(DType dtype);
 
 /// How activations are laid out between primitives.
 enum class ActivationLayout {
@@ -48,6 +65,8 @@ struct PlanOptions {
   std::vector<std::string> taps;   // node names kept unfused and readable with Plan::tap()
   bool poison_dead = false;        // tests: before each op, fill every storage not live then with NaN
   bool allocate = true;            // false: lay out and size everything, allocate nothing (summary)
+  bool emulate = false;            // bf16 on a CPU without bf16 instructions (oneDNN emulates it)
+  std::vector<ActivationRange> ranges;  // int8: per node (net.nodes() order), from calibration
 };
 
 /// A net a training plan cannot lower yet (a layer kind without a training lowering): the caller
@@ -68,7 +87,8 @@ struct PlanStep {
 class Plan {
  public:
   /// Compiles `net` (which, like `params`, must outlive the plan). Throws Error subclasses on an
-  /// unknown tap name or a size beyond what can be addressed.
+  /// unknown tap name, a size beyond what can be addressed, or a precision this CPU cannot run fast
+  /// (unless options.emulate); PlanUnsupported for bf16 training (not lowered yet).
   Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptions options);
   ~Plan();
   Plan(const Plan&) = delete;
@@ -130,6 +150,7 @@ struct PlanMemory {
   int64_t output = 0;
   int64_t peak = 0;        // the sum: what the plan holds while it runs
 };
-[[nodiscard]] PlanMemory plan_memory(const Net& net, int64_t batch, bool training = false);
+[[nodiscard]] PlanMemory plan_memory(const Net& net, int64_t batch, bool training = false,
+                                     DType dtype = DType::F32);
 
 }  // namespace convnet

@@ -62,7 +62,7 @@ void load_checkpoint_tensors(const std::string& path, Executor& executor, Optimi
   }
 }
 
-TrainedModel open_trained_model(const std::string& path, Backend backend) {
+TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& run) {
   std::error_code ec;
   std::string file = path;
   if (std::filesystem::is_directory(path, ec)) file = (std::filesystem::path(path) / kCheckpointFile).string();
@@ -85,7 +85,7 @@ TrainedModel open_trained_model(const std::string& path, Backend backend) {
   if (model.net->node(model.net->output()).output.numel() != static_cast<int64_t>(model.class_names.size())) {
     throw IoError(file + ": corrupted checkpoint: the network's outputs and the class names disagree");
   }
-  model.executor = std::make_unique<Executor>(*model.net, ExecutorOptions{.backend = backend});
+  model.executor = std::make_unique<Executor>(*model.net, run);
   load_checkpoint_tensors(file, *model.executor, nullptr);
   return model;
 }

@@ -38,6 +38,6 @@ struct TrainedModel {
 };
 
 /// Opens CKPT (a checkpoint file, or a training folder holding checkpoint.safetensors).
-[[nodiscard]] TrainedModel open_trained_model(const std::string& path, Backend backend);
+[[nodiscard]] TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& run);
 
 }  // namespace convnet

@@ -1,0 +1,197 @@
+// The int8 lowering of the layers that compute on quantized values: convolution and fc (s8
+// weights per output channel, u8/s8 source, int32 accumulation, one output scale per channel:
+// y_q = round(s_x s_w[k] / s_y (sum x_q w_q + b / (s_x s_w[k])))), the residual sum and ReLU as
+// post-ops, and add and concat requantizing their inputs to the output's scale. The weights are
+// quantized when the plan is compiled (an int8 plan is compiled for the weights it was given).
+#include <cmath>
+
+#include "convnet/engine/lowerer.hpp"
+
+namespace convnet::engine {
+
+DataType Lowerer::quant_type(int node) const {
+  return o_.ranges.at(static_cast<size_t>(node)).min >= 0 ? DataType::u8 : DataType::s8;
+}
+
+float Lowerer::quant_scale(int node) const {
+  const ActivationRange& r = o_.ranges.at(static_cast<size_t>(node));
+  const float magnitude = std::max(std::fabs(r.min), std::fabs(r.max));
+  const float steps = quant_type(node) == DataType::u8 ? 255.0F : 127.0F;
+  return magnitude > 0 && std::isfinite(magnitude) ? magnitude / steps : 1.0F;
+}
+
+Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const Desc& chosen_w, int64_t outputs,
+                                                    int64_t per_output, const float* store_w, const float* store_b,
+                                                    const std::function<void(float*, float*)>& fold, float src_scale) {
+  QuantizedWeights q;
+  q.scales.assign(static_cast<size_t>(outputs), 1.0F);
+  const Desc bias_desc = vector_desc(outputs);
+  c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
+  q.weights = memory_for(chosen_w);
+  q.bias = memory_for(bias_desc);
+  if (!o_.allocate) return q;  // sizes only: the scales do not change any size
+  const auto count = static_cast<size_t>(outputs * per_output);
+  std::vector<float> w(store_w, store_w + count);
+  std::vector<float> b(static_cast<size_t>(outputs), 0.0F);
+  if (store_b != nullptr) std::copy(store_b, store_b + outputs, b.begin());
+  if (fold) fold(w.data(), b.data());
+  dnnl::memory plain(retype(plain_w, DataType::s8), c_.engine);
+  auto* w_q = static_cast<int8_t*>(plain.get_data_handle());
+  auto* b_acc = static_cast<float*>(q.bias.get_data_handle());
+  for (int64_t k = 0; k < outputs; ++k) {
+    const float* row = w.data() + k * per_output;
+    float magnitude = 0;
+    for (int64_t i = 0; i < per_output; ++i) magnitude = std::max(magnitude, std::fabs(row[i]));
+    const float s = magnitude > 0 ? magnitude / 127.0F : 1.0F;
+    q.scales[static_cast<size_t>(k)] = s;
+    for (int64_t i = 0; i < per_output; ++i) {
+      w_q[k * per_output + i] = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0F, 127.0F));
+    }
+    b_acc[k] = b[static_cast<size_t>(k)] / (src_scale * s);
+  }
+  dnnl::stream stream = c_.stream;
+  dnnl::reorder(plain, q.weights).execute(stream, plain, q.weights);  // adds oneDNN's compensation if any
+  stream.wait();
+  c_.owned.push_back(q.weights);
+  c_.owned.push_back(q.bias);
+  return q;
+}
+
+namespace {
+
+/// Per output channel: s_x s_w[k] / s_y.
+std::vector<float> output_scales(const std::vector<float>& weight_scales, float src_scale, float dst_scale) {
+  std::vector<float> out;
+  for (float s : weight_scales) out.push_back(src_scale * s / dst_scale);
+  return out;
+}
+
+}  // namespace
+
+void Lowerer::lower_conv_int8(int n) {
+  const Node& node = net_.node(n);
+  const Conv2dOptions& co = dynamic_cast<const Conv2d&>(*node.layer).options();
+  const Chain ch = fusion_chain(n, true, true);
+  const ConvGeometry geo = conv_geometry(n);
+  const int64_t outputs = geo.dst[1];
+  const int producer = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const DataType src_type =
+      quantized(producer) ? c_.values[static_cast<size_t>(producer)].desc.data_type() : quant_type(node.inputs[0]);
+  const float src_scale =
+      quantized(producer) ? c_.values[static_cast<size_t>(producer)].scale : quant_scale(node.inputs[0]);
+  const bool to_output = ch.end == net_.output();
+  const DataType dst_type = to_output ? DataType::f32 : quant_type(ch.end);
+  const float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  auto& store = params_.values(static_cast<size_t>(n));
+  std::function<void(float*, float*)> fold;
+  if (ch.bn >= 0) fold = batch_norm_fold(ch.bn, outputs, geo.per_output);
+
+  std::vector<float> scales(static_cast<size_t>(outputs), 1.0F);
+  auto make_pd = [&](const Desc& src, const Desc& dst, float sum_scale) {
+    dnnl::primitive_attr attr = chain_attr(ch, sum_scale);
+    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale));
+    const dnnl::convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src,
+                                               any_desc(geo.weights, DataType::s8), vector_desc(outputs), dst,
+                                               geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
+    return dnnl::convolution_forward::primitive_desc(desc, attr, c_.engine);
+  };
+  auto pd = make_pd(activation_desc(geo.src, o_.layout, src_type), activation_desc(geo.dst, o_.layout, dst_type), 1.0F);
+  const QuantizedWeights qw = quantize_weights(plain_desc(geo.weights), pd.weights_desc(), outputs, geo.per_output,
+                                               store[0].data(), co.bias ? store[1].data() : nullptr, fold, src_scale);
+  scales = qw.scales;
+  const int src = convert(producer, pd.src_desc(), n, src_scale);
+  float sum_scale = 1.0F;
+  const int dst = chain_destination(ch, pd.dst_desc(), src, dst_scale, &sum_scale);
+  pd = make_pd(pd.src_desc(), pd.dst_desc(), sum_scale);  // the real scales, the formats chosen above
+  Op op = primitive_op(pd, n, chain_label(ch), "conv");
+  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
+                    format_string(pd.weights_desc());
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  op.fixed_args = {{DNNL_ARG_WEIGHTS, qw.weights}, {DNNL_ARG_BIAS, qw.bias}};
+  add_op(std::move(op));
+  for (int m : ch.nodes) bind_node(m, dst);
+}
+
+void Lowerer::lower_linear_int8(int n) {
+  const Node& node = net_.node(n);
+  const LinearOptions& lo = dynamic_cast<const Linear&>(*node.layer).options();
+  const Chain ch = fusion_chain(n, false, false);
+  const int producer = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const Desc producer_desc = c_.values[static_cast<size_t>(producer)].desc;
+  const DataType src_type = quantized(producer) ? producer_desc.data_type() : quant_type(node.inputs[0]);
+  const float src_scale =
+      quantized(producer) ? c_.values[static_cast<size_t>(producer)].scale : quant_scale(node.inputs[0]);
+  Dims w_dims{lo.out_features};
+  for (size_t i = 1; i < producer_desc.dims().size(); ++i) w_dims.push_back(producer_desc.dims()[i]);
+  int64_t per_output = 1;
+  for (size_t i = 1; i < w_dims.size(); ++i) per_output *= w_dims[i];
+  const bool to_output = ch.end == net_.output();
+  const Desc dst_desc = any_desc({o_.batch, lo.out_features}, to_output ? DataType::f32 : quant_type(ch.end));
+  const float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  std::vector<float> scales(static_cast<size_t>(lo.out_features), 1.0F);
+  auto make_pd = [&](const Desc& src) {
+    dnnl::primitive_attr attr = chain_attr(ch);
+    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale));
+    const dnnl::inner_product_forward::desc desc(prop_kind::forward_inference, src, any_desc(w_dims, DataType::s8),
+                                                 vector_desc(lo.out_features), dst_desc);
+    return dnnl::inner_product_forward::primitive_desc(desc, attr, c_.engine);
+  };
+  dnnl::inner_product_forward::primitive_desc pd;
+  try {
+    pd = make_pd(retype(producer_desc, src_type));  // the producer's layout, when oneDNN reads it
+  } catch (const dnnl::error&) {
+    pd = make_pd(any_desc(producer_desc.dims(), src_type));
+  }
+  auto& store = params_.values(static_cast<size_t>(n));
+  const QuantizedWeights qw = quantize_weights(plain_desc(w_dims), pd.weights_desc(), lo.out_features, per_output,
+                                               store[0].data(), lo.bias ? store[1].data() : nullptr, {}, src_scale);
+  scales = qw.scales;
+  pd = make_pd(pd.src_desc());
+  const int src = convert(producer, pd.src_desc(), n, src_scale);
+  const int dst = new_value(pd.dst_desc(), -1, dst_scale);
+  Op op = primitive_op(pd, n, chain_label(ch), "fc");
+  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
+                    format_string(pd.weights_desc());
+  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  op.fixed_args = {{DNNL_ARG_WEIGHTS, qw.weights}, {DNNL_ARG_BIAS, qw.bias}};
+  add_op(std::move(op));
+  for (int m : ch.nodes) bind_node(m, dst);
+}
+
+void Lowerer::lower_add_int8(int n) {
+  // y_q = sum_i (s_i / s_y) x_q,i, rounded once; the net's output stays f32.
+  const bool to_output = n == net_.output();
+  const DataType dst_type = to_output ? DataType::f32 : quant_type(n);
+  const float dst_scale = to_output ? 1.0F : quant_scale(n);
+  Sources in;
+  std::vector<float> scales;
+  for (int j : net_.node(n).inputs) {
+    const int v = c_.value_of[static_cast<size_t>(j)];
+    in.values.push_back(v);
+    in.descs.push_back(c_.values[static_cast<size_t>(v)].desc);
+    scales.push_back(c_.values[static_cast<size_t>(v)].scale / dst_scale);
+  }
+  const Desc dst_desc = retype(in.descs[0], dst_type);
+  const dnnl::sum::primitive_desc pd(dst_desc, scales, in.descs, c_.engine, scratchpad_attr());
+  const int dst = new_value(pd.dst_desc(), -1, dst_scale);
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "add"), in, dst);
+  bind_node(n, dst);
+}
+
+void Lowerer::lower_concat_int8(int n) {
+  // Every part requantized to the concatenation's scale (its range covers them all).
+  const DataType dst_type = n == net_.output() ? DataType::f32 : quant_type(n);
+  const float dst_scale = n == net_.output() ? 1.0F : quant_scale(n);
+  Sources in;
+  for (int j : net_.node(n).inputs) {
+    const int v = c_.value_of[static_cast<size_t>(j)];
+    in.values.push_back(convert(v, retype(c_.values[static_cast<size_t>(v)].desc, dst_type), n, dst_scale));
+    in.descs.push_back(c_.values[static_cast<size_t>(in.values.back())].desc);
+  }
+  const dnnl::concat::primitive_desc pd(1, in.descs, c_.engine, scratchpad_attr());
+  const int dst = new_value(pd.dst_desc(), -1, dst_scale);
+  add_multi_source_op(primitive_op(pd, n, net_.node(n).name, "concat"), in, dst);
+  bind_node(n, dst);
+}
+
+}  // namespace convnet::engine
