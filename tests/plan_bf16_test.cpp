@@ -136,26 +136,13 @@ TEST(PlanBf16, LogitsAreNotRoundedToBf16) {
 // roundings of different layers are independent, so they add like a random walk: the logits are
 // asserted within 4 u sqrt(L) of their scale (measured on these nets: at most 0.45 of that).
 // Poisoning dead memory changes no bit.
-struct NetCase {
-  std::string name;  // zoo name, or model text
-  const char* input;
-};
-
-class PlanBf16Nets : public ::testing::TestWithParam<NetCase> {};
+class PlanBf16Nets : public ::testing::TestWithParam<PrecisionCase> {};
 
 TEST_P(PlanBf16Nets, StayWithinTheRoundingBoundOfTheReference) {
   if (!can_run_bf16()) GTEST_SKIP() << "oneDNN runs bf16 only with AVX-512: " << cpu_features().describe();
-  const NetCase& nc = GetParam();
-  LoadOptions load;
-  if (*nc.input != '\0') load.input_shape = parse_input_option(nc.input);
-  Net net =
-      nc.name.find('\n') == std::string::npos ? load_model(nc.name, load) : load_model_text(nc.name, "n.cnet", load);
-  Executor reference(net, {.backend = Backend::Reference, .seed = 7});
-  randomize_batch_norms(reference, 11);
-  std::vector<int64_t> dims{2};
-  for (int64_t d : net.node(net.inputs()[0]).output.dims()) dims.push_back(d);
-  const Tensor input = random_tensor(dims, 3);
-  const Tensor expected = reference.forward(input, false);
+  Net net = load_precision_case(GetParam());
+  const Tensor input = random_batch(net, 3);
+  const Tensor expected = reference_output(net, input);
 
   Executor planned(net, {.seed = 7});
   randomize_batch_norms(planned, 11);
@@ -176,30 +163,8 @@ TEST_P(PlanBf16Nets, StayWithinTheRoundingBoundOfTheReference) {
   EXPECT_EQ(std::memcmp(again.data(), got.data(), static_cast<size_t>(got.numel()) * 4), 0) << net.name();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Nets, PlanBf16Nets,
-    ::testing::Values(
-        NetCase{"network a\ninput 3x9x9\nconv 8 3x3 pad 1\nbatchnorm\nrelu\nconv 16 3x3 stride 2\nbatchnorm\nfc 5\n"
-                "relu\nfc 3\n",
-                ""},
-        NetCase{"network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\nb1 batchnorm\n"
-                "s add b1 x\nrelu\n",
-                ""},
-        NetCase{"network c\ninput 8x8x8\nx relu\nc1 conv 8 3x3 pad 1\ns add c1 x\nt add s x\nf flatten\nfc 4\n"
-                "softmax\n",
-                ""},
-        NetCase{"network d\ninput 4x8x8\nbatchnorm\nrelu\nlrn size 3\nmaxpool 3x3 stride 2 round ceil\nmaxout 2\n"
-                "conv 6 1x1\nlrn size 2\n",
-                ""},
-        NetCase{"network e\ninput 6x9x9\nx conv 6 1x1\ny conv 6 1x1\nz conv 6 1x1\ns add x y z\nc concat s x\n"
-                "tiled 4 3x3 tile 2\nlocal 3 2x2\n",
-                ""},
-        NetCase{"network f\ninput 3x10x10\nconv 16 3x3\nleakyrelu slope 0.2\navgpool 3x3 stride 2 pad 1 round floor\n"
-                "elu\nglobalavgpool\nflatten\nsigmoid\nfc 3\ntanh\n",
-                ""},
-        NetCase{"lenet5", "1x28x28"}, NetCase{"resnet20", "1x28x28"}, NetCase{"alexnet", "3x99x99"},
-        NetCase{"resnet18", "3x32x32"}, NetCase{"densenet121", "3x32x32"}, NetCase{"googlenet", "3x64x64"}),
-    [](const auto& info) { return "net" + std::to_string(info.index); });
+INSTANTIATE_TEST_SUITE_P(Nets, PlanBf16Nets, ::testing::ValuesIn(precision_cases()),
+                         [](const auto& info) { return precision_case_name(info.param); });
 
 TEST(PlanBf16, EveryZooNetworkCompilesWithHalfTheActivationMemory) {
   // Sizes only (nothing allocated or compiled): every activation between primitives is bf16.

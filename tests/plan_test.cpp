@@ -90,25 +90,8 @@ INSTANTIATE_TEST_SUITE_P(Models, PlanZoo,
                            return name;
                          });
 
-// Small nets, one per fusion and fallback: conv+bn+relu, conv+bn+add+relu (the residual sum into
-// the other operand's storage, or into a copy when it is still read later), fc+relu on a blocked
-// volume, bn+relu alone, the sum of three, LRN, softmax, maxout/tiled/local and LRN of an even
-// size (host fallback: oneDNN centres an even window one channel off PyTorch's), ceil-mode average
-// pooling without padding (oneDNN's exclude-padding average) and with padding past which its last
-// window reaches (host fallback).
-const char* kFusions[] = {
-    "network a\ninput 3x9x9\nconv 8 3x3 pad 1\nbatchnorm\nrelu\nconv 16 3x3 stride 2\nbatchnorm\nfc 5\nrelu\nfc 3\n",
-    "network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\nb1 batchnorm\ns add b1 x\nrelu\n",
-    "network c\ninput 8x8x8\nx relu\nc1 conv 8 3x3 pad 1\ns add c1 x\nt add s x\nsoftmax_in flatten\nfc 4\nsoftmax\n",
-    "network d\ninput 4x8x8\nbatchnorm\nrelu\nlrn size 3\nmaxpool 3x3 stride 2 round ceil\nmaxout 2\nconv 6 1x1\n"
-    "lrn size 2\n",
-    "network e\ninput 6x9x9\nx conv 6 1x1\ny conv 6 1x1\nz conv 6 1x1\ns add x y z\nc concat s x\ntiled 4 3x3 tile 2\nlocal 3 2x2\n",
-    "network f\ninput 3x10x10\nconv 16 3x3\nleakyrelu slope 0.2\navgpool 3x3 stride 2 pad 1 round floor\nelu\nglobalavgpool\nflatten\nsigmoid\nfc 3\ntanh\n",
-    "network g\ninput 3x8x8\navgpool 3x3 stride 2 round ceil\navgpool 3x3 stride 2 pad 1 round ceil\nconv 4 1x1\n",
-};
-
 TEST(Plan, EachFusionAndFallbackEqualsTheReference) {
-  for (const char* text : kFusions) {
+  for (const char* text : kFusionNets) {
     Net net = load_model_text(text, "fusion.cnet");
     Executor reference(net, {.backend = Backend::Reference, .seed = 5});
     randomize_batch_norms(reference, 2);
@@ -167,7 +150,7 @@ TEST(Plan, TapsReturnThePlainActivationOfFusedAndAliasedNodes) {
 }
 
 TEST(Plan, RefreshesItsWeightCopiesWhenParametersChange) {
-  Net net = load_model_text(kFusions[0], "a.cnet");
+  Net net = load_model_text(kFusionNets[0], "a.cnet");
   Executor reference(net, {.backend = Backend::Reference, .seed = 5});
   Executor planned(net, {.backend = Backend::OneDnn, .seed = 5});
   const Tensor input = random_tensor({3, 3, 9, 9}, 1);

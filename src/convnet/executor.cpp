@@ -105,9 +105,11 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   if (!training && options_.backend == Backend::OneDnn && options_.plan_inference && !input_gradients_) {
     return planned_forward(inputs, batch, false);
   }
-  if (options_.precision != DType::F32) {
+  // Layer by layer is f32: for a reduced-precision executor only where asked for explicitly, by
+  // wanting input gradients (calibration and the visualisations read f32 activations).
+  if (options_.precision != DType::F32 && !input_gradients_) {
     throw Error(std::string(dtype_name(options_.precision)) + " runs inference through compiled oneDNN plans only" +
-                (training ? " (training is f32 for now)" : input_gradients_ ? " (not the visualisations' gradients)" : ""));
+                (training ? " (training is f32 for now)" : ""));
   }
   if (training && options_.backend == Backend::OneDnn && options_.plan_training && training_plannable_ &&
       !input_gradients_) {
@@ -168,6 +170,7 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
   if (params_dirty_) {
     store_->bump_version();
     params_dirty_ = false;
+    if (options_.precision == DType::Int8) plans_.clear();  // they quantized the old weights
   }
   Plan* plan = nullptr;
   for (auto& p : plans_) {
@@ -183,6 +186,7 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
     plan_options.rng = &rng_;
     plan_options.dtype = options_.precision;
     plan_options.emulate = options_.emulate;
+    plan_options.ranges = options_.ranges;
     auto compiled = std::make_unique<Plan>(net_, *store_, *engine_, plan_options);  // may throw PlanUnsupported
     if (plans_.size() == kKeptPlans) plans_.erase(plans_.begin());
     plans_.push_back(std::move(compiled));
@@ -202,6 +206,13 @@ const Tensor& Executor::planned_forward(std::span<const Tensor* const> inputs, i
     if (!training) plan->set_profiling(true);
   }
   return out;
+}
+
+void Executor::set_activation_ranges(std::vector<ActivationRange> ranges) {
+  options_.ranges = std::move(ranges);
+  plans_.clear();
+  last_plan_ = nullptr;
+  training_plan_ = nullptr;
 }
 
 void Executor::backward(const Tensor& grad_output) { backward_from(net_.output(), grad_output); }

@@ -26,8 +26,9 @@ struct ExecutorOptions {
   bool plan_training = true;   // oneDNN training through compiled plans where every layer kind
                                // has a training lowering (else, and for input gradients, layer by layer)
   ActivationLayout plan_layout = ActivationLayout::Any;
-  DType precision = DType::F32;  // bf16: inference through plans only (anything else is an error)
-  bool emulate = false;          // bf16 on a CPU without bf16 instructions
+  DType precision = DType::F32;  // bf16, int8: inference through plans only (anything else is an error)
+  bool emulate = false;          // a precision this CPU cannot run fast
+  std::vector<ActivationRange> ranges{};  // int8: every node's calibrated range (train/quantize.hpp)
 };
 
 /// A parameter or buffer with its full torchvision-style name; `grad` is null for buffers.
@@ -74,6 +75,8 @@ class Executor {
   /// (batch norm with its running statistics, dropout as the identity): the visualisations' path.
   void set_input_gradients(bool wanted);
   [[nodiscard]] const Tensor& input_gradient(size_t input_index) const;
+  /// int8: every node's calibrated range; plans compiled before are dropped.
+  void set_activation_ranges(std::vector<ActivationRange> ranges);
   /// A node's output of the last layer-by-layer forward (training keeps all of them); a planned
   /// inference does not update these: read its activations through a plan's taps.
   [[nodiscard]] const Tensor* activation(int node) const { return values_.at(static_cast<size_t>(node)); }

@@ -13,6 +13,7 @@
 
 #include "convnet/analysis/summary.hpp"
 #include "convnet/cpu_features.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/loss.hpp"
 #include "convnet/model/model.hpp"
@@ -48,6 +49,12 @@ int run_bench(const BenchOptions& o) {
   const int64_t classes = net.node(net.output()).output.numel();
   std::vector<int64_t> labels(static_cast<size_t>(o.batch));
   for (auto& l : labels) l = static_cast<int64_t>(rng() % static_cast<uint64_t>(classes));
+  if (dtype == DType::Int8) {
+    if (o.train) throw SpecError("bench: int8 is for inference (post-training quantization); drop --train");
+    std::vector<ActivationRange> ranges;
+    observe_ranges(executor, input, ranges);  // scales from the timed batch itself: for timing only
+    executor.set_activation_ranges(std::move(ranges));
+  }
   Tensor grad_logits;
 
   auto step = [&] {

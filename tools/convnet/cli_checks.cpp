@@ -27,18 +27,20 @@ CLI::Validator whole_number(int64_t min, int64_t max) {
       "INT in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
 }
 
-void PrecisionOptions::add_to(CLI::App* command) {
+void PrecisionOptions::add_to(CLI::App* command, const std::string& int8_note) {
   command->add_option("--precision", precision,
-                      "f32 (default) or bf16: bf16 activations and weights, f32 accumulation, f32 logits")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+                      "f32, bf16 (bf16 activations and weights, f32 accumulation) or int8 (" + int8_note +
+                          "); logits stay f32")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   command->add_flag("--emulate", emulate,
-                    "run bf16 even where this CPU has no fast bf16 (oneDNN emulates it without AVX512_BF16)");
+                    "run a precision this CPU has no fast instructions for (slower than f32; oneDNN emulates bf16 "
+                    "without AVX512_BF16)");
 }
 
-DType PrecisionOptions::dtype() const {
-  const DType dtype = parse_dtype(precision, "--precision");
+DType PrecisionOptions::dtype(DType model_default) const {
+  const DType dtype = precision.empty() ? model_default : parse_dtype(precision, "--precision");
   if (const std::string why = dtype_unsupported_reason(dtype); !why.empty() && !emulate) {
-    throw SpecError("--precision " + precision + ": " + why + "; add --emulate to run it anyway");
+    throw SpecError("--precision " + std::string(dtype_name(dtype)) + ": " + why + "; add --emulate to run it anyway");
   }
   return dtype;
 }

@@ -12,14 +12,14 @@
 
 namespace convnet {
 
-/// --precision f32|bf16 and --emulate, as the inference commands share them.
+/// --precision f32|bf16|int8 and --emulate, as the inference commands share them.
 struct PrecisionOptions {
-  std::string precision = "f32";
+  std::string precision;  // empty: the model's own (int8 for a quantized model, else f32)
   bool emulate = false;
-  void add_to(CLI::App* command);
-  /// The element type asked for; throws SpecError when this CPU cannot run it fast and --emulate
-  /// was not given (before any data is read).
-  [[nodiscard]] DType dtype() const;
+  void add_to(CLI::App* command, const std::string& int8_note);
+  /// The element type asked for (`model_default` when none was); throws SpecError when this CPU
+  /// cannot run it fast and --emulate was not given (before any data is read).
+  [[nodiscard]] DType dtype(DType model_default = DType::F32) const;
 };
 
 /// Accepts a whole number in [min, max]; the message names the bounds and the value given.

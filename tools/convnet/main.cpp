@@ -7,6 +7,7 @@
 
 #include "bench.hpp"
 #include "cli_checks.hpp"
+#include "quantize_command.hpp"
 #include "train_commands.hpp"
 #include "visualize_commands.hpp"
 #include "convnet/analysis/summary.hpp"
@@ -16,6 +17,7 @@
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/zoo/zoo.hpp"
 
 namespace {
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
   bench->add_option("--layout", bench_options.layout,
                     "the plan's activation layout: any (oneDNN chooses; default), nhwc, or blocked (nChw16c)")
       ->check(CLI::IsMember({"any", "nhwc", "blocked"}));
-  bench_options.precision.add_to(bench);
+  bench_options.precision.add_to(bench, "scales calibrated on the timed batch: for timing");
 
   std::string weights;
   std::string images;
@@ -124,10 +126,11 @@ int main(int argc, char** argv) {
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
   PrecisionOptions forward_precision;
-  forward_precision.add_to(forward);
+  forward_precision.add_to(forward, "scales calibrated on this batch");
 
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
   const std::function<int()> run_visualize_command = add_visualize_commands(app);
+  const std::function<int()> run_quantize_command = add_quantize_command(app);
 
   try {
     app.parse(argc, argv);
@@ -195,13 +198,19 @@ int main(int argc, char** argv) {
       if (!weights.empty()) load_weights(executor, weights);
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());
+      if (dtype == DType::Int8) {
+        std::vector<ActivationRange> ranges;
+        observe_ranges(executor, input, ranges);
+        executor.set_activation_ranges(std::move(ranges));
+      }
       const Tensor& output = executor.forward(input, false);
       write_safetensors(out, {{"output", &output}});
     } else if (bench->parsed()) {
       return run_bench(bench_options);
     } else {
-      const int code = run_training_command();
-      return code != -1 ? code : run_visualize_command();
+      for (const auto& run : {run_training_command, run_visualize_command, run_quantize_command}) {
+        if (const int code = run(); code != -1) return code;
+      }
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";

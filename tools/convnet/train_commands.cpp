@@ -19,6 +19,7 @@
 #include "convnet/kernels/reference/softmax.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/evaluate.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/train/trainer.hpp"
 
 namespace convnet {
@@ -192,8 +193,12 @@ int run_train(TrainArgs& a) {
 int run_eval(const EvalArgs& a) {
   set_threads(a.threads);
   std::vector<TrainedModel> models;
-  const ExecutorOptions run{.precision = a.precision.dtype(), .emulate = a.precision.emulate};
-  for (const std::string& path : a.checkpoints) models.push_back(open_trained_model(path, run));
+  std::vector<DType> precisions;
+  for (const std::string& path : a.checkpoints) {
+    const DType model_default = quantization_file_of(path).empty() ? DType::F32 : DType::Int8;
+    precisions.push_back(a.precision.dtype(model_default));
+    models.push_back(open_trained_model(path, {.precision = precisions.back(), .emulate = a.precision.emulate}));
+  }
   const std::string data_path = !a.data.empty() ? a.data : models.front().meta.value("data", std::string(kDefaultDataPath));
   const DataSplits data = load_dataset(data_path);
   const auto classes = static_cast<int64_t>(models.front().class_names.size());
@@ -216,8 +221,8 @@ int run_eval(const EvalArgs& a) {
                       std::to_string(classes) + "; an ensemble needs the same classes");
     }
     const Evaluation e = evaluate(*m.executor, data.test, m.normalization, a.batch, models.size() > 1);
-    std::printf("%s: top-1 %.2f%%, top-5 %.2f%%, loss %.4f on %lld test images\n", a.checkpoints[i].c_str(),
-                100 * e.top1, 100 * e.top5, e.loss, static_cast<long long>(e.count));
+    std::printf("%s (%s): top-1 %.2f%%, top-5 %.2f%%, loss %.4f on %lld test images\n", a.checkpoints[i].c_str(),
+                dtype_name(precisions[i]), 100 * e.top1, 100 * e.top5, e.loss, static_cast<long long>(e.count));
     if (models.size() == 1) {
       std::printf("%s", format_confusion(e, m.class_names).c_str());
       return 0;
@@ -233,7 +238,9 @@ int run_eval(const EvalArgs& a) {
 }
 
 int run_predict(const PredictArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {.precision = a.precision.dtype(), .emulate = a.precision.emulate});
+  const DType model_default = quantization_file_of(a.checkpoint).empty() ? DType::F32 : DType::Int8;
+  TrainedModel m = open_trained_model(a.checkpoint, {.precision = a.precision.dtype(model_default),
+                                                     .emulate = a.precision.emulate});
   const Shape& shape = m.net->node(m.net->inputs().at(0)).output;
   for (const std::string& path : a.images) {
     const Dataset image = read_single_image(path, shape);
@@ -308,13 +315,13 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   eval->add_option("--data", eval_args->data, "dataset folder (default: the one the model trained on)");
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
   eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
-  eval_args->precision.add_to(eval);
+  eval_args->precision.add_to(eval, "a model made by 'convnet quantize': its default");
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
   predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();
   predict->add_option("IMAGE", predict_args->images, "PNG or JPEG images")->required();
   predict->add_option("--top", predict_args->top, "labels to show")->check(whole_number(1, 1'000'000));
-  predict_args->precision.add_to(predict);
+  predict_args->precision.add_to(predict, "a model made by 'convnet quantize': its default");
 
   // A later occurrence of an option wins, so scripts can append overrides.
   for (CLI::Option* option : train->get_options()) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

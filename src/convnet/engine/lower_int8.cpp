@@ -3,22 +3,16 @@
 // y_q = round(s_x s_w[k] / s_y (sum x_q w_q + b / (s_x s_w[k])))), the residual sum and ReLU as
 // post-ops, and add and concat requantizing their inputs to the output's scale. The weights are
 // quantized when the plan is compiled (an int8 plan is compiled for the weights it was given).
-#include <cmath>
-
 #include "convnet/engine/lowerer.hpp"
+#include "convnet/engine/quantization.hpp"
 
 namespace convnet::engine {
 
 DataType Lowerer::quant_type(int node) const {
-  return o_.ranges.at(static_cast<size_t>(node)).min >= 0 ? DataType::u8 : DataType::s8;
+  return quantized_unsigned(o_.ranges.at(static_cast<size_t>(node))) ? DataType::u8 : DataType::s8;
 }
 
-float Lowerer::quant_scale(int node) const {
-  const ActivationRange& r = o_.ranges.at(static_cast<size_t>(node));
-  const float magnitude = std::max(std::fabs(r.min), std::fabs(r.max));
-  const float steps = quant_type(node) == DataType::u8 ? 255.0F : 127.0F;
-  return magnitude > 0 && std::isfinite(magnitude) ? magnitude / steps : 1.0F;
-}
+float Lowerer::quant_scale(int node) const { return activation_scale(o_.ranges.at(static_cast<size_t>(node))); }
 
 Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const Desc& chosen_w, int64_t outputs,
                                                     int64_t per_output, const float* store_w, const float* store_b,
@@ -38,15 +32,10 @@ Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const D
   dnnl::memory plain(retype(plain_w, DataType::s8), c_.engine);
   auto* w_q = static_cast<int8_t*>(plain.get_data_handle());
   auto* b_acc = static_cast<float*>(q.bias.get_data_handle());
+  q.scales = weight_scales(w.data(), outputs, per_output);
   for (int64_t k = 0; k < outputs; ++k) {
-    const float* row = w.data() + k * per_output;
-    float magnitude = 0;
-    for (int64_t i = 0; i < per_output; ++i) magnitude = std::max(magnitude, std::fabs(row[i]));
-    const float s = magnitude > 0 ? magnitude / 127.0F : 1.0F;
-    q.scales[static_cast<size_t>(k)] = s;
-    for (int64_t i = 0; i < per_output; ++i) {
-      w_q[k * per_output + i] = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0F, 127.0F));
-    }
+    const float s = q.scales[static_cast<size_t>(k)];
+    for (int64_t i = 0; i < per_output; ++i) w_q[k * per_output + i] = quantize_weight(w[k * per_output + i], s);
     b_acc[k] = b[static_cast<size_t>(k)] / (src_scale * s);
   }
   dnnl::stream stream = c_.stream;
@@ -59,11 +48,25 @@ Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const D
 
 namespace {
 
-/// Per output channel: s_x s_w[k] / s_y.
-std::vector<float> output_scales(const std::vector<float>& weight_scales, float src_scale, float dst_scale) {
+/// Per output channel: s_x s_w[k] / s_y, or s_x s_w[k] (real values) when an activation post-op
+/// follows (oneDNN applies the output scale before the post-ops, and tanh(y / s_y) is not
+/// tanh(y) / s_y): that activation then carries the 1 / s_y.
+std::vector<float> output_scales(const std::vector<float>& weight_scales, float src_scale, float dst_scale,
+                                 bool activation) {
   std::vector<float> out;
-  for (float s : weight_scales) out.push_back(src_scale * s / dst_scale);
+  for (float s : weight_scales) out.push_back(src_scale * s / (activation ? 1.0F : dst_scale));
   return out;
+}
+
+/// The chain's post-ops for int8: sum (residual scale s_o over the output scale, or s_o itself
+/// before an activation) and the activation scaled by 1 / s_y.
+dnnl::primitive_attr int8_attr(dnnl::primitive_attr attr, const std::optional<Activation>& act, float residual_scale,
+                               bool has_sum, float dst_scale) {
+  dnnl::post_ops ops;
+  if (has_sum) ops.append_sum(act ? residual_scale : residual_scale / dst_scale);
+  if (act) ops.append_eltwise(1.0F / dst_scale, act->alg, act->alpha, 0.0F);
+  attr.set_post_ops(ops);
+  return attr;
 }
 
 }  // namespace
@@ -80,29 +83,39 @@ void Lowerer::lower_conv_int8(int n) {
   const float src_scale =
       quantized(producer) ? c_.values[static_cast<size_t>(producer)].scale : quant_scale(node.inputs[0]);
   const bool to_output = ch.end == net_.output();
-  const DataType dst_type = to_output ? DataType::f32 : quant_type(ch.end);
-  const float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  DataType dst_type = to_output ? DataType::f32 : quant_type(ch.end);
+  float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  // The residual is summed in the destination's type: one that may be negative needs s8 there,
+  // even when the ReLU after the sum never is.
+  if (ch.add >= 0 && dst_type == DataType::u8 &&
+      c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(ch.add_other)])].desc.data_type() != DataType::u8) {
+    dst_type = DataType::s8;
+    dst_scale = dst_scale * 255.0F / 127.0F;
+  }
   auto& store = params_.values(static_cast<size_t>(n));
   std::function<void(float*, float*)> fold;
   if (ch.bn >= 0) fold = batch_norm_fold(ch.bn, outputs, geo.per_output);
 
   std::vector<float> scales(static_cast<size_t>(outputs), 1.0F);
-  auto make_pd = [&](const Desc& src, const Desc& dst, float sum_scale) {
-    dnnl::primitive_attr attr = chain_attr(ch, sum_scale);
-    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale));
+  std::optional<Activation> act;
+  if (ch.act >= 0) act = activation_of(*net_.node(ch.act).layer);
+  auto make_pd = [&](const Desc& src, const Desc& dst, float residual_scale) {
+    dnnl::primitive_attr attr = int8_attr(scratchpad_attr(), act, residual_scale, ch.add >= 0, dst_scale);
+    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale, act.has_value()));
     const dnnl::convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src,
                                                any_desc(geo.weights, DataType::s8), vector_desc(outputs), dst,
                                                geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
     return dnnl::convolution_forward::primitive_desc(desc, attr, c_.engine);
   };
-  auto pd = make_pd(activation_desc(geo.src, o_.layout, src_type), activation_desc(geo.dst, o_.layout, dst_type), 1.0F);
+  auto pd =
+      make_pd(activation_desc(geo.src, o_.layout, src_type), activation_desc(geo.dst, o_.layout, dst_type), dst_scale);
   const QuantizedWeights qw = quantize_weights(plain_desc(geo.weights), pd.weights_desc(), outputs, geo.per_output,
                                                store[0].data(), co.bias ? store[1].data() : nullptr, fold, src_scale);
   scales = qw.scales;
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   float sum_scale = 1.0F;
   const int dst = chain_destination(ch, pd.dst_desc(), src, dst_scale, &sum_scale);
-  pd = make_pd(pd.src_desc(), pd.dst_desc(), sum_scale);  // the real scales, the formats chosen above
+  pd = make_pd(pd.src_desc(), pd.dst_desc(), sum_scale * dst_scale);  // the real scales, the formats chosen above
   Op op = primitive_op(pd, n, chain_label(ch), "conv");
   op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
                     format_string(pd.weights_desc());
@@ -129,9 +142,11 @@ void Lowerer::lower_linear_int8(int n) {
   const Desc dst_desc = any_desc({o_.batch, lo.out_features}, to_output ? DataType::f32 : quant_type(ch.end));
   const float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
   std::vector<float> scales(static_cast<size_t>(lo.out_features), 1.0F);
+  std::optional<Activation> act;
+  if (ch.act >= 0) act = activation_of(*net_.node(ch.act).layer);
   auto make_pd = [&](const Desc& src) {
-    dnnl::primitive_attr attr = chain_attr(ch);
-    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale));
+    dnnl::primitive_attr attr = int8_attr(scratchpad_attr(), act, 1.0F, false, dst_scale);
+    attr.set_output_scales(1 << 1, output_scales(scales, src_scale, dst_scale, act.has_value()));
     const dnnl::inner_product_forward::desc desc(prop_kind::forward_inference, src, any_desc(w_dims, DataType::s8),
                                                  vector_desc(lo.out_features), dst_desc);
     return dnnl::inner_product_forward::primitive_desc(desc, attr, c_.engine);

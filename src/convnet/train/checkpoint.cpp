@@ -1,12 +1,12 @@
 // Checkpoint files on top of the safetensors reader and writer.
 #include "convnet/train/checkpoint.hpp"
 
-
 #include <filesystem>
 
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/train/run_checks.hpp"
 
 namespace convnet {
@@ -85,7 +85,16 @@ TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& 
   if (model.net->node(model.net->output()).output.numel() != static_cast<int64_t>(model.class_names.size())) {
     throw IoError(file + ": corrupted checkpoint: the network's outputs and the class names disagree");
   }
-  model.executor = std::make_unique<Executor>(*model.net, run);
+  ExecutorOptions executor_options = run;
+  if (run.precision == DType::Int8 && run.ranges.empty()) {
+    const std::string ranges = quantization_file_of(file);
+    if (ranges.empty()) {
+      throw SpecError(path + ": not quantized (no " + kQuantizationFile + "); 'convnet quantize " + path +
+                      " -o DIR' makes an int8 model");
+    }
+    executor_options.ranges = read_quantization(ranges, *model.net);
+  }
+  model.executor = std::make_unique<Executor>(*model.net, executor_options);
   load_checkpoint_tensors(file, *model.executor, nullptr);
   return model;
 }
