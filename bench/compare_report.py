@@ -2,7 +2,9 @@
 # medians over rounds, and every round's raw numbers below it.
 import statistics
 
-NAMES = {"convnet": "convnet", "pytorch": "PyTorch", "onnxruntime": "onnxruntime"}
+NAMES = {"convnet": "convnet", "pytorch": "PyTorch", "onnxruntime": "onnxruntime", "convnet-bf16": "convnet bf16",
+         "convnet-int8": "convnet int8"}
+EXTRAS = ("convnet-bf16", "convnet-int8")  # reduced precisions: columns only when the run measured them
 
 
 def median(values):
@@ -18,11 +20,12 @@ def _triple(values, digits=0):
     return " / ".join(_number(v, digits) for v in values)
 
 
-def row_cells(row, threads, results, flops_per_image, peak_gflops):
-    """One table line. results: framework -> list of {'ms', 'rss_mb'} or an error string per round."""
+def row_cells(row, threads, results, flops_per_image, peak_gflops, extras=()):
+    """One table line. results: framework -> list of {'ms', 'rss_mb'} or an error string per round; extras: the
+    reduced-precision frameworks the run measured (a column of ms and two ratios each)."""
     ms, rss, gflops, share, images_per_s = {}, {}, {}, {}, {}
     flops = flops_per_image * row.images() * (3 if row.train else 1)
-    for fw in ("convnet", "pytorch", "onnxruntime"):
+    for fw in ("convnet", "pytorch", "onnxruntime") + tuple(extras):
         good = [r for r in results.get(fw, []) if isinstance(r, dict)]
         ms[fw] = median([r["ms"] for r in good])
         rss[fw] = median([r["rss_mb"] for r in good])
@@ -30,16 +33,19 @@ def row_cells(row, threads, results, flops_per_image, peak_gflops):
         gflops[fw] = flops / (ms[fw] / 1e3) / 1e9 if ms[fw] else None
         share[fw] = 100 * gflops[fw] / peak_gflops if gflops[fw] is not None and peak_gflops else None
 
-    def speedup(other):
-        if ms["convnet"] is None or ms[other] is None:
+    def speedup(other, fw="convnet"):
+        if ms[fw] is None or ms[other] is None:
             return "—"
-        return f"{ms[other] / ms['convnet']:.2f}×"
+        return f"{ms[other] / ms[fw]:.2f}×"
 
     order = ("convnet", "pytorch", "onnxruntime")
+    extra_cells = []
+    for fw in extras:
+        extra_cells += [_number(ms[fw]), speedup("convnet", fw), speedup("onnxruntime", fw)]
     return [row.title, str(threads)] + [_number(ms[fw]) for fw in order] + \
         [_number(images_per_s[fw]) for fw in order] + [speedup("pytorch"), speedup("onnxruntime")] + \
         [_triple([gflops[fw] for fw in order], 1), _triple([share[fw] for fw in order], 0),
-         _triple([rss[fw] for fw in order], 0)]
+         _triple([rss[fw] for fw in order], 0)] + extra_cells
 
 
 HEADER = ["row", "T", "convnet ms", "PyTorch ms", "onnxruntime ms", "convnet img/s", "PyTorch img/s",
@@ -47,8 +53,17 @@ HEADER = ["row", "T", "convnet ms", "PyTorch ms", "onnxruntime ms", "convnet img
           "% of FMA peak cn / PT / ORT", "peak RSS MB cn / PT / ORT"]
 
 
-def table(lines):
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+def header(extras=()):
+    """HEADER and, per reduced precision measured, its ms and its speed against convnet f32 and onnxruntime."""
+    out = list(HEADER)
+    for fw in extras:
+        out += [f"{NAMES[fw]} ms", f"{NAMES[fw]} vs convnet f32", f"{NAMES[fw]} vs onnxruntime"]
+    return out
+
+
+def table(lines, extras=()):
+    head = header(extras)
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(cells) + " |" for cells in lines]
     return "\n".join(out)
 
@@ -89,6 +104,9 @@ def preamble(settings):
         "- The epoch row is a real training epoch on Fashion-MNIST (60,000 images, batch 64, last batch "
         "partial): convnet `train` (its metrics.csv seconds: the training loop, without loading or "
         "evaluation) against the same loop in PyTorch over tensors in memory; its ms is per epoch.",
+        "- convnet bf16 / int8 (when measured): `convnet bench --precision bf16|int8 --emulate` on the inference rows, "
+        "bf16 activations and weights or int8 ones with f32 logits; int8's scales come from the timed batch (timing "
+        "only; accuracy: docs/precision.md). Their ratios are against convnet f32 and onnxruntime f32.",
         "- 'convnet vs X' = X's time / convnet's time: above 1.00× convnet is faster. Peak RSS is the whole "
         "process's maximum resident set (wait4), including the interpreter (Python, Node.js) for PyTorch and "
         "onnxruntime.",

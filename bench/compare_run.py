@@ -14,6 +14,7 @@ from dataclasses import dataclass
 BENCH = os.path.dirname(os.path.abspath(__file__))
 TORCH_PYTHON = "/usr/bin/python3"  # Debian's python3-torch is installed for the system interpreter
 FRAMEWORKS = ("convnet", "pytorch", "onnxruntime")
+PRECISIONS = ("convnet-bf16", "convnet-int8")  # convnet's reduced-precision inference (--precision)
 EPOCH_IMAGES = 60000
 
 
@@ -27,7 +28,7 @@ class Row:
     epoch: bool = False  # a whole LeNet-5 epoch on Fashion-MNIST instead of a timed step
 
     def frameworks(self):
-        return FRAMEWORKS if not self.train else FRAMEWORKS[:2]
+        return FRAMEWORKS + PRECISIONS if not self.train else FRAMEWORKS[:2]
 
     def images(self):
         return EPOCH_IMAGES if self.epoch else self.batch
@@ -109,16 +110,20 @@ class Runner:
 
     def measure(self, row, framework, threads):
         """{'ms': milliseconds per batch (per epoch for an epoch row), 'rss_mb': peak RSS of the process}."""
-        method = {"convnet": self._convnet, "pytorch": self._pytorch, "onnxruntime": self._onnxruntime}[framework]
+        method = {"convnet": self._convnet, "pytorch": self._pytorch, "onnxruntime": self._onnxruntime,
+                  "convnet-bf16": lambda r, t: self._convnet(r, t, "bf16"),
+                  "convnet-int8": lambda r, t: self._convnet(r, t, "int8")}[framework]
         ms, process = method(row, threads)
         return {"ms": ms, "rss_mb": process.peak_rss_mb}
 
-    def _convnet(self, row, threads):
+    def _convnet(self, row, threads, precision="f32"):
         env = {"OMP_NUM_THREADS": str(threads)}
         if row.epoch:
             return self._convnet_epoch(row, threads, env)
+        # --emulate: measure a precision even where this CPU has no fast instructions for it.
         cmd = [self.convnet, "bench", row.net, "--batch", str(row.batch), "--threads", str(threads),
-               "--reps", str(self.reps), "--warmup", str(self.warmup)] + (["--train"] if row.train else [])
+               "--reps", str(self.reps), "--warmup", str(self.warmup), "--precision", precision, "--emulate"] + \
+            (["--train"] if row.train else [])
         process = checked(cmd, run_process(cmd, env))
         match = re.search(r"([0-9.]+) ms per batch \(median", process.stdout)
         if not match:
