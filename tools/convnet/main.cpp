@@ -7,12 +7,14 @@
 
 #include "bench.hpp"
 #include "cli_checks.hpp"
+#include "interop_commands.hpp"
 #include "train_commands.hpp"
 #include "visualize_commands.hpp"
 #include "convnet/analysis/summary.hpp"
 #include "convnet/engine/plan.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
+#include "convnet/interop/darknet.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
@@ -56,7 +58,8 @@ nlohmann::json plan_memory_json(const PlanMemory& plan) {
 }
 
 void add_net_argument(CLI::App* command, std::string& net) {
-  command->add_option("NET", net, "a zoo model name ('convnet list') or a model file (.cnet)")->required();
+  command->add_option("NET", net, "a zoo model name ('convnet list'), a model file (.cnet) or a Darknet .cfg")
+      ->required();
 }
 
 }  // namespace
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
 
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
   const std::function<int()> run_visualize_command = add_visualize_commands(app);
+  const std::function<int()> run_interop_command = add_interop_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -185,7 +189,7 @@ int main(int argc, char** argv) {
       if (!dims.empty()) options.input_shape = Shape(dims);
       Net built = load_model(net, options);
       Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn});
-      if (!weights.empty()) load_weights(executor, weights);
+      if (!weights.empty()) darknet::load_network_weights(executor, net, weights);
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());
       const Tensor& output = executor.forward(input, false);
@@ -194,7 +198,8 @@ int main(int argc, char** argv) {
       return run_bench(bench_options);
     } else {
       const int code = run_training_command();
-      return code != -1 ? code : run_visualize_command();
+      const int shown = code != -1 ? code : run_visualize_command();
+      return shown != -1 ? shown : run_interop_command();
     }
   } catch (const Error& e) {
     std::cerr << "convnet: " << e.what() << "\n";
