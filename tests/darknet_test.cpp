@@ -189,6 +189,21 @@ TEST(DarknetCfg, ShortcutsAndRoutes) {
   EXPECT_EQ(volume(net, "route6"), "4x4x24");
 }
 
+TEST(DarknetCfg, NestedShortcutsStopAtTheModelLanguagesNestingLimit) {
+  // Each shortcut from layer 0 to a deeper layer wraps everything before it in one more residual.
+  std::string cfg = std::string(kNet) + "[convolutional]\nfilters=1\nactivation=linear\n";
+  int line = 8;
+  for (int i = 1; i <= 201; ++i) {
+    cfg += "[convolutional]\nfilters=" + std::to_string(i + 1) + "\nactivation=linear\n[shortcut]\nfrom=0\n";
+    line += 5;
+  }
+  EXPECT_EQ(error_of(cfg),
+            "bad.cfg:" + std::to_string(line - 2) +
+                ": [shortcut] would nest residual structures 201 deep, more than the model language's 200");
+  const std::string shallow = cfg.substr(0, cfg.find("filters=201\n") - 16);
+  EXPECT_NO_THROW((void)load_model_text(darknet::translate_cfg(shallow, "deep.cfg").model_text, "deep"));
+}
+
 TEST(DarknetCfg, CropBecomesTheInput) {
   const std::string text = squeezed(
       darknet::translate_cfg("[net]\nwidth=10\nheight=10\nchannels=3\n[crop]\ncrop_height=8\ncrop_width=6\nflip=1\n"

@@ -12,6 +12,7 @@
 #include "convnet/error.hpp"
 #include "convnet/interop/darknet.hpp"
 #include "convnet/interop/darknet_section.hpp"
+#include "convnet/model/ast.hpp"
 
 namespace convnet::darknet {
 namespace {
@@ -426,6 +427,12 @@ class Translator {
     std::vector<Line> body;
     for (size_t j = k; j < items_.size(); ++j) body.insert(body.end(), items_[j].lines.begin(), items_[j].lines.end());
     if (body.empty()) s.fail("needs layers between layer " + std::to_string(from) + " and itself");
+    int depth = 1;
+    for (const Line& line : body) depth = std::max(depth, line.indent + 1);
+    if (depth > model::kMaxNesting) {
+      s.fail("would nest residual structures " + std::to_string(depth) + " deep, more than the model language's " +
+             std::to_string(model::kMaxNesting));
+    }
     body_first_ = items_[k].first;
     items_.resize(k);
     return body;
