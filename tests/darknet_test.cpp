@@ -219,20 +219,15 @@ TEST(DarknetCfg, CropBecomesTheInput) {
 
 TEST(DarknetCfg, EveryErrorNamesTheFileLineAndSection) {
   const std::string net = "[net]\nwidth=8\nheight=8\nchannels=3\n";  // lines 1-4
+  const std::string supported =
+      "; convnet imports Darknet's classification networks: [net], [convolutional], [connected], [local], "
+      "[maxpool], [avgpool], [dropout], [softmax], [shortcut], [route], [crop] (first) and [cost]";
   const std::vector<std::pair<std::string, std::string>> cases{
       {net + "[convlutional]\nfilters=2\n", "bad.cfg:5: [convlutional] is not a Darknet section convnet knows"},
-      {net + "[yolo]\nclasses=80\n",
-       "bad.cfg:5: [yolo] is a detection layer; convnet imports Darknet's classification networks: [net], "
-       "[convolutional], [connected], [local], [maxpool], [avgpool], [dropout], [softmax], [shortcut], [route], "
-       "[crop] (first) and [cost]"},
+      {net + "[yolo]\nclasses=80\n", "bad.cfg:5: [yolo] is a detection layer" + supported},
       {net + "[upsample]\nstride=2\n",
-       "bad.cfg:5: [upsample] is a layer convnet's Darknet import does not translate; convnet imports Darknet's "
-       "classification networks: [net], [convolutional], [connected], [local], [maxpool], [avgpool], [dropout], "
-       "[softmax], [shortcut], [route], [crop] (first) and [cost]"},
-      {net + "[rnn]\noutput=4\n",
-       "bad.cfg:5: [rnn] is a recurrent layer; convnet imports Darknet's classification "
-       "networks: [net], [convolutional], [connected], [local], [maxpool], [avgpool], "
-       "[dropout], [softmax], [shortcut], [route], [crop] (first) and [cost]"},
+       "bad.cfg:5: [upsample] is a layer convnet's Darknet import does not translate" + supported},
+      {net + "[rnn]\noutput=4\n", "bad.cfg:5: [rnn] is a recurrent layer" + supported},
       {net + "[convolutional]\nfilters=two\n", "bad.cfg:6: [convolutional] filters=two is not a whole number"},
       {net + "[convolutional]\nsize=0\n", "bad.cfg:6: [convolutional] size=0 is out of range (1 to 2147483647)"},
       {net + "[convolutional]\nfilters=99999999999\n",
@@ -350,36 +345,30 @@ TEST(DarknetWeights, OldHeadersAndTransposedConnectedWeights) {
   EXPECT_FLOAT_EQ(w[1], (14 + 3) * 1.1f);  // weight (output 0, input 1) is stored at 1*3 + 0
 }
 
+// The IoError read_weights gives for `bytes`, or "" when it reads them.
+std::string weights_error(const darknet::Translation& t, const std::string& name, const std::string& bytes) {
+  const TempFile file(name, bytes);
+  try {
+    (void)darknet::read_weights(t, file.path);
+  } catch (const IoError& e) {
+    const std::string message = e.what();
+    return message.rfind(file.path, 0) == 0 ? name + message.substr(file.path.size()) : message;
+  }
+  return "";
+}
+
 TEST(DarknetWeights, WrongLengthsGiveBothSizes) {
   const darknet::Translation t = darknet::translate_cfg(kWeightsCfg, "w.cfg");
-  TempFile shorter("short.weights", weights_bytes(0, 2, counting(20), true));
-  try {
-    (void)darknet::read_weights(t, shorter.path);
-    ADD_FAILURE() << "a short file was read";
-  } catch (const IoError& e) {
-    EXPECT_EQ(std::string(e.what()), shorter.path +
-                                         ": 100 bytes, but the cfg needs 168 (a 20-byte header and 37 float32 values): "
-                                         "it ends inside layer 1 ([connected] at cfg line 10)");
-  }
-  TempFile longer("long.weights", weights_bytes(0, 2, counting(38), true));
-  try {
-    (void)darknet::read_weights(t, longer.path);
-    ADD_FAILURE() << "a long file was read";
-  } catch (const IoError& e) {
-    EXPECT_EQ(std::string(e.what()), longer.path +
-                                         ": 172 bytes, but the cfg needs 168 (a 20-byte header and 37 float32 values): "
-                                         "4 bytes more; is it the weights of another cfg?");
-  }
-  TempFile tiny("tiny.weights", "abc");
-  try {
-    (void)darknet::read_weights(t, tiny.path);
-    ADD_FAILURE() << "a 3-byte file was read";
-  } catch (const IoError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              tiny.path +
-                  ": 3 bytes, but the cfg needs 164 (a 16-byte header and 37 float32 values): it "
-                  "ends inside the header");
-  }
+  EXPECT_EQ(weights_error(t, "short.weights", weights_bytes(0, 2, counting(20), true)),
+            "short.weights: 100 bytes, but the cfg needs 168 (a 20-byte header and 37 float32 values): it ends inside "
+            "layer 1 ([connected] at cfg line 10)");
+  EXPECT_EQ(weights_error(t, "long.weights", weights_bytes(0, 2, counting(38), true)),
+            "long.weights: 172 bytes, but the cfg needs 168 (a 20-byte header and 37 float32 values): 4 bytes more; "
+            "is it the weights of another cfg?");
+  EXPECT_EQ(weights_error(t, "tiny.weights", "abc"),
+            "tiny.weights: 3 bytes, but the cfg needs 164 (a 16-byte header and 37 float32 values): it ends inside "
+            "the header");
+  EXPECT_EQ(weights_error(t, "exact.weights", weights_bytes(0, 2, counting(37), true)), "");
 }
 
 // --- against darknet ---

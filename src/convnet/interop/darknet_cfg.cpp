@@ -55,6 +55,14 @@ struct Item {
   std::vector<Line> lines;
 };
 
+// A convolutional or local section's filters: count, square size, stride, padding on every side.
+struct Filters {
+  int64_t n = 1;
+  int64_t size = 1;
+  int64_t stride = 1;
+  int64_t padding = 0;
+};
+
 // Sections that are not classification layers, with what they are.
 const char* non_classification(const std::string& type) {
   static const std::set<std::string> detection{"yolo", "region", "detection", "Gaussian_yolo", "iseg"};
@@ -199,14 +207,32 @@ class Translator {
     w.runs.push_back({bn + ".running_var", {n}, WeightRun::Kind::RollingVariance, 1.0f});
   }
 
-  Volume convolutional(Section& s, int index, const Volume& in) {
+  Filters read_filters(Section& s, const Volume& in) const {
     require_image(s, in);
-    const int64_t n = s.integer("filters", 1, 1);
-    const int64_t size = s.integer("size", 1, 1);
-    const int64_t stride = s.integer("stride", 1, 1);
+    return {s.integer("filters", 1, 1), s.integer("size", 1, 1), s.integer("stride", 1, 1), 0};
+  }
+
+  // The layer line "KIND N FxF [stride S] [pad P]EXTRA [round floor]" and the output volume.
+  Volume filter_line(const Section& s, const std::string& name, const std::string& kind, const Filters& f,
+                     const Volume& in, const std::string& extra) {
+    const int64_t pads = checked_mul(2, f.padding, "the padding");
+    const Volume out{f.n, window_out(s, in.h, f.size, f.stride, pads, "height"),
+                     window_out(s, in.w, f.size, f.stride, pads, "width")};
+    std::string body = kind + " " + std::to_string(f.n) + " " + std::to_string(f.size) + "x" + std::to_string(f.size);
+    if (f.stride != 1) body += " stride " + std::to_string(f.stride);
+    if (f.padding != 0) body += " pad " + std::to_string(f.padding);
+    body += extra;
+    if ((in.h + pads - f.size) % f.stride != 0 || (in.w + pads - f.size) % f.stride != 0) body += " round floor";
+    lines_.push_back({0, name, body, {}});
+    return out;
+  }
+
+  Volume convolutional(Section& s, int index, const Volume& in) {
+    Filters f = read_filters(s, in);
+    const int64_t n = f.n, size = f.size;
     const int64_t groups = s.integer("groups", 1, 1);
-    int64_t padding = s.integer("padding", 0, 0);
-    if (s.integer("pad", 0, 0) != 0) padding = size / 2;
+    f.padding = s.integer("padding", 0, 0);
+    if (s.integer("pad", 0, 0) != 0) f.padding = size / 2;
     const bool bn = s.integer("batch_normalize", 0, 0, 1) == 1;
     for (const char* key : {"binary", "xnor", "flipped"}) {
       if (s.integer(key, 0, 0, 1) != 0) s.fail(std::string(key) + "=1 convolutions are not supported");
@@ -215,18 +241,9 @@ class Translator {
       s.fail("groups=" + std::to_string(groups) + " must divide the input depth " + std::to_string(in.c) +
              " and filters=" + std::to_string(n));
     }
-    const int64_t pads = checked_mul(2, padding, "the padding");
-    const Volume out{n, window_out(s, in.h, size, stride, pads, "height"),
-                     window_out(s, in.w, size, stride, pads, "width")};
-    const bool floor = (in.h + pads - size) % stride != 0 || (in.w + pads - size) % stride != 0;
     const std::string i = std::to_string(index);
-    std::string body = "conv " + std::to_string(n) + " " + std::to_string(size) + "x" + std::to_string(size);
-    if (stride != 1) body += " stride " + std::to_string(stride);
-    if (padding != 0) body += " pad " + std::to_string(padding);
-    if (groups != 1) body += " groups " + std::to_string(groups);
-    if (bn) body += " bias false";
-    if (floor) body += " round floor";
-    lines_.push_back({0, "conv" + i, body, {}});
+    const std::string extra = (groups != 1 ? " groups " + std::to_string(groups) : "") + (bn ? " bias false" : "");
+    const Volume out = filter_line(s, "conv" + i, "conv", f, in, extra);
     LayerWeights w{index, "convolutional", s.line(), {}};
     const float scale = fold_activation(s, index, bn, n, w, "conv" + i);
     w.runs.push_back({"conv" + i + ".weight", {n, in.c / groups, size, size}, WeightRun::Kind::Plain, scale});
@@ -269,10 +286,8 @@ class Translator {
   }
 
   Volume local(Section& s, int index, const Volume& in) {
-    require_image(s, in);
-    const int64_t n = s.integer("filters", 1, 1);
-    const int64_t size = s.integer("size", 1, 1);
-    const int64_t stride = s.integer("stride", 1, 1);
+    Filters f = read_filters(s, in);
+    const int64_t n = f.n, size = f.size;
     const int64_t pad = s.integer("pad", 0, 0);
     // local_layer.c sizes the output as (in - 1)/stride + 1 when pad != 0 but pads by `pad` pixels:
     // the two agree only when 2*pad = size - 1.
@@ -280,15 +295,9 @@ class Translator {
       s.fail("pad=" + std::to_string(pad) + " with size=" + std::to_string(size) +
              ": Darknet's local layer is consistent only with pad=0 or 2*pad = size - 1");
     }
-    const Volume out{n, window_out(s, in.h, size, stride, 2 * pad, "height"),
-                     window_out(s, in.w, size, stride, 2 * pad, "width")};
-    const bool floor = (in.h + 2 * pad - size) % stride != 0 || (in.w + 2 * pad - size) % stride != 0;
+    f.padding = pad;
     const std::string i = std::to_string(index);
-    std::string body = "local " + std::to_string(n) + " " + std::to_string(size) + "x" + std::to_string(size);
-    if (stride != 1) body += " stride " + std::to_string(stride);
-    if (pad != 0) body += " pad " + std::to_string(pad);
-    if (floor) body += " round floor";
-    lines_.push_back({0, "local" + i, body, {}});
+    const Volume out = filter_line(s, "local" + i, "local", f, in, "");
     const float scale = activation(s, index, "logistic", true);
     LayerWeights w{index, "local", s.line(), {}};
     w.runs.push_back({"local" + i + ".bias", {n, out.h, out.w}, WeightRun::Kind::Plain, scale});
