@@ -97,7 +97,7 @@ class Translator {
     input_ = {net.required_integer("channels", 1), net.required_integer("height", 1), net.required_integer("width", 1)};
     for (const CfgOption& option : sections[0].options) net.ignore({option.key.c_str()});  // training settings
     for (size_t s = 1; s < sections.size(); ++s) layer(sections[s], static_cast<int>(s) - 1);
-    if (out_.empty()) net.fail("is followed by no layer");
+    if (items_.empty()) net.fail("is followed by no layer convnet computes ([crop] and [cost] add none)");
     return {text(), std::move(weights_)};
   }
 
