@@ -13,6 +13,7 @@
 #include "convnet/layers/maxout.hpp"
 #include "convnet/layers/merge.hpp"
 #include "convnet/layers/normalization.hpp"
+#include "convnet/layers/pad_channels.hpp"
 #include "convnet/layers/pool2d.hpp"
 #include "convnet/layers/tiled_conv2d.hpp"
 
@@ -52,6 +53,7 @@ void register_builtin_layers(LayerRegistry& r) {
   r.add({"tanh", Tanh::kUsage, &Tanh::from_args});
   r.add({"softmax", Softmax::kUsage, &Softmax::from_args});
   r.add({"maxout", Maxout::kUsage, &Maxout::from_args});
+  r.add({"padchannels", PadChannels::kUsage, &PadChannels::from_args});
   r.add({"lrn", LocalResponseNorm::kUsage, &LocalResponseNorm::from_args});
   r.add({"batchnorm", BatchNorm::kUsage, &BatchNorm::from_args});
   r.add({"dropout", Dropout::kUsage, &Dropout::from_args});

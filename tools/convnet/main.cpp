@@ -7,6 +7,7 @@
 
 #include "bench.hpp"
 #include "cli_checks.hpp"
+#include "interop_commands.hpp"
 #include "quantize_command.hpp"
 #include "train_commands.hpp"
 #include "visualize_commands.hpp"
@@ -14,6 +15,7 @@
 #include "convnet/engine/plan.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
+#include "convnet/interop/darknet.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
@@ -58,7 +60,8 @@ nlohmann::json plan_memory_json(const PlanMemory& plan) {
 }
 
 void add_net_argument(CLI::App* command, std::string& net) {
-  command->add_option("NET", net, "a zoo model name ('convnet list') or a model file (.cnet)")->required();
+  command->add_option("NET", net, "a zoo model name ('convnet list'), a model file (.cnet) or a Darknet .cfg")
+      ->required();
 }
 
 }  // namespace
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
   const std::function<int()> run_visualize_command = add_visualize_commands(app);
   const std::function<int()> run_quantize_command = add_quantize_command(app);
+  const std::function<int()> run_interop_command = add_interop_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -195,7 +199,7 @@ int main(int argc, char** argv) {
       Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn,
                                 .precision = dtype,
                                 .emulate = forward_precision.emulate});
-      if (!weights.empty()) load_weights(executor, weights);
+      if (!weights.empty()) darknet::load_network_weights(executor, net, weights);
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());
       if (dtype == DType::Int8) {
@@ -208,7 +212,7 @@ int main(int argc, char** argv) {
     } else if (bench->parsed()) {
       return run_bench(bench_options);
     } else {
-      for (const auto& run : {run_training_command, run_visualize_command, run_quantize_command}) {
+      for (const auto& run : {run_training_command, run_visualize_command, run_quantize_command, run_interop_command}) {
         if (const int code = run(); code != -1) return code;
       }
     }

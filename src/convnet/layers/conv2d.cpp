@@ -15,7 +15,7 @@ std::unique_ptr<Layer> Conv2d::from_args(LayerArgs& args) {
   o.out_channels = args.positive_int("out_channels");
   o.window.kernel = args.size2("kernel_size");
   o.window.stride = args.option_size2("stride", 1).value_or(Size2{1, 1});
-  o.window.padding = args.option_size2("pad", 0).value_or(Size2{0, 0});
+  read_window_padding(args, o.window);
   o.window.dilation = args.option_size2("dilation", 1).value_or(Size2{1, 1});
   o.window.rounding = args.rounding();
   o.groups = args.option_int("groups", 1).value_or(1);

@@ -24,8 +24,8 @@ class Conv2d final : public Layer {
   explicit Conv2d(Conv2dOptions options) : options_(options) {}
   static std::unique_ptr<Layer> from_args(LayerArgs& args);
   static constexpr const char* kUsage =
-      "conv OUT_CHANNELS KxK [stride S] [pad P] [dilation D] [groups G] [bias true|false] [round floor|ceil|exact] "
-      "[init kaiming|xavier|gaussian|zeros]";
+      "conv OUT_CHANNELS KxK [stride S] [pad P] [pad_end P] [dilation D] [groups G] [bias true|false] "
+      "[round floor|ceil|exact] [init kaiming|xavier|gaussian|zeros]";
 
   [[nodiscard]] std::string kind() const override { return "conv"; }
   [[nodiscard]] std::string args() const override;

@@ -12,11 +12,17 @@
 namespace convnet {
 namespace {
 
-Pool2dOptions pool_from_args(LayerArgs& args) {
+// Max pooling takes asymmetric padding (pad_end); average pooling does not, since its divisor
+// (the window clipped to input + padding) would need the compiled plan to know both sides.
+Pool2dOptions pool_from_args(LayerArgs& args, bool allow_pad_end) {
   Pool2dOptions o;
   o.window.kernel = args.size2("kernel_size");
   o.window.stride = args.option_size2("stride", 1).value_or(o.window.kernel);
-  o.window.padding = args.option_size2("pad", 0).value_or(Size2{0, 0});
+  if (allow_pad_end) {
+    read_window_padding(args, o.window);
+  } else {
+    o.window.padding = args.option_size2("pad", 0).value_or(Size2{0, 0});
+  }
   o.window.rounding = args.rounding();
   args.finish();
   return o;
@@ -30,10 +36,12 @@ std::string pool_args(const Pool2dOptions& o) {
 Shape pool_output(std::span<const Shape> inputs, const Pool2dOptions& o, const char* kind) {
   require_volume(inputs, kind);
   const Window& w = o.window;
-  if (w.padding.h > w.kernel.h / 2 || w.padding.w > w.kernel.w / 2) {
-    throw ShapeError("padding " + size2_string(w.padding) + " is more than half the " + size2_string(w.kernel) +
-                     " pooling window (PyTorch requires pad <= " + size2_string({w.kernel.h / 2, w.kernel.w / 2}) +
-                     ")");
+  for (const Size2& pad : {w.padding, w.end_padding()}) {
+    if (pad.h > w.kernel.h / 2 || pad.w > w.kernel.w / 2) {
+      throw ShapeError("padding " + size2_string(pad) + " is more than half the " + size2_string(w.kernel) +
+                       " pooling window (PyTorch requires pad <= " + size2_string({w.kernel.h / 2, w.kernel.w / 2}) +
+                       ")");
+    }
   }
   const Size2 hw = window_output(inputs[0], w, "pooling window");
   return {inputs[0].channels(), hw.h, hw.w};
@@ -48,7 +56,9 @@ std::vector<Formula> pool_formulas(std::span<const Shape> inputs, const Pool2dOp
 
 }  // namespace
 
-std::unique_ptr<Layer> MaxPool2d::from_args(LayerArgs& args) { return std::make_unique<MaxPool2d>(pool_from_args(args)); }
+std::unique_ptr<Layer> MaxPool2d::from_args(LayerArgs& args) {
+  return std::make_unique<MaxPool2d>(pool_from_args(args, true));
+}
 
 std::string MaxPool2d::args() const { return pool_args(options_); }
 
@@ -62,7 +72,9 @@ std::vector<Formula> MaxPool2d::explain(std::span<const Shape> inputs, const Sha
   return pool_formulas(inputs, options_, output);
 }
 
-std::unique_ptr<Layer> AvgPool2d::from_args(LayerArgs& args) { return std::make_unique<AvgPool2d>(pool_from_args(args)); }
+std::unique_ptr<Layer> AvgPool2d::from_args(LayerArgs& args) {
+  return std::make_unique<AvgPool2d>(pool_from_args(args, false));
+}
 
 std::string AvgPool2d::args() const { return pool_args(options_); }
 

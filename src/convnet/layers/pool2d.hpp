@@ -20,7 +20,7 @@ class MaxPool2d final : public Layer {
  public:
   explicit MaxPool2d(Pool2dOptions options) : options_(options) {}
   static std::unique_ptr<Layer> from_args(LayerArgs& args);
-  static constexpr const char* kUsage = "maxpool KxK [stride S] [pad P] [round floor|ceil|exact]";
+  static constexpr const char* kUsage = "maxpool KxK [stride S] [pad P] [pad_end P] [round floor|ceil|exact]";
 
   [[nodiscard]] std::string kind() const override { return "maxpool"; }
   [[nodiscard]] std::string args() const override;

@@ -8,11 +8,12 @@
 #include <unordered_map>
 
 #include "convnet/error.hpp"
-#include "convnet/text.hpp"
+#include "convnet/interop/darknet.hpp"
 #include "convnet/layers/merge.hpp"
 #include "convnet/model/expression.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
+#include "convnet/text.hpp"
 #include "convnet/zoo/zoo.hpp"
 
 namespace convnet {
@@ -291,6 +292,12 @@ std::string read_model_source(const std::string& name_or_path, std::string& file
   }
   file = name_or_path;
   std::error_code ec;
+  if (darknet::is_cfg_path(name_or_path) && std::filesystem::is_regular_file(name_or_path, ec)) {
+    // A Darknet cfg, translated: its own errors name the cfg's lines, the text's name it "(translated)".
+    std::string text = darknet::translate_cfg_file(name_or_path).model_text;
+    file = name_or_path + " (translated)";
+    return text;
+  }
   if (!std::filesystem::is_regular_file(name_or_path, ec)) {
     throw IoError("'" + name_or_path + "' is neither a zoo model" + zoo_suggestion(name_or_path) +
                   " nor a model file; 'convnet list' shows the zoo");
