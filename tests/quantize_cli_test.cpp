@@ -41,6 +41,9 @@ TEST_F(QuantizeCli, QuantizedFolderRunsInInt8AndAgreesWithF32) {
   const Result int8 = run({"eval", (root_ / "q").string(), "--emulate"});
   ASSERT_EQ(int8.code, 0) << int8.err;
   EXPECT_CONTAINS(int8.out, "(int8): top-1 ");
+  const Result both = run({"eval", (root_ / "q").string(), "--emulate", "--agreement"});
+  ASSERT_EQ(both.code, 0) << both.err;
+  EXPECT_CONTAINS(both.out, "int8 and f32 agree on the top-1 class of ");
   const Result f32 = run({"eval", (root_ / "q").string(), "--precision", "f32"});
   ASSERT_EQ(f32.code, 0) << f32.err;
   EXPECT_CONTAINS(f32.out, "(f32): top-1 ");

@@ -31,12 +31,6 @@ struct QuantizeArgs {
   bool emulate = false;
 };
 
-/// Index of the largest of `classes` probabilities of image i.
-int64_t top1(const std::vector<float>& p, int64_t i, int64_t classes) {
-  const float* row = p.data() + i * classes;
-  return std::max_element(row, row + classes) - row;
-}
-
 int run_quantize(const QuantizeArgs& a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
   if (const std::string why = dtype_unsupported_reason(DType::Int8); !why.empty() && !a.emulate) {
@@ -64,11 +58,8 @@ int run_quantize(const QuantizeArgs& a) {
   Executor int8(*m.net, {.precision = DType::Int8, .emulate = a.emulate, .ranges = ranges});
   load_checkpoint_tensors(source, int8, nullptr);
   const Evaluation q = evaluate(int8, data.test, m.normalization, a.batch, true);
-  const auto classes = static_cast<int64_t>(m.class_names.size());
-  int64_t agree = 0;
-  for (int64_t i = 0; i < q.count; ++i)
-    agree += top1(f32.probabilities, i, classes) == top1(q.probabilities, i, classes);
-  const double agreement = static_cast<double>(agree) / static_cast<double>(std::max<int64_t>(1, q.count));
+  const double agreement =
+      top1_agreement(q.probabilities, f32.probabilities, static_cast<int64_t>(m.class_names.size()));
 
   fs::create_directories(out, ec);
   if (ec) throw IoError(a.out + ": cannot create the folder (" + ec.message() + ")");

@@ -42,6 +42,7 @@ struct EvalArgs {
   int64_t batch = 256;
   int threads = 0;
   PrecisionOptions precision;
+  bool agreement = false;  // also run f32 and count the images whose top-1 is the same
 };
 
 struct PredictArgs {
@@ -220,9 +221,17 @@ int run_eval(const EvalArgs& a) {
       throw SpecError(a.checkpoints[i] + ": has " + std::to_string(m.class_names.size()) + " classes, the first checkpoint " +
                       std::to_string(classes) + "; an ensemble needs the same classes");
     }
-    const Evaluation e = evaluate(*m.executor, data.test, m.normalization, a.batch, models.size() > 1);
+    const bool compare = a.agreement && precisions[i] != DType::F32;
+    const Evaluation e = evaluate(*m.executor, data.test, m.normalization, a.batch, models.size() > 1 || compare);
     std::printf("%s (%s): top-1 %.2f%%, top-5 %.2f%%, loss %.4f on %lld test images\n", a.checkpoints[i].c_str(),
                 dtype_name(precisions[i]), 100 * e.top1, 100 * e.top5, e.loss, static_cast<long long>(e.count));
+    if (compare) {
+      TrainedModel f32 = open_trained_model(a.checkpoints[i], {});
+      const Evaluation reference = evaluate(*f32.executor, data.test, f32.normalization, a.batch, true);
+      std::printf("  f32: top-1 %.2f%%; %s and f32 agree on the top-1 class of %.2f%% of the images\n",
+                  100 * reference.top1, dtype_name(precisions[i]),
+                  100 * top1_agreement(e.probabilities, reference.probabilities, classes));
+    }
     if (models.size() == 1) {
       std::printf("%s", format_confusion(e, m.class_names).c_str());
       return 0;
@@ -316,6 +325,8 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
   eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
   eval_args->precision.add_to(eval, "a model made by 'convnet quantize': its default");
+  eval->add_flag("--agreement", eval_args->agreement,
+                 "with bf16 or int8: also evaluate in f32 and print how often the two agree on the top-1 class");
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
   predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();

@@ -81,4 +81,16 @@ std::string format_confusion(const Evaluation& e, const std::vector<std::string>
   return out;
 }
 
+double top1_agreement(const std::vector<float>& a, const std::vector<float>& b, int64_t classes) {
+  if (classes < 1 || a.size() != b.size() || a.empty()) throw Error("top1_agreement: tables of different sizes");
+  const auto n = static_cast<int64_t>(a.size()) / classes;
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* ra = a.data() + i * classes;
+    const float* rb = b.data() + i * classes;
+    same += std::max_element(ra, ra + classes) - ra == std::max_element(rb, rb + classes) - rb;
+  }
+  return static_cast<double>(same) / static_cast<double>(n);
+}
+
 }  // namespace convnet

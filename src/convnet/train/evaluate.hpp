@@ -28,6 +28,10 @@ struct Evaluation {
 [[nodiscard]] Evaluation score_probabilities(const std::vector<float>& probabilities, const std::vector<int64_t>& labels,
                                              int64_t classes);
 
+/// The fraction of images (rows of two (N, classes) probability tables) whose most probable class
+/// is the same in both.
+[[nodiscard]] double top1_agreement(const std::vector<float>& a, const std::vector<float>& b, int64_t classes);
+
 /// The confusion matrix as text, with class names.
 [[nodiscard]] std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names);
 
