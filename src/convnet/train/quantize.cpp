@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "convnet/error.hpp"
 #include "convnet/io/input_file.hpp"
@@ -13,20 +14,31 @@ namespace convnet {
 
 void observe_ranges(Executor& executor, const Tensor& input, std::vector<ActivationRange>& ranges) {
   const Net& net = executor.net();
-  const bool first = ranges.empty();
-  if (first) ranges.assign(net.nodes().size(), {});
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  if (ranges.empty()) ranges.assign(net.nodes().size(), ActivationRange{kInf, -kInf});  // empty ranges
   executor.set_input_gradients(true);  // layer by layer, every output kept
-  (void)executor.forward(input, false);
-  for (size_t i = 0; i < net.nodes().size(); ++i) {
-    const Tensor* out = executor.activation(static_cast<int>(i));
-    if (out == nullptr || out->numel() == 0) continue;
-    const auto [lo, hi] = std::minmax_element(out->data(), out->data() + out->numel());
-    ActivationRange& r = ranges[i];
-    const bool fresh = first && r.min == 0 && r.max == 0;
-    r.min = fresh ? *lo : std::min(r.min, *lo);
-    r.max = fresh ? *hi : std::max(r.max, *hi);
+  // A few images at a time: every node's output is held at once.
+  constexpr int64_t kSlice = 4;
+  const int64_t images = input.dims().at(0);
+  const int64_t per_image = input.numel() / std::max<int64_t>(images, 1);
+  for (int64_t start = 0; start < images; start += kSlice) {
+    std::vector<int64_t> dims = input.dims();
+    dims[0] = std::min(kSlice, images - start);
+    Tensor slice(dims);
+    std::copy_n(input.data() + start * per_image, slice.numel(), slice.data());
+    (void)executor.forward(slice, false);
+    for (size_t i = 0; i < net.nodes().size(); ++i) {
+      const Tensor* out = executor.activation(static_cast<int>(i));
+      if (out == nullptr || out->numel() == 0) continue;
+      const auto [lo, hi] = std::minmax_element(out->data(), out->data() + out->numel());
+      ranges[i].min = std::min(ranges[i].min, *lo);
+      ranges[i].max = std::max(ranges[i].max, *hi);
+    }
   }
   executor.set_input_gradients(false);
+  for (ActivationRange& r : ranges) {
+    if (r.min > r.max) r = {};  // a node without an output of its own: scale 1
+  }
 }
 
 std::vector<ActivationRange> calibrate(Executor& executor, const Dataset& data, const Normalization& norm,
