@@ -2,7 +2,6 @@
 // and fc with their fused chains, batch norm, pooling, activations, add, concat, LRN, softmax,
 // flatten, dropout (the identity in inference), and the plain-layout fallback.
 #include "convnet/engine/lowerer.hpp"
-
 #include "convnet/layers/dropout.hpp"
 #include "convnet/layers/window.hpp"
 
@@ -16,6 +15,62 @@ Desc plain_desc(const Dims& dims, DataType dt) {
   return {dims, dt, tags[dims.size()]};
 }
 
+Lowerer::PreparedWeights Lowerer::prepare_weights(const Desc& plain_w, const Desc& chosen_w, const Desc& bias_desc,
+                                                  float* store_w, float* store_b, bool fold_bn,
+                                                  std::function<void(float*, float*)> fold) {
+  PreparedWeights p;
+  const dnnl::engine& e = c_.engine;
+  const int64_t k = plain_w.dims()[0] * (plain_w.dims().size() == 5 ? plain_w.dims()[1] : 1);
+  if (!o_.allocate) {  // sizes only: the same figures, no memory and no update steps
+    const bool copy = fold_bn || !(plain_w == chosen_w);
+    if (copy) c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+    if (fold_bn) c_.weight_bytes += static_cast<int64_t>(bias_desc.get_size());
+    if (fold_bn && !(plain_w == chosen_w)) {
+      c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(plain_w.get_size() / sizeof(float)));
+    }
+    p.weights = memory_for(chosen_w);
+    p.bias = memory_for(bias_desc);
+    return p;
+  }
+  if (!fold_bn) {
+    dnnl::memory plain(plain_w, e, store_w);
+    if (plain_w == chosen_w) {
+      p.weights = plain;
+    } else {
+      p.weights = memory_for(chosen_w);
+      c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
+      c_.weight_updates.push_back([c = &c_, reorder = BoundReorder(plain, p.weights)] { reorder.run(c->stream); });
+    }
+    if (store_b != nullptr) p.bias = dnnl::memory(bias_desc, e, store_b);
+    return p;
+  }
+  // Folding writes plain weights: into the weights themselves when the primitive takes the plain
+  // layout, else into the plan's one folding buffer (sized for the largest layer), then reorders.
+  const bool reorder_needed = !(plain_w == chosen_w);
+  const size_t wn = plain_w.get_size() / sizeof(float);
+  p.weights = memory_for(chosen_w);
+  p.bias = memory_for(bias_desc);
+  c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
+  std::optional<BoundReorder> reorder;  // from the folding buffer, bound at the first refresh
+  if (reorder_needed) {
+    reorder.emplace(dnnl::memory(plain_w, e, DNNL_MEMORY_NONE), p.weights);
+    c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(wn));
+  }
+  c_.weight_updates.push_back(
+      [c = &c_, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k, fold]() mutable {
+        auto* fw = static_cast<float*>(reorder ? c->fold_buffer.data() : w.get_data_handle());
+        auto* fb = static_cast<float*>(bias.get_data_handle());
+        std::memcpy(fw, store_w, wn * sizeof(float));
+        for (int64_t i = 0; i < k; ++i) fb[i] = store_b != nullptr ? store_b[i] : 0.0F;
+        fold(fw, fb);
+        if (reorder) {
+          if (reorder->from.get_data_handle() != fw) reorder->from.set_data_handle(fw);
+          reorder->run(c->stream);
+        }
+      });
+  return p;
+}
+
 Lowerer::ConvGeometry Lowerer::conv_geometry(int n) const {
   const Node& node = net_.node(n);
   const Conv2dOptions& co = dynamic_cast<const Conv2d&>(*node.layer).options();
@@ -26,7 +81,8 @@ Lowerer::ConvGeometry Lowerer::conv_geometry(int n) const {
   ConvGeometry geo;
   geo.src = {o_.batch, in[0], in[1], in[2]};
   geo.dst = {o_.batch, out[0], out[1], out[2]};
-  geo.weights = g == 1 ? Dims{out[0], in[0], w.kernel.h, w.kernel.w} : Dims{g, out[0] / g, in[0] / g, w.kernel.h, w.kernel.w};
+  geo.weights =
+      g == 1 ? Dims{out[0], in[0], w.kernel.h, w.kernel.w} : Dims{g, out[0] / g, in[0] / g, w.kernel.h, w.kernel.w};
   geo.strides = {w.stride.h, w.stride.w};
   geo.dilates = {w.dilation.h - 1, w.dilation.w - 1};
   geo.pad_l = {w.padding.h, w.padding.w};
@@ -48,13 +104,13 @@ void Lowerer::lower_conv(int n) {
   const Dims& w_dims = geo.weights;
   const bool with_bias = co.bias || ch.bn >= 0;
   auto make_pd = [&](const Desc& src_desc, const Desc& dst_desc) {
-    const auto desc =
-        with_bias ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims, dt_), vector_desc(out_channels), dst_desc,
-                                                    geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
-                  : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                    src_desc, any_desc(w_dims, dt_), dst_desc, geo.strides, geo.dilates,
-                                                    geo.pad_l, geo.pad_r);
+    const auto desc = with_bias
+                          ? dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                            src_desc, any_desc(w_dims, dt_), vector_desc(out_channels),
+                                                            dst_desc, geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
+                          : dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                            src_desc, any_desc(w_dims, dt_), dst_desc, geo.strides,
+                                                            geo.dilates, geo.pad_l, geo.pad_r);
     return dnnl::convolution_forward::primitive_desc(desc, chain_attr(ch), c_.engine);
   };
   const DataType dst_type = output_type(ch.end);
@@ -66,7 +122,8 @@ void Lowerer::lower_conv(int n) {
   if (o_.layout == ActivationLayout::Any && !(pd.src_desc() == producer) && producer.dims() == src_dims &&
       producer.data_type() == dt_) {
     try {
-      const Desc same_dst(dst_dims, dst_type, producer.data.format_desc.blocking.inner_nblks == 0 ? Tag::nhwc : Tag::any);
+      const Desc same_dst(dst_dims, dst_type,
+                          producer.data.format_desc.blocking.inner_nblks == 0 ? Tag::nhwc : Tag::any);
       auto kept = make_pd(producer, same_dst);
       if (std::string(kept.impl_info_str()).rfind("ref", 0) != 0) pd = kept;
     } catch (const dnnl::error&) {
@@ -307,7 +364,8 @@ void Lowerer::lower_fallback(int n) {
   op.host_values = values;
   std::vector<Tensor*> params;
   for (Tensor& t : params_.values(static_cast<size_t>(n))) params.push_back(&t);
-  op.host = [layer = node.layer.get(), params, inputs = std::vector<const Tensor*>()](std::vector<Tensor>& views) mutable {
+  op.host = [layer = node.layer.get(), params,
+             inputs = std::vector<const Tensor*>()](std::vector<Tensor>& views) mutable {
     if (inputs.empty()) {
       for (size_t i = 0; i + 1 < views.size(); ++i) inputs.push_back(&views[i]);
     }

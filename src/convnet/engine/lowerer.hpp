@@ -419,59 +419,7 @@ class Lowerer {
   };
   PreparedWeights prepare_weights(const Desc& plain_w, const Desc& chosen_w, const Desc& bias_desc,
                                   float* store_w, float* store_b, bool fold_bn,
-                                  std::function<void(float*, float*)> fold) {
-    PreparedWeights p;
-    const dnnl::engine& e = c_.engine;
-    const int64_t k = plain_w.dims()[0] * (plain_w.dims().size() == 5 ? plain_w.dims()[1] : 1);
-    if (!o_.allocate) {  // sizes only: the same figures, no memory and no update steps
-      const bool copy = fold_bn || !(plain_w == chosen_w);
-      if (copy) c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
-      if (fold_bn) c_.weight_bytes += static_cast<int64_t>(bias_desc.get_size());
-      if (fold_bn && !(plain_w == chosen_w)) {
-        c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(plain_w.get_size() / sizeof(float)));
-      }
-      p.weights = memory_for(chosen_w);
-      p.bias = memory_for(bias_desc);
-      return p;
-    }
-    if (!fold_bn) {
-      dnnl::memory plain(plain_w, e, store_w);
-      if (plain_w == chosen_w) {
-        p.weights = plain;
-      } else {
-        p.weights = memory_for(chosen_w);
-        c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size());
-        c_.weight_updates.push_back([c = &c_, reorder = BoundReorder(plain, p.weights)] { reorder.run(c->stream); });
-      }
-      if (store_b != nullptr) p.bias = dnnl::memory(bias_desc, e, store_b);
-      return p;
-    }
-    // Folding writes plain weights: into the weights themselves when the primitive takes the plain
-    // layout, else into the plan's one folding buffer (sized for the largest layer), then reorders.
-    const bool reorder_needed = !(plain_w == chosen_w);
-    const size_t wn = plain_w.get_size() / sizeof(float);
-    p.weights = memory_for(chosen_w);
-    p.bias = memory_for(bias_desc);
-    c_.weight_bytes += static_cast<int64_t>(chosen_w.get_size() + bias_desc.get_size());
-    std::optional<BoundReorder> reorder;  // from the folding buffer, bound at the first refresh
-    if (reorder_needed) {
-      reorder.emplace(dnnl::memory(plain_w, e, DNNL_MEMORY_NONE), p.weights);
-      c_.fold_floats = std::max(c_.fold_floats, static_cast<int64_t>(wn));
-    }
-    c_.weight_updates.push_back([c = &c_, bias = p.bias, w = p.weights, reorder, store_w, store_b, wn, k,
-                                 fold]() mutable {
-      auto* fw = static_cast<float*>(reorder ? c->fold_buffer.data() : w.get_data_handle());
-      auto* fb = static_cast<float*>(bias.get_data_handle());
-      std::memcpy(fw, store_w, wn * sizeof(float));
-      for (int64_t i = 0; i < k; ++i) fb[i] = store_b != nullptr ? store_b[i] : 0.0F;
-      fold(fw, fb);
-      if (reorder) {
-        if (reorder->from.get_data_handle() != fw) reorder->from.set_data_handle(fw);
-        reorder->run(c->stream);
-      }
-    });
-    return p;
-  }
+                                  std::function<void(float*, float*)> fold);
 
   /// Folds inference batch norm into the preceding layer: per output channel k,
   /// s = gamma / sqrt(var + eps); w' = s w; b' = s (b - mean) + beta.
