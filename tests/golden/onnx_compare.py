@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""convnet -> ONNX -> onnxruntime: exports zoo networks with `convnet export` (He-initialised weights),
-runs `convnet forward` and onnxruntime-node (bench/node_modules, installed by bench/compare_setup.py
+"""convnet -> ONNX -> onnxruntime: exports zoo networks with `convnet export` (He-initialised weights,
+seed 0), runs `convnet forward` on the network (the same weights) and onnxruntime-node (bench/node_modules, installed by bench/compare_setup.py
 or `npm install --ignore-scripts` in bench/) on the same random batch, and prints the largest
 relative error of the outputs (|a - b| / max|b|); Debian's python3-onnx checker checks every file.
 
@@ -21,7 +21,9 @@ import onnx
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Each net with an input small enough for a quiet machine (None: the zoo's own).
 NETS = {"lenet5": None, "alexnet": "3x67x67", "alexnet-2gpu": "3x67x67", "vgg11": "3x32x32",
-        "resnet18": "3x64x64", "googlenet": "3x64x64", "densenet121": "3x64x64"}
+        "resnet18": "3x64x64", "googlenet": "3x64x64", "densenet121": "3x64x64",
+        os.path.join(HERE, "..", "data", "onnx", "mix.cnet"): None,  # every exported kind, the windows' corners
+        os.path.join(HERE, "..", "data", "onnx", "extras.cnet"): None}  # maxout, padchannels, a chained add
 TARGET = 1e-4
 
 
@@ -43,7 +45,7 @@ def read_safetensors(path, name):
 
 
 def compare(net, shape, convnet, batch, folder):
-    model = os.path.join(folder, net + ".onnx")
+    model = os.path.join(folder, os.path.basename(net) + ".onnx")
     export = [convnet, "export", net, "-o", model] + (["--input", shape] if shape else [])
     subprocess.run(export, check=True, capture_output=True)
     onnx.checker.check_model(model)
@@ -51,8 +53,10 @@ def compare(net, shape, convnet, batch, folder):
     x = np.random.default_rng(7).uniform(-1, 1, size=[batch] + dims).astype(np.float32)
     images, out, x_raw, y_raw = (os.path.join(folder, net + s) for s in
                                  ("-x.safetensors", "-y.safetensors", "-x.f32", "-ort.f32"))
+    images, out, x_raw, y_raw = (os.path.join(folder, os.path.basename(p)) for p in (images, out, x_raw, y_raw))
     write_safetensors(images, "input", x)
-    subprocess.run([convnet, "forward", model, "--images", images, "--out", out], check=True, capture_output=True)
+    # The network itself, He-initialised from the same seed (0) as the export's weights.
+    subprocess.run([convnet, "forward", net, "--images", images, "--out", out], check=True, capture_output=True)
     ours = read_safetensors(out, "output")
     x.tofile(x_raw)
     subprocess.run(["node", os.path.join(HERE, "onnx_ort_run.js"), model, x_raw, ",".join(map(str, x.shape)), y_raw],
@@ -77,7 +81,7 @@ def main():
                 worst = float("inf")
                 continue
             worst = max(worst, error)
-            print(f"{net:14} input {NETS.get(net) or 'zoo'}: checker ok, max relative error {error:.2e}"
+            print(f"{os.path.basename(net):14} input {NETS.get(net) or 'zoo'}: checker ok, max relative error {error:.2e}"
                   f"{'' if error < TARGET else '  ABOVE ' + str(TARGET)}")
     sys.exit(0 if worst < TARGET else 1)
 
