@@ -11,13 +11,13 @@
 #include "convnet/error.hpp"
 #include "convnet/interop/onnx.hpp"
 #include "convnet/interop/onnx_graph.hpp"
+#include "convnet/interop/onnx_structure.hpp"
 #include "convnet/model/model.hpp"
 
 namespace convnet::onnx_interop {
 namespace {
 
 constexpr int64_t kBatch = INT64_MIN;  // the batch dimension inside an evaluated shape
-constexpr int kMaxNesting = 200;       // the model language's nesting limit
 
 // The operators convnet imports (Shape, Gather, Unsqueeze, Cast only where they compute a flatten).
 const std::unordered_set<std::string> kOperators{
@@ -36,38 +36,10 @@ std::string pair(int64_t h, int64_t w) {
   return h == w ? std::to_string(h) : std::to_string(h) + "x" + std::to_string(w);
 }
 
-// A name of the model language (letters, digits, _ and -, starting with a letter) made from an ONNX one.
-std::string layer_name(const std::string& onnx_name) {
-  std::string out;
-  for (const char c : onnx_name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-    if (ok || (!out.empty() && out.back() != '_')) out += ok ? c : '_';
-  }
-  while (!out.empty() && out.back() == '_') out.pop_back();
-  if (out.empty() || !std::isalpha(static_cast<unsigned char>(out[0]))) out = "n" + out;
-  return out.substr(0, 64);
-}
-
-// Printable text of at most 60 characters for a comment.
-std::string shown(const std::string& text) {
-  std::string out;
-  for (const char c : text.substr(0, 60)) out += c >= ' ' && c < 127 ? c : '?';
-  return out;
-}
-
-struct ImportedLayer {
-  std::string name, kind, args, comment;
-  std::vector<std::string> inputs;  // data tensors (after aliases)
-  std::string output;
-  std::vector<std::pair<std::string, StoredTensor>> params;  // suffix ("weight") and values
-  bool merge = false;                                        // Add or Concat: a structure
-  bool bias_free = false;  // an fc without bias (MatMul, or Gemm without C): an Add may give it one
-};
-
 class Translator {
  public:
   explicit Translator(const OnnxGraph& g) : g_(g) {
-    shapes_[g.input] = g.input_shape;
+    built_.shapes[g.input] = g.input_shape;
     for (const onnx::NodeProto* n : g.nodes) {
       for (const std::string& in : n->input()) ++readers_[in];
     }
@@ -84,17 +56,17 @@ class Translator {
     }
     for (const onnx::NodeProto* n : g_.nodes) translate(*n);
     const std::string output = resolve(g_.output);
-    if (!shapes_.count(output))
+    if (!built_.shapes.count(output))
       throw SpecError(g_.file + ": the graph output '" + g_.output + "' is not a tensor convnet computes");
-    dominators();
-    return text(output);
+    return write_model_text(
+        g_, built_, output, [this](std::string name) { return unique_name(std::move(name)); }, lines_of_);
   }
 
   [[nodiscard]] SafetensorsContent weights(const Net& net) const {
     SafetensorsContent content;
     std::unordered_map<int, const ImportedLayer*> by_line;
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      if (lines_of_.count(i)) by_line[lines_of_.at(i)] = &layers_[i];
+    for (size_t i = 0; i < built_.layers.size(); ++i) {
+      if (lines_of_.count(i)) by_line[lines_of_.at(i)] = &built_.layers[i];
     }
     std::unordered_set<int> built;
     for (const Node& node : net.nodes()) {
@@ -129,8 +101,8 @@ class Translator {
   }
 
   const std::vector<int64_t>& shape_of(const onnx::NodeProto& n, int i = 0) const {
-    const auto it = i < n.input_size() ? shapes_.find(resolve(n.input(i))) : shapes_.end();
-    if (it == shapes_.end())
+    const auto it = i < n.input_size() ? built_.shapes.find(resolve(n.input(i))) : built_.shapes.end();
+    if (it == built_.shapes.end())
       fail(n, "input " + std::to_string(i + 1) + " is not a tensor computed from the network input");
     return it->second;
   }
@@ -166,13 +138,13 @@ class Translator {
     l.args = std::move(args);
     l.comment = n.op_type() + " " + shown(n.name().empty() ? n.output(0) : n.name());
     for (int i = 0; i < n.input_size(); ++i) {
-      if (shapes_.count(resolve(n.input(i)))) l.inputs.push_back(resolve(n.input(i)));
+      if (built_.shapes.count(resolve(n.input(i)))) l.inputs.push_back(resolve(n.input(i)));
     }
     l.output = n.output(0);
-    shapes_[l.output] = std::move(out_shape);
-    producer_[l.output] = static_cast<int>(layers_.size());
-    layers_.push_back(std::move(l));
-    return layers_.back();
+    built_.shapes[l.output] = std::move(out_shape);
+    built_.producer[l.output] = static_cast<int>(built_.layers.size());
+    built_.layers.push_back(std::move(l));
+    return built_.layers.back();
   }
 
   // A name no other layer has, that is not a word of the language or a structure's own name (add1).
@@ -193,9 +165,9 @@ class Translator {
   // Whether `n` only computes on evaluated int64 values: then its result is evaluated too.
   bool evaluate(const onnx::NodeProto& n) {
     const std::string& op = n.op_type();
-    if (op == "Shape" && shapes_.count(resolve(n.input(0)))) {
+    if (op == "Shape" && built_.shapes.count(resolve(n.input(0)))) {
       std::vector<int64_t> v{kBatch};
-      for (const int64_t d : shapes_.at(resolve(n.input(0)))) v.push_back(d);
+      for (const int64_t d : built_.shapes.at(resolve(n.input(0)))) v.push_back(d);
       ints_[n.output(0)] = v;
       return true;
     }
@@ -475,11 +447,11 @@ class Translator {
     if (add && n.input_size() == 2) {
       for (int c = 0; c < 2; ++c) {  // fc + constant: the fc's bias (MatMul + Add)
         const std::string x = resolve(n.input(1 - c));
-        const auto p = producer_.find(x);
-        if (g_.constants.count(n.input(c)) && p != producer_.end() &&
-            layers_[static_cast<size_t>(p->second)].bias_free && readers_[x] == 1) {
-          ImportedLayer& fc = layers_[static_cast<size_t>(p->second)];
-          fc.params.emplace_back("bias", bias_values(n, g_.constants.at(n.input(c)), shapes_.at(x)[0], 1.0));
+        const auto p = built_.producer.find(x);
+        if (g_.constants.count(n.input(c)) && p != built_.producer.end() &&
+            built_.layers[static_cast<size_t>(p->second)].bias_free && readers_[x] == 1) {
+          ImportedLayer& fc = built_.layers[static_cast<size_t>(p->second)];
+          fc.params.emplace_back("bias", bias_values(n, g_.constants.at(n.input(c)), built_.shapes.at(x)[0], 1.0));
           fc.args.resize(fc.args.size() - std::string(" bias false").size());
           fc.bias_free = false;
           aliases_[n.output(0)] = x;
@@ -527,131 +499,14 @@ class Translator {
     l.params = std::move(params);
   }
 
-  // Immediate dominators of the data tensors (the input dominates all): the fork of each join.
-  void dominators() {
-    depth_[g_.input] = 0;
-    for (const ImportedLayer& l : layers_) {
-      std::string d = l.inputs.empty() ? g_.input : l.inputs[0];
-      for (size_t i = 1; i < l.inputs.size(); ++i) {
-        std::string b = l.inputs[i];
-        while (d != b) {
-          if (depth_.at(d) >= depth_.at(b)) {
-            d = idom_.at(d);
-          } else {
-            b = idom_.at(b);
-          }
-        }
-      }
-      idom_[l.output] = l.merge ? d : (l.inputs.empty() ? g_.input : l.inputs[0]);
-      depth_[l.output] = depth_.at(idom_[l.output]) + 1;
-    }
-    idom_[g_.input] = g_.input;
-  }
-
-  // The layers (in order) computing `to` from `from`; a join stands for its whole structure.
-  std::vector<int> chain(const std::string& from, const std::string& to) const {
-    std::vector<int> seq;
-    for (std::string t = to; t != from;) {
-      const auto p = producer_.find(t);
-      if (p == producer_.end())
-        throw SpecError(g_.file + ": the graph's branches do not nest as convnet's structures do");
-      const ImportedLayer& l = layers_[static_cast<size_t>(p->second)];
-      seq.push_back(p->second);
-      t = l.merge ? idom_.at(t) : l.inputs.at(0);
-    }
-    std::reverse(seq.begin(), seq.end());
-    return seq;
-  }
-
-  void emit_chain(const std::string& from, const std::string& to, int depth) {
-    for (const int i : chain(from, to)) emit(i, depth);
-  }
-
-  void emit(int i, int depth) {
-    const ImportedLayer& l = layers_[static_cast<size_t>(i)];
-    if (!emitted_.insert(i).second) {
-      throw SpecError(g_.file + ": " + l.comment + " is read by two branches; convnet's structures cannot share it");
-    }
-    const std::string pad(static_cast<size_t>(2 * depth), ' ');
-    if (!l.merge) {
-      lines_.push_back(pad + l.name + " " + l.kind + (l.args.empty() ? "" : " " + l.args) + "  # " + l.comment);
-      lines_of_[static_cast<size_t>(i)] = static_cast<int>(lines_.size());
-      return;
-    }
-    if (depth >= kMaxNesting)
-      throw SpecError(g_.file + ": branches nest more than " + std::to_string(kMaxNesting) + " deep");
-    const std::string fork = idom_.at(l.output);
-    const std::string a = l.inputs[0], b = l.inputs[1];
-    auto open = [&](const std::string& word) {
-      lines_.push_back(pad + word + "  # " + l.comment);
-      lines_of_[static_cast<size_t>(i)] = static_cast<int>(lines_.size());
-    };
-    if (l.kind == "add") {
-      if (a == fork && b == fork) throw SpecError(g_.file + ": " + l.comment + " adds a tensor to itself");
-      if (a == fork || b == fork) {
-        open("residual");
-        emit_chain(fork, a == fork ? b : a, depth + 1);
-      } else {
-        if (shapes_.at(a) == shapes_.at(fork)) {
-          throw SpecError(g_.file + ": " + l.comment +
-                          " adds two branches that keep their input's shape; convnet's residual computes a shortcut "
-                          "branch only where the shape changes");
-        }
-        open("residual");
-        emit_chain(fork, a, depth + 1);
-        lines_.push_back(pad + "shortcut");
-        emit_chain(fork, b, depth + 1);
-      }
-    } else if (l.inputs.size() == 2 && a == fork && b != fork) {
-      open("dense");
-      emit_chain(fork, b, depth + 1);
-    } else {
-      open("concat");
-      for (const std::string& branch : l.inputs) {
-        if (branch == fork) {
-          throw SpecError(g_.file + ": " + l.comment + " concatenates its fork's tensor other than first of two");
-        }
-        if (chain(fork, branch).size() == 1) {
-          emit_chain(fork, branch, depth + 1);
-        } else {
-          lines_.push_back(pad + "  " + unique_name("branch" + std::to_string(++branches_)) + " sequential");
-          emit_chain(fork, branch, depth + 2);
-          lines_.push_back(pad + "  end");
-        }
-      }
-    }
-    lines_.push_back(pad + "end");
-  }
-
-  std::string text(const std::string& output) {
-    const std::string stem = std::filesystem::path(g_.file).stem().string();
-    std::string dims;
-    for (const int64_t d : g_.input_shape) dims += (dims.empty() ? "" : "x") + std::to_string(d);
-    lines_ = {"# Translated by convnet import from " + shown(g_.file) + " (ONNX opset " + std::to_string(g_.opset) +
-                  "); each line ends with its ONNX operator and node",
-              "network " + layer_name(g_.model.graph().name().empty() ? stem : g_.model.graph().name()),
-              "input " + layer_name(g_.input) + " " + dims, "round floor"};
-    if (output == g_.input) throw SpecError(g_.file + ": the graph computes nothing from its input");
-    emit_chain(g_.input, output, 0);
-    std::string out;
-    for (const std::string& line : lines_) out += line + "\n";
-    return out;
-  }
-
   const OnnxGraph& g_;
-  std::unordered_map<std::string, std::vector<int64_t>> shapes_;  // data tensors, without the batch
-  std::unordered_map<std::string, std::vector<int64_t>> ints_;    // evaluated int64 values
-  std::unordered_map<std::string, std::string> aliases_;          // Identity and folded outputs
-  std::unordered_map<std::string, int> readers_, producer_;
-  std::unordered_map<std::string, std::string> idom_;
-  std::unordered_map<std::string, int64_t> depth_;
+  ImportedLayers built_;
+  std::unordered_map<std::string, std::vector<int64_t>> ints_;  // evaluated int64 values
+  std::unordered_map<std::string, std::string> aliases_;        // Identity and folded outputs
+  std::unordered_map<std::string, int> readers_;
   std::map<std::string, std::string> unsupported_;  // operator -> node names
-  std::vector<ImportedLayer> layers_;
   std::unordered_set<std::string> used_names_;
-  std::unordered_set<int> emitted_;
-  std::vector<std::string> lines_;
   std::unordered_map<size_t, int> lines_of_;  // layer index -> its line (1-based)
-  int branches_ = 0;
 };
 
 }  // namespace
