@@ -165,13 +165,13 @@ class Translator {
   // Whether `n` only computes on evaluated int64 values: then its result is evaluated too.
   bool evaluate(const onnx::NodeProto& n) {
     const std::string& op = n.op_type();
+    if (n.input_size() == 0) return false;
     if (op == "Shape" && built_.shapes.count(resolve(n.input(0)))) {
       std::vector<int64_t> v{kBatch};
       for (const int64_t d : built_.shapes.at(resolve(n.input(0)))) v.push_back(d);
       ints_[n.output(0)] = v;
       return true;
     }
-    if (n.input_size() == 0) return false;
     const std::vector<int64_t>* in = ints(n.input(0));
     if (in == nullptr) return false;
     if (op == "Gather" && n.input_size() == 2 && ints(n.input(1)) && int_attribute(g_, n, "axis", 0) == 0) {
@@ -237,7 +237,11 @@ class Translator {
                 in);
     } else if (op == "Dropout") {
       double p = float_attribute(g_, n, "ratio", 0.5);
-      if (n.input_size() > 1 && !n.input(1).empty()) p = constant(n, 1).values.at(0);
+      if (n.input_size() > 1 && !n.input(1).empty()) {
+        const Constant& ratio = constant(n, 1);
+        if (ratio.values.size() != 1) fail(n, "the ratio must be one value");
+        p = ratio.values[0];
+      }
       add_layer(n, "dropout", "p " + number(p), in);
     } else if (op == "Softmax") {
       const int64_t axis = int_attribute(g_, n, "axis", g_.opset >= 13 ? -1 : 1);
@@ -334,7 +338,7 @@ class Translator {
     if (in.size() != 3 || w.dims.size() != 4)
       fail(n, "convnet imports two-dimensional convolutions of a (C, H, W) volume");
     const int64_t groups = int_attribute(g_, n, "group", 1);
-    if (groups < 1 || w.dims[1] * groups != in[0] || w.dims[0] % groups != 0) {
+    if (groups < 1 || groups > in[0] || w.dims[1] * groups != in[0] || w.dims[0] % groups != 0) {
       fail(n, "weight " + std::to_string(w.dims[1]) + " input channels per group x group " + std::to_string(groups) +
                   " do not match the input's " + std::to_string(in[0]) + " channels");
     }
