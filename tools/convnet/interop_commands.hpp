@@ -1,5 +1,5 @@
-// `convnet import`: a model of another format (a Darknet .cfg, with its .weights) written as a
-// model file (model.cnet) and convnet weights (weights.safetensors).
+// `convnet import` (a Darknet .cfg with its .weights, or an ONNX file, written as DIR/model.cnet and
+// DIR/weights.safetensors) and `convnet export` (a network with its weights as ONNX).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -16,6 +16,7 @@
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/interop/darknet.hpp"
+#include "convnet/interop/onnx.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/registry.hpp"
@@ -60,7 +61,7 @@ nlohmann::json plan_memory_json(const PlanMemory& plan) {
 }
 
 void add_net_argument(CLI::App* command, std::string& net) {
-  command->add_option("NET", net, "a zoo model name ('convnet list'), a model file (.cnet) or a Darknet .cfg")
+  command->add_option("NET", net, "a zoo model name ('convnet list'), a model file (.cnet), a Darknet .cfg or an ONNX file")
       ->required();
 }
 
@@ -124,7 +125,8 @@ int main(int argc, char** argv) {
   auto* forward = app.add_subcommand(
       "forward", "run a network on a batch stored as safetensors ('input', N x C x H x W) and save its output");
   add_net_argument(forward, net);
-  forward->add_option("--weights", weights, "safetensors weights (torchvision names); default: He-initialised");
+  forward->add_option("--weights", weights,
+                      "safetensors weights (torchvision names); default: an ONNX file's own, else He-initialised");
   forward->add_option("--images", images, "safetensors file holding a tensor named 'input'")->required();
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
@@ -199,7 +201,11 @@ int main(int argc, char** argv) {
       Executor executor(built, {.backend = reference ? Backend::Reference : Backend::OneDnn,
                                 .precision = dtype,
                                 .emulate = forward_precision.emulate});
-      if (!weights.empty()) darknet::load_network_weights(executor, net, weights);
+      if (!weights.empty()) {
+        darknet::load_network_weights(executor, net, weights);
+      } else if (onnx_interop::is_onnx_path(net)) {
+        onnx_interop::load_onnx_weights(executor, net);  // an ONNX file carries its weights
+      }
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());
       if (dtype == DType::Int8) {

@@ -9,6 +9,7 @@
 
 #include "convnet/error.hpp"
 #include "convnet/interop/darknet.hpp"
+#include "convnet/interop/onnx.hpp"
 #include "convnet/layers/merge.hpp"
 #include "convnet/model/expression.hpp"
 #include "convnet/model/model.hpp"
@@ -295,6 +296,11 @@ std::string read_model_source(const std::string& name_or_path, std::string& file
   if (darknet::is_cfg_path(name_or_path) && std::filesystem::is_regular_file(name_or_path, ec)) {
     // A Darknet cfg, translated: its own errors name the cfg's lines, the text's name it "(translated)".
     std::string text = darknet::translate_cfg_file(name_or_path).model_text;
+    file = name_or_path + " (translated)";
+    return text;
+  }
+  if (onnx_interop::is_onnx_path(name_or_path) && std::filesystem::is_regular_file(name_or_path, ec)) {
+    std::string text = onnx_interop::import_onnx_file(name_or_path).model_text;
     file = name_or_path + " (translated)";
     return text;
   }

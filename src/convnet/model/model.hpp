@@ -23,7 +23,7 @@ struct LoadOptions {
 [[nodiscard]] Net load_model_text(const std::string& text, const std::string& file, const LoadOptions& options = {});
 
 /// The text of a zoo model (by name) or of a model file (by path); throws IoError if neither.
-/// A Darknet .cfg is translated into the model language (interop/darknet.hpp).
+/// A Darknet .cfg or an ONNX file is translated into the model language (interop/darknet.hpp, onnx.hpp).
 /// `file` receives the name to use in messages (the path, or "NAME.cnet").
 [[nodiscard]] std::string read_model_source(const std::string& name_or_path, std::string& file);
 

@@ -1,0 +1,43 @@
+// ONNX export and import through Debian's libonnx (generated protobuf classes): a built Net with
+// its parameters becomes an opset-13 ModelProto, and an ONNX file becomes model-language text plus
+// weights under the names that text gives its layers. docs/interop.md lists what maps to what.
+#pragma once
+
+#include <string>
+
+#include "convnet/executor.hpp"
+#include "convnet/io/safetensors.hpp"
+
+namespace convnet::onnx_interop {
+
+/// The opset convnet writes, and the range it reads.
+inline constexpr int64_t kExportOpset = 13;
+inline constexpr int64_t kMinImportOpset = 7;
+inline constexpr int64_t kMaxImportOpset = 21;
+
+/// The graph output's name in exported files.
+inline constexpr const char* kOutputName = "logits";
+
+/// Writes the executor's network and parameters as ONNX (atomically: a temporary file, then a
+/// rename). Each input gets a dynamic batch dimension "batch"; parameters become initializers under
+/// their torchvision-style names. A layer without an ONNX equivalent is refused (SpecError naming it).
+void export_onnx(Executor& executor, const std::string& path);
+
+/// An ONNX file translated: model-language text and the parameters under the names it gives.
+struct Import {
+  std::string model_text;
+  SafetensorsContent weights;
+};
+
+/// Reads and translates an ONNX file. Every problem is one error naming the file (and the node):
+/// IoError for a file that is not a readable ModelProto, SpecError for an unknown opset, a cycle,
+/// an initializer of the wrong size, operators convnet does not have (all listed at once).
+[[nodiscard]] Import import_onnx_file(const std::string& path);
+
+/// Loads the parameters an ONNX file carries into the executor of the network translated from it.
+void load_onnx_weights(Executor& executor, const std::string& path);
+
+/// True for a path ending in ".onnx".
+[[nodiscard]] bool is_onnx_path(const std::string& path);
+
+}  // namespace convnet::onnx_interop

@@ -1,0 +1,282 @@
+// ONNX export and import: exported files checked by ONNX's own checker and structurally (operators,
+// attributes, initializer shapes), export -> import round trips giving the same outputs, the
+// PyTorch fixture of tests/data/onnx (torch.onnx.export, by tests/golden/onnx_fixture.py) giving
+// PyTorch's output, every bad file as one error, and the commands.
+#include "convnet/interop/onnx.hpp"
+
+#include <gtest/gtest.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "convnet/error.hpp"
+#include "convnet/executor.hpp"
+#include "convnet/io/safetensors.hpp"
+#include "convnet/model/model.hpp"
+#include "support/cli.hpp"
+
+namespace convnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kData = std::string(CONVNET_TEST_DATA) + "/onnx/";
+
+onnx::ModelProto read_model(const std::string& path) {
+  onnx::ModelProto model;
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(model.ParseFromIstream(&in)) << path;
+  return model;
+}
+
+std::string exported(Executor& executor, const testing::TempFile& file) {
+  onnx_interop::export_onnx(executor, file.path().string());
+  return file.path().string();
+}
+
+std::vector<std::string> op_types(const onnx::ModelProto& model) {
+  std::vector<std::string> ops;
+  for (const onnx::NodeProto& n : model.graph().node()) ops.push_back(n.op_type());
+  return ops;
+}
+
+Tensor random_input(const Shape& shape, int64_t batch, uint32_t seed) {
+  std::vector<int64_t> dims{batch};
+  for (const int64_t d : shape.dims()) dims.push_back(d);
+  Tensor x(dims);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    x.data()[i] = static_cast<float>(seed >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
+  }
+  return x;
+}
+
+// Largest |a - b| over the largest |b|.
+double relative_error(const Tensor& a, const Tensor& b) {
+  double diff = 0, scale = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(a.data()[i]) - b.data()[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(b.data()[i])));
+  }
+  return diff / scale;
+}
+
+std::string import_error(const std::string& path) {
+  try {
+    (void)onnx_interop::import_onnx_file(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Exports `net` (He-initialised, batch norm statistics made non-trivial), imports the file, and
+// compares the two networks' outputs on one batch.
+void expect_round_trip(Net& net, double tolerance) {
+  Executor ours(net, {.backend = Backend::Reference, .seed = 3});
+  for (const NamedParameter& p : ours.named_parameters()) {
+    if (p.name.ends_with("running_var")) {
+      for (int64_t i = 0; i < p.value->numel(); ++i) p.value->data()[i] = 0.5f + 0.1f * static_cast<float>(i % 7);
+    }
+  }
+  const testing::TempFile file(".onnx");
+  onnx::checker::check_model(read_model(exported(ours, file)));
+  const onnx_interop::Import imported = onnx_interop::import_onnx_file(file.path().string());
+  Net back = load_model_text(imported.model_text, "back");
+  Executor theirs(back, {.backend = Backend::Reference});
+  load_parameters(imported.weights, theirs, "imported");
+  EXPECT_EQ(ours.named_parameters().size(), theirs.named_parameters().size());
+  const Tensor x = random_input(net.node(net.inputs()[0]).output, 2, 11);
+  const Tensor expected = ours.forward(x, false);
+  const Tensor& got = theirs.forward(x, false);
+  ASSERT_EQ(got.dims(), expected.dims()) << imported.model_text;
+  EXPECT_LT(relative_error(got, expected), tolerance) << imported.model_text;
+}
+
+TEST(OnnxExport, Lenet5IsCheckedAndHasEveryParameter) {
+  Net net = load_model("lenet5");
+  Executor executor(net, {.backend = Backend::Reference});
+  const testing::TempFile file(".onnx");
+  const onnx::ModelProto model = read_model(exported(executor, file));
+  onnx::checker::check_model(model);
+  EXPECT_EQ(model.opset_import(0).version(), 13);
+  const onnx::GraphProto& g = model.graph();
+  ASSERT_EQ(g.input_size(), 1);
+  EXPECT_EQ(g.input(0).type().tensor_type().shape().dim(0).dim_param(), "batch");
+  EXPECT_EQ(g.input(0).type().tensor_type().shape().dim(1).dim_value(), 1);
+  EXPECT_EQ(g.output(0).name(), "logits");
+  std::map<std::string, std::vector<int64_t>> initializers;
+  for (const onnx::TensorProto& t : g.initializer()) initializers[t.name()] = {t.dims().begin(), t.dims().end()};
+  size_t parameters = 0;
+  for (const NamedParameter& p : executor.named_parameters()) {
+    if (p.name.ends_with("num_batches_tracked")) continue;
+    ++parameters;
+    EXPECT_EQ(initializers[p.name], p.value->dims()) << p.name;
+  }
+  EXPECT_EQ(initializers.size(), parameters);
+}
+
+TEST(OnnxExport, WindowsGetExplicitPadsAndAverageDivisors) {
+  Net net = load_model_text(
+      "input 2x6x6\n"
+      "c conv 2 3x3 stride 2 pad 1 pad_end 0 groups 2\n"
+      "a avgpool 2x2 stride 2 round ceil\n"
+      "m maxpool 2x2 stride 1 pad_end 1\n",
+      "w.cnet");
+  Executor executor(net, {.backend = Backend::Reference});
+  const testing::TempFile file(".onnx");
+  const onnx::ModelProto model = read_model(exported(executor, file));
+  onnx::checker::check_model(model);
+  ASSERT_EQ(op_types(model), (std::vector<std::string>{"Conv", "AveragePool", "MaxPool"}));
+  auto ints = [&](int node, const std::string& name) {
+    for (const onnx::AttributeProto& a : model.graph().node(node).attribute()) {
+      if (a.name() == name)
+        return a.ints_size() > 0 ? std::vector<int64_t>(a.ints().begin(), a.ints().end()) : std::vector<int64_t>{a.i()};
+    }
+    return std::vector<int64_t>{};
+  };
+  EXPECT_EQ(ints(0, "pads"), (std::vector<int64_t>{1, 1, 0, 0}));  // 6x6 -> 3x3
+  EXPECT_EQ(ints(0, "group"), (std::vector<int64_t>{2}));
+  EXPECT_EQ(ints(1, "pads"), (std::vector<int64_t>{0, 0, 1, 1}));      // 3x3 -> 2x2: the last window reads one past
+  EXPECT_EQ(ints(1, "count_include_pad"), (std::vector<int64_t>{0}));  // which the average does not count
+  EXPECT_EQ(ints(2, "pads"), (std::vector<int64_t>{0, 0, 1, 1}));
+  EXPECT_EQ(ints(2, "strides"), (std::vector<int64_t>{1, 1}));
+}
+
+TEST(OnnxExport, SubgraphsForMaxoutAndPadchannelsAndChainedAdd) {
+  Net net = load_model(kData + "extras.cnet");
+  Executor executor(net, {.backend = Backend::Reference});
+  const testing::TempFile file(".onnx");
+  const onnx::ModelProto model = read_model(exported(executor, file));
+  onnx::checker::check_model(model);
+  EXPECT_EQ(op_types(model), (std::vector<std::string>{"Conv", "Reshape", "ReduceMax", "Pad", "Conv", "Conv", "Add",
+                                                       "Add", "GlobalAveragePool", "Flatten", "Gemm"}));
+}
+
+TEST(OnnxExport, RefusesLayersWithoutAnOperator) {
+  for (const auto& [line, message] : std::vector<std::pair<std::string, std::string>>{
+           {"l local 2 3x3", "export: l (local): ONNX has no locally connected convolution"},
+           {"n lrn size 4",
+            "export: n (lrn): size 4 is even: ONNX's LRN window of an even size starts one channel "
+            "later than convnet's (PyTorch's), so only odd sizes export"}}) {
+    Net net = load_model_text("input 4x5x5\n" + line + "\n", "r.cnet");
+    Executor executor(net, {.backend = Backend::Reference});
+    const testing::TempFile file(".onnx");
+    try {
+      onnx_interop::export_onnx(executor, file.path().string());
+      ADD_FAILURE() << line << " exported";
+    } catch (const SpecError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(message, 0), 0u) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(file.path()));
+  }
+}
+
+TEST(OnnxRoundTrip, EveryImportedKindGivesTheSameOutput) {
+  Net net = load_model(kData + "mix.cnet");
+  expect_round_trip(net, 1e-5);
+}
+
+TEST(OnnxRoundTrip, ZooNetworks) {
+  for (const auto& [name, input] : std::vector<std::pair<std::string, std::string>>{
+           {"lenet5", ""}, {"resnet18", "3x32x32"}, {"googlenet", "3x64x64"}, {"alexnet-2gpu", "3x67x67"}}) {
+    SCOPED_TRACE(name);
+    LoadOptions options;
+    if (!input.empty()) options.input_shape = parse_input_option(input);
+    Net net = load_model(name, options);
+    expect_round_trip(net, 1e-4);
+  }
+}
+
+TEST(OnnxImport, PyTorchFixtureGivesPyTorchsOutput) {
+  const onnx_interop::Import imported = onnx_interop::import_onnx_file(kData + "small.onnx");
+  EXPECT_NE(imported.model_text.find("conv1 conv 8 3x3 pad 1"), std::string::npos) << imported.model_text;
+  EXPECT_NE(imported.model_text.find("maxpool 3x3 stride 2 round ceil"), std::string::npos) << imported.model_text;
+  EXPECT_NE(imported.model_text.find("flatten"), std::string::npos) << imported.model_text;
+  EXPECT_NE(imported.model_text.find("fc fc 5"), std::string::npos) << imported.model_text;
+  EXPECT_TRUE(imported.weights.tensors.count("bn1.running_var"));
+  const SafetensorsContent io = read_safetensors(kData + "small-io.safetensors");
+  for (const Backend backend : {Backend::Reference, Backend::OneDnn}) {
+    Net net = load_model(kData + "small.onnx");
+    Executor executor(net, {.backend = backend});
+    onnx_interop::load_onnx_weights(executor, kData + "small.onnx");
+    const StoredTensor& in = io.tensors.at("input");
+    Tensor x(in.shape);
+    std::copy(in.values.begin(), in.values.end(), x.data());
+    const StoredTensor& want = io.tensors.at("output");
+    Tensor expected(want.shape);
+    std::copy(want.values.begin(), want.values.end(), expected.data());
+    EXPECT_LT(relative_error(executor.forward(x, false), expected), 1e-5);
+  }
+}
+
+// A copy of the fixture changed by `edit`, written to `file`.
+template <class Edit>
+std::string edited_fixture(const testing::TempFile& file, Edit edit) {
+  onnx::ModelProto model = read_model(kData + "small.onnx");
+  edit(model);
+  std::ofstream out(file.path(), std::ios::binary);
+  model.SerializeToOstream(&out);
+  return file.path().string();
+}
+
+TEST(OnnxImport, BadFilesAreOneClearError) {
+  const testing::TempFile truncated(".onnx");
+  const std::string bytes = testing::read_file(kData + "small.onnx");
+  testing::write_file(truncated.path(), bytes.substr(0, bytes.size() / 2));
+  EXPECT_EQ(import_error(truncated.path().string()),
+            truncated.path().string() + ": not a readable ONNX model (the protobuf data is truncated or corrupted)");
+
+  const testing::TempFile opset(".onnx");
+  const std::string p1 = edited_fixture(opset, [](onnx::ModelProto& m) { m.mutable_opset_import(0)->set_version(99); });
+  EXPECT_EQ(import_error(p1), p1 + ": opset 99 is not one convnet reads (opsets 7 to 21)");
+
+  const testing::TempFile cycle(".onnx");
+  const std::string p2 = edited_fixture(cycle, [](onnx::ModelProto& m) {
+    m.mutable_graph()->mutable_node(0)->set_input(0, "/Relu_output_0");  // conv1 reads the relu after it
+    m.mutable_graph()->mutable_input(0)->set_name("unused");
+  });
+  EXPECT_EQ(import_error(p2).rfind(p2 + ": the graph has a cycle through node /", 0), 0u) << import_error(p2);
+
+  const testing::TempFile size(".onnx");
+  const std::string p3 = edited_fixture(size, [](onnx::ModelProto& m) {
+    for (onnx::TensorProto& t : *m.mutable_graph()->mutable_initializer()) {
+      if (t.name() == "fc.bias") t.set_raw_data(t.raw_data().substr(4));
+    }
+  });
+  EXPECT_EQ(import_error(p3), p3 + ": initializer fc.bias: dims 5 need 5 values (20 bytes), but it holds 16 bytes");
+
+  const testing::TempFile ops(".onnx");
+  const std::string p4 = edited_fixture(ops, [](onnx::ModelProto& m) {
+    m.mutable_graph()->mutable_node(3)->set_op_type("Selu");
+    m.mutable_graph()->mutable_node(5)->set_op_type("Upsample");
+  });
+  EXPECT_EQ(import_error(p4), p4 + ": operators convnet does not import: Selu (/Relu); Upsample (/Add)");
+
+  EXPECT_EQ(import_error(kData + "missing.onnx").rfind(kData + "missing.onnx", 0), 0u);
+}
+
+TEST(OnnxCli, ExportImportAndCommandsReadingOnnx) {
+  const testing::TempFile model(".onnx");
+  const testing::TempFile dir("_import");
+  testing::Result r = testing::run({"export", "lenet5", "-o", model.path().string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "wrote " + model.path().string() + " (ONNX opset 13)\n");
+  r = testing::run({"import", model.path().string(), "-o", dir.path().string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "model.cnet"));
+  EXPECT_TRUE(fs::exists(dir.path() / "weights.safetensors"));
+  r = testing::run({"summary", model.path().string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("c1"), std::string::npos);
+  testing::expect_one_line_error(testing::run({"export", "lenet5", "-o", "x.txt"}));
+  const testing::Result bad = testing::run({"summary", kData + "mix.cnet.onnx"});
+  testing::expect_one_line_error(bad);
+  std::error_code ec;
+  fs::remove_all(dir.path(), ec);
+}
+
+}  // namespace
+}  // namespace convnet
