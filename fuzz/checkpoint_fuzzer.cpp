@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path =
       convnet::fuzz::write_scratch("checkpoint.safetensors", reinterpret_cast<const uint8_t*>(file.data()), file.size());
   try {
-    convnet::TrainedModel model = convnet::open_trained_model(path, convnet::Backend::Reference);
+    convnet::TrainedModel model = convnet::open_trained_model(path, {.backend = convnet::Backend::Reference});
     run_forward(model);
   } catch (const convnet::Error& e) {
     convnet::fuzz::expected(e);

@@ -222,6 +222,33 @@ std::string edited_fixture(const testing::TempFile& file, Edit edit) {
   return file.path().string();
 }
 
+TEST(OnnxImport, IdentityOfAnInitializerIsThatInitializer) {
+  // PyTorch's exporter stores equal tensors once (VGG's zero biases) and the others as Identity
+  // nodes of it: the fixture with fc.bias read through two of them imports to the same network.
+  const testing::TempFile file(".onnx");
+  const std::string path = edited_fixture(file, [](onnx::ModelProto& m) {
+    for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node()) {
+      for (std::string& in : *n.mutable_input()) {
+        if (in == "fc.bias") in = "fc.bias.shared";
+      }
+    }
+    onnx::NodeProto* second = m.mutable_graph()->add_node();  // after its reader: order is free
+    second->set_op_type("Identity");
+    second->add_input("fc.bias.copy");
+    second->add_output("fc.bias.shared");
+    onnx::NodeProto* first = m.mutable_graph()->add_node();
+    first->set_op_type("Identity");
+    first->add_input("fc.bias");
+    first->add_output("fc.bias.copy");
+  });
+  const onnx_interop::Import original = onnx_interop::import_onnx_file(kData + "small.onnx");
+  const onnx_interop::Import shared = onnx_interop::import_onnx_file(path);
+  auto body = [](const std::string& text) { return text.substr(text.find('\n')); };  // after the file's name
+  EXPECT_EQ(body(shared.model_text), body(original.model_text));
+  ASSERT_EQ(shared.weights.tensors.size(), original.weights.tensors.size());
+  for (const auto& [name, t] : original.weights.tensors) EXPECT_EQ(shared.weights.tensors.at(name).values, t.values) << name;
+}
+
 TEST(OnnxImport, BadFilesAreOneClearError) {
   const testing::TempFile truncated(".onnx");
   const std::string bytes = testing::read_file(kData + "small.onnx");

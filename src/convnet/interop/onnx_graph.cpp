@@ -160,13 +160,20 @@ void read_input_and_output(OnnxGraph& g) {
   g.output = graph.output(0).name();
 }
 
+// A node evaluated while reading: a Constant, or an Identity of a constant (PyTorch's exporter
+// writes those for parameters it deduplicates, such as VGG's and DenseNet's classifier weights).
+bool folded(const OnnxGraph& g, const onnx::NodeProto& n) {
+  return n.op_type() == "Constant" ||
+         (n.op_type() == "Identity" && n.output_size() == 1 && g.constants.count(n.output(0)) > 0);
+}
+
 // Orders the nodes so that every tensor is computed before it is read (Kahn's algorithm).
 void order_nodes(OnnxGraph& g) {
   const onnx::GraphProto& graph = g.model.graph();
   std::unordered_map<std::string, int> producer;
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto& n = graph.node(i);
-    if (n.op_type() == "Constant") continue;
+    if (folded(g, n)) continue;
     for (const std::string& out : n.output()) {
       if (out.empty()) continue;
       if (out == g.input || g.constants.count(out)) {
@@ -184,7 +191,7 @@ void order_nodes(OnnxGraph& g) {
   std::deque<int> ready;
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto& n = graph.node(i);
-    if (n.op_type() == "Constant") continue;
+    if (folded(g, n)) continue;
     std::unordered_set<std::string> seen;
     for (const std::string& in : n.input()) {
       if (in.empty() || in == g.input || g.constants.count(in) || !seen.insert(in).second) continue;
@@ -244,6 +251,17 @@ OnnxGraph read_onnx_graph(const std::string& path) {
     if (n.op_type() != "Constant") continue;
     if (n.output_size() != 1 || !g.constants.emplace(n.output(0), constant_value(g, n)).second) {
       throw SpecError(path + ": " + OnnxGraph::describe(n) + " must compute one new tensor");
+    }
+  }
+  for (bool added = true; added;) {  // Identity chains over constants, in any order
+    added = false;
+    for (const onnx::NodeProto& n : g.model.graph().node()) {
+      if (n.op_type() != "Identity" || n.input_size() != 1 || n.output_size() != 1) continue;
+      const auto from = g.constants.find(n.input(0));
+      if (from != g.constants.end() && !g.constants.count(n.output(0))) {
+        g.constants.emplace(n.output(0), from->second);
+        added = true;
+      }
     }
   }
   read_input_and_output(g);
