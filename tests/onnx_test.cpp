@@ -246,7 +246,44 @@ TEST(OnnxImport, IdentityOfAnInitializerIsThatInitializer) {
   auto body = [](const std::string& text) { return text.substr(text.find('\n')); };  // after the file's name
   EXPECT_EQ(body(shared.model_text), body(original.model_text));
   ASSERT_EQ(shared.weights.tensors.size(), original.weights.tensors.size());
-  for (const auto& [name, t] : original.weights.tensors) EXPECT_EQ(shared.weights.tensors.at(name).values, t.values) << name;
+  for (const auto& [name, t] : original.weights.tensors)
+    EXPECT_EQ(shared.weights.tensors.at(name).values, t.values) << name;
+}
+
+TEST(OnnxImport, DenseNetsConcatenationOfTheWholeListIsADenseLayer) {
+  // convnet exports two dense layers as Concat(x, f1) = d1, Concat(d1, f2); PyTorch's DenseNet
+  // writes the second as Concat(x, f1, f2). Both import to the same network and output.
+  Net net = load_model_text("network dn\ninput 4x6x6\ndense\n  conv 2 3x3 pad 1\nend\ndense\n  conv 2 3x3 pad 1\nend\n",
+                            "dn");
+  Executor ours(net, {.backend = Backend::Reference, .seed = 5});
+  const testing::TempFile file(".onnx");
+  onnx::ModelProto model = read_model(exported(ours, file));
+  std::vector<onnx::NodeProto*> concats;
+  for (onnx::NodeProto& n : *model.mutable_graph()->mutable_node()) {
+    if (n.op_type() == "Concat") concats.push_back(&n);
+  }
+  ASSERT_EQ(concats.size(), 2U);
+  ASSERT_EQ(concats[1]->input(0), concats[0]->output(0));
+  const std::string f2 = concats[1]->input(1);
+  concats[1]->clear_input();
+  for (const std::string& in : {concats[0]->input(0), concats[0]->input(1), f2}) concats[1]->add_input(in);
+  {
+    std::ofstream out(file.path(), std::ios::binary);
+    ASSERT_TRUE(model.SerializeToOstream(&out));
+  }
+  const onnx_interop::Import imported = onnx_interop::import_onnx_file(file.path().string());
+  size_t dense = 0;
+  for (size_t at = imported.model_text.find("dense"); at != std::string::npos;
+       at = imported.model_text.find("dense", at + 1)) {
+    ++dense;
+  }
+  EXPECT_EQ(dense, 2U) << imported.model_text;
+  Net back = load_model_text(imported.model_text, "back");
+  Executor theirs(back, {.backend = Backend::Reference});
+  load_parameters(imported.weights, theirs, "imported");
+  const Tensor x = random_input(net.node(net.inputs()[0]).output, 2, 3);
+  const Tensor expected = ours.forward(x, false);
+  EXPECT_LT(relative_error(theirs.forward(x, false), expected), 1e-6) << imported.model_text;
 }
 
 TEST(OnnxImport, BadFilesAreOneClearError) {

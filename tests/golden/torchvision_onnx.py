@@ -2,11 +2,10 @@
 # PyTorch -> ONNX -> convnet: exports torchvision models (random weights, batch norms given random
 # running statistics so they matter) with torch.onnx.export (opset 13), runs each file with
 # `convnet forward model.onnx`, and compares convnet's logits with PyTorch's (max |difference| over
-# max |logit|) and convnet's parameter count with the file's (its float initializers and constants, those
-# shared through Identity nodes counted each time; PyTorch's own
-# count is shown too: the exporter folds an eval-mode batch norm into the convolution before it,
-# which removes 2 parameters per channel and adds a bias of 1). Development check, run by hand with
-# Debian's python3-torch, python3-torchvision and python3-onnx:
+# max |logit|) and the parameter counts of convnet, of the file (its float initializers and
+# constants, those shared through Identity nodes counted each time, batch-norm statistics not) and
+# of the PyTorch module. Development check, run by hand with Debian's python3-torch,
+# python3-torchvision and python3-onnx:
 #   tests/golden/torchvision_onnx.py [--convnet build/convnet] [NET ...]
 import argparse
 import json
@@ -65,8 +64,10 @@ def main():
             net = model(name)
             x = torch.randn(2, 3, NETS[name], NETS[name])
             onnx_path = os.path.join(tmp, name + ".onnx")
+            # PRESERVE: the module is in eval mode, and its batch norms stay BatchNormalization nodes
+            # (EVAL would fold each into the convolution before it, changing the parameter count).
             torch.onnx.export(net, x, onnx_path, opset_version=13, input_names=["input"], output_names=["logits"],
-                              do_constant_folding=False)
+                              do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
             with torch.no_grad():
                 expected = net(x)
             save_safetensors({"input": x}, os.path.join(tmp, "x.safetensors"))
@@ -88,8 +89,10 @@ def main():
             sizes = {t.name: int(torch.tensor(t.dims).prod()) for t in tensors if t.data_type == onnx.TensorProto.FLOAT}
             # The exporter stores equal tensors (VGG's zero biases) once, the others as Identity nodes of it.
             shared = sum(sizes.get(n.input[0], 0) for n in graph.node if n.op_type == "Identity")
-            in_file = sum(sizes.values()) + shared
-            ok = error < 1e-4 and params == in_file
+            # A batch norm's running mean and variance are buffers, not parameters (in convnet too).
+            statistics = {i for n in graph.node if n.op_type == "BatchNormalization" for i in n.input[3:5]}
+            in_file = sum(v for k, v in sizes.items() if k not in statistics) + shared
+            ok = error < 1e-4 and params == in_file == torch_params
             failures += not ok
             print(f"{name}: max relative error {error:.2e}; parameters convnet {params:,}, in the file {in_file:,}, "
                   f"PyTorch {torch_params:,}: {'ok' if ok else 'MISMATCH'}")

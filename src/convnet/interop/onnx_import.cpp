@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -483,6 +484,24 @@ class Translator {
     }
     ImportedLayer& l = add_layer(n, add ? "add" : "concat", "", out);
     l.merge = true;
+    if (!add) dense_prefix(l);
+  }
+
+  // PyTorch's DenseNet concatenates the block's whole list anew in each layer: Concat(x, f1, .., fk)
+  // after Concat(x, f1, .., fk-1) = d. The longest earlier list that starts this one stands for
+  // its part, so the join reads Concat(d, fk): convnet's `dense`.
+  void dense_prefix(ImportedLayer& l) {
+    const std::vector<std::string> full = l.inputs;
+    for (size_t length = full.size() - 1; length >= 2; --length) {
+      const auto earlier =
+          concats_.find(std::vector<std::string>(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(length)));
+      if (earlier == concats_.end()) continue;
+      std::vector<std::string> shorter{earlier->second};
+      shorter.insert(shorter.end(), full.begin() + static_cast<std::ptrdiff_t>(length), full.end());
+      l.inputs = shorter;
+      break;
+    }
+    concats_.emplace(full, l.output);
   }
 
   void batch_norm(const onnx::NodeProto& n) {
@@ -508,7 +527,8 @@ class Translator {
   std::unordered_map<std::string, std::vector<int64_t>> ints_;  // evaluated int64 values
   std::unordered_map<std::string, std::string> aliases_;        // Identity and folded outputs
   std::unordered_map<std::string, int> readers_;
-  std::map<std::string, std::string> unsupported_;  // operator -> node names
+  std::map<std::vector<std::string>, std::string> concats_;  // a Concat's inputs -> its output
+  std::map<std::string, std::string> unsupported_;           // operator -> node names
   std::unordered_set<std::string> used_names_;
   std::unordered_map<size_t, int> lines_of_;  // layer index -> its line (1-based)
 };
