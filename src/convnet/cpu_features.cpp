@@ -79,6 +79,17 @@ CpuFeatures detect() {
 // and normal) and returns a sum, so that nothing is optimised away.
 constexpr int kChains = 12;
 
+/// The sum of every lane of the chains' accumulators.
+__attribute__((target("avx512f"))) float lane_sum(const __m512 (&acc)[kChains]) {
+  alignas(64) float lanes[16];
+  float sum = 0;
+  for (const __m512& v : acc) {
+    _mm512_store_ps(lanes, v);
+    for (float x : lanes) sum += x;
+  }
+  return sum;
+}
+
 __attribute__((target("avx512f"))) float fma_chains(long steps) {
   __m512 acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(1.0F + static_cast<float>(c));
@@ -86,13 +97,7 @@ __attribute__((target("avx512f"))) float fma_chains(long steps) {
   for (long i = 0; i < steps; ++i) {
     for (auto& v : acc) v = _mm512_fmadd_ps(v, m, a);
   }
-  alignas(64) float lanes[16];
-  float sum = 0;
-  for (auto& v : acc) {
-    _mm512_store_ps(lanes, v);
-    for (float x : lanes) sum += x;
-  }
-  return sum;
+  return lane_sum(acc);
 }
 
 __attribute__((target("avx512f,avx512bf16"))) float bf16_chains(long steps) {
@@ -103,13 +108,7 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16_chains(long steps) {
   for (long i = 0; i < steps; ++i) {
     for (auto& v : acc) v = _mm512_dpbf16_ps(v, x, y);
   }
-  alignas(64) float lanes[16];
-  float sum = 0;
-  for (auto& v : acc) {
-    _mm512_store_ps(lanes, v);
-    for (float x : lanes) sum += x;
-  }
-  return sum;
+  return lane_sum(acc);
 }
 
 __attribute__((target("avx512f,avx512vnni"))) float int8_chains(long steps) {
@@ -149,7 +148,7 @@ const DotThroughput& dot_throughput() {
     DotThroughput d;
     const CpuFeatures& cpu = cpu_features();
     if (!cpu.avx512f) return d;
-    const double fma = best_rate(2.0 * 16 * kChains, fma_chains);  // 16 lanes
+    const double fma = best_rate(2.0 * 16 * kChains, fma_chains);                    // 16 lanes
     if (cpu.avx512_bf16) d.bf16 = best_rate(4.0 * 16 * kChains, bf16_chains) / fma;  // 2 products per lane
     if (cpu.avx512_vnni) d.int8 = best_rate(2.0 * 64 * kChains, int8_chains) / fma;  // 4 per lane
     return d;

@@ -14,6 +14,18 @@ DataType Lowerer::quant_type(int node) const {
 
 float Lowerer::quant_scale(int node) const { return activation_scale(o_.ranges.at(static_cast<size_t>(node))); }
 
+Lowerer::Quantization Lowerer::source_quantization(int node) const {
+  const Value& v = c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node)])];
+  const DataType t = v.desc.data_type();
+  if (t == DataType::u8 || t == DataType::s8) return {t, v.scale};
+  return {quant_type(node), quant_scale(node)};
+}
+
+Lowerer::Quantization Lowerer::output_quantization(int node) const {
+  if (node == net_.output()) return {DataType::f32, 1.0F};
+  return {quant_type(node), quant_scale(node)};
+}
+
 Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const Desc& chosen_w, int64_t outputs,
                                                     int64_t per_output, const float* store_w, const float* store_b,
                                                     const std::function<void(float*, float*)>& fold, float src_scale) {
@@ -78,13 +90,12 @@ void Lowerer::lower_conv_int8(int n) {
   const ConvGeometry geo = conv_geometry(n);
   const int64_t outputs = geo.dst[1];
   const int producer = c_.value_of[static_cast<size_t>(node.inputs[0])];
-  const DataType src_type =
-      quantized(producer) ? c_.values[static_cast<size_t>(producer)].desc.data_type() : quant_type(node.inputs[0]);
-  const float src_scale =
-      quantized(producer) ? c_.values[static_cast<size_t>(producer)].scale : quant_scale(node.inputs[0]);
-  const bool to_output = ch.end == net_.output();
-  DataType dst_type = to_output ? DataType::f32 : quant_type(ch.end);
-  float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  const Quantization in_q = source_quantization(node.inputs[0]);
+  const DataType src_type = in_q.type;
+  const float src_scale = in_q.scale;
+  const Quantization out = output_quantization(ch.end);
+  DataType dst_type = out.type;
+  float dst_scale = out.scale;
   // The residual is summed in the destination's type: one that may be negative needs s8 there,
   // even when the ReLU after the sum never is.
   if (ch.add >= 0 && dst_type == DataType::u8 &&
@@ -116,13 +127,7 @@ void Lowerer::lower_conv_int8(int n) {
   float sum_scale = 1.0F;
   const int dst = chain_destination(ch, pd.dst_desc(), src, dst_scale, &sum_scale);
   pd = make_pd(pd.src_desc(), pd.dst_desc(), sum_scale * dst_scale);  // the real scales, the formats chosen above
-  Op op = primitive_op(pd, n, chain_label(ch), "conv");
-  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
-                    format_string(pd.weights_desc());
-  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-  op.fixed_args = {{DNNL_ARG_WEIGHTS, qw.weights}, {DNNL_ARG_BIAS, qw.bias}};
-  add_op(std::move(op));
-  for (int m : ch.nodes) bind_node(m, dst);
+  add_weight_op(pd, ch, "conv", src, dst, qw.weights, &qw.bias);
 }
 
 void Lowerer::lower_linear_int8(int n) {
@@ -131,16 +136,16 @@ void Lowerer::lower_linear_int8(int n) {
   const Chain ch = fusion_chain(n, false, false);
   const int producer = c_.value_of[static_cast<size_t>(node.inputs[0])];
   const Desc producer_desc = c_.values[static_cast<size_t>(producer)].desc;
-  const DataType src_type = quantized(producer) ? producer_desc.data_type() : quant_type(node.inputs[0]);
-  const float src_scale =
-      quantized(producer) ? c_.values[static_cast<size_t>(producer)].scale : quant_scale(node.inputs[0]);
+  const Quantization in_q = source_quantization(node.inputs[0]);
+  const DataType src_type = in_q.type;
+  const float src_scale = in_q.scale;
   Dims w_dims{lo.out_features};
   for (size_t i = 1; i < producer_desc.dims().size(); ++i) w_dims.push_back(producer_desc.dims()[i]);
   int64_t per_output = 1;
   for (size_t i = 1; i < w_dims.size(); ++i) per_output *= w_dims[i];
-  const bool to_output = ch.end == net_.output();
-  const Desc dst_desc = any_desc({o_.batch, lo.out_features}, to_output ? DataType::f32 : quant_type(ch.end));
-  const float dst_scale = to_output ? 1.0F : quant_scale(ch.end);
+  const Quantization out = output_quantization(ch.end);
+  const float dst_scale = out.scale;
+  const Desc dst_desc = any_desc({o_.batch, lo.out_features}, out.type);
   std::vector<float> scales(static_cast<size_t>(lo.out_features), 1.0F);
   std::optional<Activation> act;
   if (ch.act >= 0) act = activation_of(*net_.node(ch.act).layer);
@@ -164,20 +169,14 @@ void Lowerer::lower_linear_int8(int n) {
   pd = make_pd(pd.src_desc());
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   const int dst = new_value(pd.dst_desc(), -1, dst_scale);
-  Op op = primitive_op(pd, n, chain_label(ch), "fc");
-  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
-                    format_string(pd.weights_desc());
-  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-  op.fixed_args = {{DNNL_ARG_WEIGHTS, qw.weights}, {DNNL_ARG_BIAS, qw.bias}};
-  add_op(std::move(op));
-  for (int m : ch.nodes) bind_node(m, dst);
+  add_weight_op(pd, ch, "fc", src, dst, qw.weights, &qw.bias);
 }
 
 void Lowerer::lower_add_int8(int n) {
   // y_q = sum_i (s_i / s_y) x_q,i, rounded once; the net's output stays f32.
-  const bool to_output = n == net_.output();
-  const DataType dst_type = to_output ? DataType::f32 : quant_type(n);
-  const float dst_scale = to_output ? 1.0F : quant_scale(n);
+  const Quantization out = output_quantization(n);
+  const DataType dst_type = out.type;
+  const float dst_scale = out.scale;
   Sources in;
   std::vector<float> scales;
   for (int j : net_.node(n).inputs) {
@@ -195,8 +194,9 @@ void Lowerer::lower_add_int8(int n) {
 
 void Lowerer::lower_concat_int8(int n) {
   // Every part requantized to the concatenation's scale (its range covers them all).
-  const DataType dst_type = n == net_.output() ? DataType::f32 : quant_type(n);
-  const float dst_scale = n == net_.output() ? 1.0F : quant_scale(n);
+  const Quantization out = output_quantization(n);
+  const DataType dst_type = out.type;
+  const float dst_scale = out.scale;
   Sources in;
   for (int j : net_.node(n).inputs) {
     const int v = c_.value_of[static_cast<size_t>(j)];

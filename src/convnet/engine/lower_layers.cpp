@@ -136,14 +136,7 @@ void Lowerer::lower_conv(int n) {
   const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(out_channels),
                                              store[0].data(), co.bias ? store[1].data() : nullptr, ch.bn >= 0, fold);
   const int dst = chain_destination(ch, pd.dst_desc(), src);
-  Op op = primitive_op(pd, n, chain_label(ch), "conv");
-  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
-                    format_string(pd.weights_desc());
-  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-  op.fixed_args = {{DNNL_ARG_WEIGHTS, pw.weights}};
-  if (with_bias) op.fixed_args.emplace(DNNL_ARG_BIAS, pw.bias);
-  add_op(std::move(op));
-  for (int m : ch.nodes) bind_node(m, dst);
+  add_weight_op(pd, ch, "conv", src, dst, pw.weights, with_bias ? &pw.bias : nullptr);
 }
 
 void Lowerer::lower_linear(int n) {
@@ -175,14 +168,7 @@ void Lowerer::lower_linear(int n) {
   const PreparedWeights pw = prepare_weights(plain_desc(w_dims), pd.weights_desc(), vector_desc(lo.out_features),
                                              store[0].data(), lo.bias ? store[1].data() : nullptr, false, {});
   const int dst = new_value(pd.dst_desc());
-  Op op = primitive_op(pd, n, chain_label(ch), "fc");
-  op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
-                    format_string(pd.weights_desc());
-  op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-  op.fixed_args = {{DNNL_ARG_WEIGHTS, pw.weights}};
-  if (lo.bias) op.fixed_args.emplace(DNNL_ARG_BIAS, pw.bias);
-  add_op(std::move(op));
-  for (int m : ch.nodes) bind_node(m, dst);
+  add_weight_op(pd, ch, "fc", src, dst, pw.weights, lo.bias ? &pw.bias : nullptr);
 }
 
 void Lowerer::lower_batch_norm(int n) {

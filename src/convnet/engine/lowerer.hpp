@@ -241,6 +241,15 @@ class Lowerer {
   [[nodiscard]] DataType quant_type(int node) const;
   /// Real value of one step of the node's quantized output.
   [[nodiscard]] float quant_scale(int node) const;
+  struct Quantization {
+    DataType type;
+    float scale;
+  };
+  /// How an int8 layer reads the (computed) output of `node`: as stored when it is quantized, else
+  /// quantized by the node's calibrated range.
+  [[nodiscard]] Quantization source_quantization(int node) const;
+  /// What an int8 op ending at `node` writes: f32 for the net's output, else the node's quantization.
+  [[nodiscard]] Quantization output_quantization(int node) const;
   /// `v` in f32 (real values), its layout kept.
   int dequantized(int v, int node) {
     if (!quantized(v)) return v;
@@ -420,6 +429,21 @@ class Lowerer {
   PreparedWeights prepare_weights(const Desc& plain_w, const Desc& chosen_w, const Desc& bias_desc,
                                   float* store_w, float* store_b, bool fold_bn,
                                   std::function<void(float*, float*)> fold);
+
+  /// The op of a weight layer's chain (conv, fc): src -> dst with its weights and (when not null)
+  /// bias; every node of the chain is bound to dst.
+  template <class PrimitiveDesc>
+  void add_weight_op(const PrimitiveDesc& pd, const Chain& ch, const std::string& kind, int src, int dst,
+                     const dnnl::memory& weights, const dnnl::memory* bias) {
+    Op op = primitive_op(pd, ch.nodes[0], chain_label(ch), kind);
+    op.info.formats = format_string(pd.src_desc()) + " -> " + format_string(pd.dst_desc()) + ", weights " +
+                      format_string(pd.weights_desc());
+    op.value_args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    op.fixed_args = {{DNNL_ARG_WEIGHTS, weights}};
+    if (bias != nullptr) op.fixed_args.emplace(DNNL_ARG_BIAS, *bias);
+    add_op(std::move(op));
+    for (int m : ch.nodes) bind_node(m, dst);
+  }
 
   /// Folds inference batch norm into the preceding layer: per output channel k,
   /// s = gamma / sqrt(var + eps); w' = s w; b' = s (b - mean) + beta.
