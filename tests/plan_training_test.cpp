@@ -15,12 +15,6 @@
 namespace convnet {
 namespace {
 
-std::vector<int64_t> batched(const Net& net, int node, int64_t batch) {
-  std::vector<int64_t> dims{batch};
-  for (int64_t d : net.node(node).output.dims()) dims.push_back(d);
-  return dims;
-}
-
 /// A copy of the store's gradient block, to compare with after later backward passes.
 std::vector<float> gradients(ParamStore& store) {
   const std::span<float> block = store.grad_block();

@@ -215,9 +215,11 @@ void Executor::set_activation_ranges(std::vector<ActivationRange> ranges) {
   training_plan_ = nullptr;
 }
 
-void Executor::backward(const Tensor& grad_output) { backward_from(net_.output(), grad_output); }
+void Executor::backward(const Tensor& grad_output, const std::function<void(int node)>& on_grads_final) {
+  backward_from(net_.output(), grad_output, on_grads_final);
+}
 
-void Executor::backward_from(int node, const Tensor& grad) {
+void Executor::backward_from(int node, const Tensor& grad, const std::function<void(int node)>& on_grads_final) {
   if (!trained_forward_) {
     throw Error("backward needs a forward in training mode first (or, with input gradients wanted, any forward)");
   }
@@ -226,7 +228,7 @@ void Executor::backward_from(int node, const Tensor& grad) {
   params_dirty_ = true;
   if (training_plan_ != nullptr) {
     if (node != net_.output()) throw Error("backward from an inner node needs input gradients wanted");
-    training_plan_->backward(grad_output, !grads_zero_);
+    training_plan_->backward(grad_output, !grads_zero_, on_grads_final);
     grads_zero_ = false;
     if (profiling_) {
       const auto& backward = training_plan_->node_backward_seconds();
@@ -282,6 +284,14 @@ void Executor::backward_from(int node, const Tensor& grad) {
     if (i != out) spare_.push_back(std::move(grad_values_[i]));  // consumed
   }
   grads_zero_ = false;
+  if (on_grads_final) {
+    for (size_t i = nodes.size(); i-- > 0;) {
+      const auto& specs = nodes[i].params;
+      if (std::any_of(specs.begin(), specs.end(), [](const ParamSpec& p) { return !p.is_buffer; })) {
+        on_grads_final(static_cast<int>(i));
+      }
+    }
+  }
 }
 
 Tensor Executor::take_buffer(const std::vector<int64_t>& dims) {

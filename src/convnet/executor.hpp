@@ -5,6 +5,7 @@
 // backward in reverse, summing gradients where a tensor fans out.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <span>
@@ -64,11 +65,13 @@ class Executor {
   const Tensor& forward(std::span<const Tensor* const> inputs, bool training);
   const Tensor& forward(const Tensor& input, bool training);
   /// After forward(training = true), or any forward while input gradients are wanted: adds
-  /// dL/dparams into every gradient (and computes dL/dinputs when wanted).
-  void backward(const Tensor& grad_output);
+  /// dL/dparams into every gradient (and computes dL/dinputs when wanted). `on_grads_final(node)`,
+  /// when given, runs once per node with learnable parameters as soon as its gradients are
+  /// complete (Plan::backward; the layer-by-layer path calls it for every node at the end).
+  void backward(const Tensor& grad_output, const std::function<void(int node)>& on_grads_final = {});
   /// The same from an inner node: `grad` is dL/d(node's output) of the last forward; nodes after
   /// it are skipped. Needs the layer-by-layer path (input gradients wanted).
-  void backward_from(int node, const Tensor& grad);
+  void backward_from(int node, const Tensor& grad, const std::function<void(int node)>& on_grads_final = {});
   void zero_grad();
   /// Ask backward to also compute dL/dinputs (off by default). While on, forward runs layer by
   /// layer and keeps every node's output, and an inference forward may be followed by backward

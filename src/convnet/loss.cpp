@@ -6,7 +6,8 @@
 
 namespace convnet {
 
-double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labels, Tensor& grad_logits) {
+double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labels, Tensor& grad_logits,
+                             int64_t mean_over) {
   const int64_t batch = logits.dims().empty() ? 0 : logits.dim(0);
   const int64_t features = batch == 0 ? 0 : logits.numel() / batch;
   if (static_cast<int64_t>(labels.size()) != batch) {
@@ -21,11 +22,12 @@ double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labe
   if (grad_logits.dims() != logits.dims()) grad_logits = Tensor(logits.dims());
   const float loss = kernels::reference::softmax_cross_entropy_forward(batch, features, logits.data(), labels.data(),
                                                                        grad_logits.data());
-  // dL/dx = (p - onehot(label)) / N, in place over the probabilities.
+  // dL/dx = (p - onehot(label)) / M, in place over the probabilities.
+  const auto divisor = static_cast<float>(mean_over > 0 ? mean_over : batch);
   for (int64_t n = 0; n < batch; ++n) {
     float* g = grad_logits.data() + n * features;
     g[labels[static_cast<size_t>(n)]] -= 1.0f;
-    for (int64_t f = 0; f < features; ++f) g[f] /= static_cast<float>(batch);
+    for (int64_t f = 0; f < features; ++f) g[f] /= divisor;
   }
   return loss;
 }

@@ -8,8 +8,11 @@
 
 namespace convnet {
 
-/// Loss of (N, F) logits against labels in [0, F); writes dL/dlogits = (softmax - onehot) / N
-/// into `grad_logits` (resized as needed). Throws Error on a label out of range.
-double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labels, Tensor& grad_logits);
+/// Loss of (N, F) logits against labels in [0, F); writes dL/dlogits = (softmax - onehot) / M
+/// into `grad_logits` (resized as needed), M = `mean_over` or, when 0, N (a piece of a larger
+/// batch passes the whole batch's size). Returns the mean loss over the N rows. Throws Error on a
+/// label out of range.
+double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labels, Tensor& grad_logits,
+                             int64_t mean_over = 0);
 
 }  // namespace convnet

@@ -71,10 +71,11 @@ struct Result {
   bool signalled = false;  // killed by a signal: a crash
 };
 
-// Runs `convnet ARGS...`, capturing stdout through the pipe and stderr through a temp file.
-inline Result run(const std::vector<std::string>& args) {
+// Runs `PROGRAM ARGS...` (found on PATH), capturing stdout through the pipe and stderr through a
+// temp file.
+inline Result run_program(const std::string& program, const std::vector<std::string>& args) {
   TempFile err(".err");
-  std::string command = quote(CONVNET_CLI);
+  std::string command = quote(program);
   for (const std::string& a : args) command += " " + quote(a);
   command += " 2> " + quote(err.path().string());
   Result r;
@@ -92,6 +93,9 @@ inline Result run(const std::vector<std::string>& args) {
   r.err = read_file(err.path());
   return r;
 }
+
+// Runs `convnet ARGS...`.
+inline Result run(const std::vector<std::string>& args) { return run_program(CONVNET_CLI, args); }
 
 
 inline std::vector<std::string> lines_of(const std::string& text) {

@@ -18,6 +18,13 @@
 
 namespace convnet {
 
+/// (batch, ...node's output shape).
+inline std::vector<int64_t> batched(const Net& net, int node, int64_t batch) {
+  std::vector<int64_t> dims{batch};
+  for (int64_t d : net.node(node).output.dims()) dims.push_back(d);
+  return dims;
+}
+
 inline Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
   Tensor t(std::move(dims));
   std::mt19937 rng(seed);

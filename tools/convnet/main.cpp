@@ -2,8 +2,10 @@
 // explain), running (forward, bench), training (train, eval, predict) and pictures (visualize, plot).
 // Every convnet::Error becomes one line on stderr and exit code 1; usage errors exit 2.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include "bench.hpp"
 #include "cli_checks.hpp"
@@ -12,6 +14,7 @@
 #include "train_commands.hpp"
 #include "visualize_commands.hpp"
 #include "convnet/analysis/summary.hpp"
+#include "convnet/distributed/communicator.hpp"
 #include "convnet/engine/plan.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
@@ -63,6 +66,20 @@ nlohmann::json plan_memory_json(const PlanMemory& plan) {
 void add_net_argument(CLI::App* command, std::string& net) {
   command->add_option("NET", net, "a zoo model name ('convnet list'), a model file (.cnet), a Darknet .cfg or an ONNX file")
       ->required();
+}
+
+// One line on stderr and exit code 1. In a distributed run a rank's failure stops every rank
+// (MPI_Abort); a rank other than 0 waits a moment first, so that when every rank failed alike
+// (bad options, a diverged loss) rank 0's line is the one printed.
+int fail(const std::string& message) {
+  if (launched_by_mpirun() && built_with_mpi() && world().size() > 1) {
+    Communicator& comm = world();
+    if (comm.rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::cerr << "convnet: " << (comm.rank() == 0 ? "" : comm.where() + ": ") << message << std::endl;
+    abort_job(1);
+  }
+  std::cerr << "convnet: " << message << "\n";
+  return 1;
 }
 
 }  // namespace
@@ -223,13 +240,10 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const Error& e) {
-    std::cerr << "convnet: " << e.what() << "\n";
-    return 1;
+    return fail(e.what());
   } catch (...) {
     // A failure the library did not turn into a convnet::Error: still one line, naming the command.
-    std::cerr << "convnet: " << describe_exception(std::current_exception(), app.get_subcommands().front()->get_name())
-              << "\n";
-    return 1;
+    return fail(describe_exception(std::current_exception(), app.get_subcommands().front()->get_name()));
   }
   return 0;
 }

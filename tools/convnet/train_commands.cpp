@@ -15,11 +15,13 @@
 
 #include "cli_checks.hpp"
 #include "convnet/data/dataset.hpp"
+#include "convnet/distributed/communicator.hpp"
 #include "convnet/error.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/quantize.hpp"
+#include "convnet/train/data_parallel.hpp"
 #include "convnet/train/trainer.hpp"
 
 namespace convnet {
@@ -32,6 +34,8 @@ struct TrainArgs {
   std::string normalization = "per-channel";
   int threads = 0;
   bool deterministic = false;
+  int64_t groups = kDefaultGradientGroups;
+  double timeout = 60;
   bool reference = false;
   int64_t warmup = 0;
 };
@@ -113,9 +117,22 @@ std::string describe_settings(const TrainOptions& o) {
   return out + ", seed " + std::to_string(o.seed);
 }
 
+// Under mpirun, each rank takes an equal share of this host's cores unless --threads says.
+int default_threads(const TrainArgs& a) {
+  if (a.deterministic) return 1;
+  if (a.threads > 0) return a.threads;
+  const char* local_ranks = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks = local_ranks != nullptr ? std::atoi(local_ranks) : 1;
+  return ranks > 1 ? std::max(1, omp_get_num_procs() / ranks) : 0;
+}
+
 int run_train(TrainArgs& a) {
-  if (a.deterministic) a.threads = 1;
+  a.threads = default_threads(a);
   set_threads(a.threads);
+  Communicator& comm = world();
+  comm.set_timeout(a.timeout);
+  a.options.comm = &comm;
+  a.options.groups = a.deterministic ? a.groups : 0;
   a.options.schedule = parse_schedule(a.schedule);
   a.options.schedule.warmup_epochs = a.warmup;
   if (a.normalization == "none") a.options.normalization = Normalization::Mode::None;
@@ -125,7 +142,7 @@ int run_train(TrainArgs& a) {
   a.options.backend = a.reference ? Backend::Reference : Backend::OneDnn;
   install_stop_handlers();
   a.options.stop_requested = [] { return g_stop_signal != 0; };
-  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  const bool terminal = ::isatty(STDOUT_FILENO) != 0 && comm.size() == 1;
   RunInfo run;
   auto ready = [&](const RunInfo& info) {
     run = info;
@@ -136,6 +153,12 @@ int run_train(TrainArgs& a) {
                   static_cast<long long>(info.start_batch), static_cast<long long>(info.batches_per_epoch));
     } else {
       std::printf("training %s: ", info.network.c_str());
+    }
+    if (comm.size() > 1) {
+      std::printf("%d ranks (%s), %d thread(s) each, ", comm.size(),
+                  a.deterministic ? ("deterministic: " + std::to_string(a.groups) + " gradient groups per batch").c_str()
+                                  : "gradients all-reduced in buckets during the backward pass",
+                  omp_get_max_threads());
     }
     std::printf("%s\n  data %s: %lld train, %lld %s, %lld test images; output in %s\n", describe_settings(o).c_str(),
                 o.data.c_str(), static_cast<long long>(info.train_images), static_cast<long long>(info.eval_images),
@@ -164,11 +187,13 @@ int run_train(TrainArgs& a) {
     std::fflush(stdout);
   };
   const TrainResult result = train(a.options, ready, progress, epoch_done);
+  if (comm.rank() != 0) return result.interrupted ? 130 : 0;  // rank 0 reports
   if (result.interrupted) {
     if (terminal) std::printf("\r%s\r", std::string(100, ' ').c_str());
     std::fflush(stdout);
     const char* signal_name = g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
     std::string resume = shell_word(a.program) + " train --resume --out " + shell_word(a.options.out_dir);
+    if (a.deterministic && a.groups != kDefaultGradientGroups) resume += " --groups " + std::to_string(a.groups);
     if (a.deterministic) resume += " --deterministic";
     else if (a.threads > 0) resume += " --threads " + std::to_string(a.threads);
     if (a.reference) resume += " --reference";
@@ -188,6 +213,13 @@ int run_train(TrainArgs& a) {
   std::printf("test accuracy: top-1 %.2f%%, top-5 %.2f%% (loss %.4f) on %lld test images, after %.1f s\n",
               100 * result.test_top1, 100 * result.test_top5, result.test_loss,
               static_cast<long long>(run.test_images), result.seconds);
+  if (comm.size() > 1 && result.timing.steps > 0) {
+    const StepTiming& t = result.timing;
+    std::printf("%d ranks: %lld steps, %.2f MB of gradients summed per step, %.1f%% of step time waiting for the "
+                "sum after the backward (rank 0)\n",
+                comm.size(), static_cast<long long>(t.steps), static_cast<double>(t.bytes_per_step) / 1e6,
+                100 * t.waiting_seconds / std::max(t.seconds, 1e-9));
+  }
   return 0;
 }
 
@@ -314,7 +346,16 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
       ->capture_default_str();
   train->add_option("--checkpoint-every", t.checkpoint_every, "also checkpoint every N steps (0: at epoch ends)");
   train->add_option("--threads", train_args->threads, "threads (default: all cores)")->check(thread_count());
-  train->add_flag("--deterministic", train_args->deterministic, "one thread: bit-identical runs and resumes");
+  train->add_flag("--deterministic", train_args->deterministic,
+                  "one thread per process and each batch's gradient summed from --groups groups in a fixed order: "
+                  "bit-identical runs and resumes, and the same bits from 1, 2, 4 ... --groups ranks under mpirun");
+  train->add_option("--groups", train_args->groups, "with --deterministic: gradient groups per batch (a power of two)")
+      ->check(whole_number(1, 1 << 20))
+      ->capture_default_str();
+  train->add_option("--timeout", train_args->timeout,
+                    "under mpirun: seconds a rank waits for the others before it declares one stopped or hung")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
   train->add_flag("--reference", train_args->reference, "reference kernels instead of oneDNN (slow)");
   train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)");
 
@@ -345,7 +386,7 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
                              "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {
       if (train->get_option(name)->count() > 0) {
         throw CLI::ValidationError(std::string(name) + ": --resume continues with the run's own settings; only "
-                                   "--epochs, --threads, --deterministic and --reference may be given");
+                                   "--epochs, --threads, --deterministic, --groups, --timeout and --reference may be given");
       }
     }
   });

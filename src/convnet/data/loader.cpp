@@ -22,8 +22,6 @@ uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-uint64_t combine(uint64_t hash, uint64_t value) { return splitmix64(hash ^ splitmix64(value)); }
-
 /// A SplitMix64 stream with its own distributions: the standard library's distributions differ
 /// between implementations, and runs must be reproducible everywhere.
 class Rng {
@@ -67,6 +65,8 @@ constexpr float kEigenvectors[3][3] = {
 };
 
 }  // namespace
+
+uint64_t seed_combine(uint64_t hash, uint64_t value) { return splitmix64(hash ^ splitmix64(value)); }
 
 void crop_with_padding(float* image, const Shape& shape, int64_t padding, int64_t dy, int64_t dx) {
   if (padding < 0 || dy < 0 || dx < 0 || dy > 2 * padding || dx > 2 * padding)
@@ -123,6 +123,10 @@ BatchLoader::BatchLoader(const Dataset& data, const Normalization& norm, LoaderO
                 std::to_string(data_.size()) + " images of " + std::to_string(data_.image_size()));
   check_normalization(norm_, data_.image_shape);
   options_.prefetch = std::max(options_.prefetch, 1);
+  if (options_.parts < 1 || options_.part_begin < 0 || options_.part_begin >= options_.part_end ||
+      options_.part_end > options_.parts)
+    throw Error("batch pieces [" + std::to_string(options_.part_begin) + ", " + std::to_string(options_.part_end) +
+                ") of " + std::to_string(options_.parts) + " are not a range of pieces");
 
   const int64_t n = data_.size();
   batches_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
@@ -133,7 +137,7 @@ BatchLoader::BatchLoader(const Dataset& data, const Normalization& norm, LoaderO
   order_.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order_[i] = i;
   if (options_.shuffle) {
-    Rng rng(combine(combine(options_.seed, kShuffleStream), static_cast<uint64_t>(epoch_)));
+    Rng rng(seed_combine(seed_combine(options_.seed, kShuffleStream), static_cast<uint64_t>(epoch_)));
     for (int64_t i = n - 1; i > 0; --i)
       std::swap(order_[i], order_[static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
   }
@@ -194,8 +198,11 @@ void BatchLoader::produce() {
 }
 
 BatchLoader::Batch BatchLoader::make_batch(int64_t batch_index) const {
-  const int64_t start = batch_index * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, data_.size() - start);
+  const int64_t batch_start = batch_index * options_.batch_size;
+  const int64_t batch_count = std::min(options_.batch_size, data_.size() - batch_start);
+  const int64_t start = batch_start + piece_start(batch_count, options_.part_begin, options_.parts);
+  const int64_t count = piece_start(batch_count, options_.part_end, options_.parts) -
+                        piece_start(batch_count, options_.part_begin, options_.parts);
   const int64_t size = data_.image_size();
   const Shape& shape = data_.image_shape;
   std::vector<int64_t> dims{count};
@@ -207,14 +214,14 @@ BatchLoader::Batch BatchLoader::make_batch(int64_t batch_index) const {
   const bool augmenting = augment.crop_padding > 0 || augment.horizontal_flip || lighting;
   static const std::vector<float> no_std;
   const std::vector<float>& lighting_std = norm_.mode == Normalization::Mode::None ? no_std : norm_.std;
-  const uint64_t epoch_seed = combine(combine(options_.seed, kAugmentStream), static_cast<uint64_t>(epoch_));
+  const uint64_t epoch_seed = seed_combine(seed_combine(options_.seed, kAugmentStream), static_cast<uint64_t>(epoch_));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t sample = order_[start + i];
     float* image = batch.images.data() + i * size;
     normalized_image(data_, sample, norm_, image);
     batch.labels[i] = data_.labels[sample];
     if (!augmenting) continue;
-    Rng rng(combine(epoch_seed, static_cast<uint64_t>(sample)));
+    Rng rng(seed_combine(epoch_seed, static_cast<uint64_t>(sample)));
     if (augment.crop_padding > 0) {
       const auto range = static_cast<uint64_t>(2 * augment.crop_padding + 1);
       const auto dy = static_cast<int64_t>(rng.below(range));

@@ -62,6 +62,10 @@ void flip_horizontal(float* image, const Shape& shape);
 /// when `std` is not empty.
 void add_pca_lighting(float* image, const Shape& shape, const float alpha[3], const std::vector<float>& std);
 
+/// A seed derived from a seed and a value (SplitMix64 of both): independent streams per epoch,
+/// sample, step or group.
+[[nodiscard]] uint64_t seed_combine(uint64_t hash, uint64_t value);
+
 struct LoaderOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
@@ -69,7 +73,15 @@ struct LoaderOptions {
   AugmentOptions augment{};
   uint64_t seed = 0;
   int prefetch = 2;             // batches prepared ahead by the background thread
+  // Distributed runs: every batch is cut into `parts` pieces (piece p holds images
+  // [count * p / parts, count * (p + 1) / parts) of a batch of count), and this loader yields
+  // pieces [part_begin, part_end) of each: one rank's share of the same global batch.
+  int64_t parts = 1;
+  int64_t part_begin = 0, part_end = 1;
 };
+
+/// Where piece `part` of `parts` of a batch of `count` images begins (part = parts: the end).
+[[nodiscard]] inline int64_t piece_start(int64_t count, int64_t part, int64_t parts) { return count * part / parts; }
 
 /// One epoch of batches, in order, from `first_batch` on (for resuming mid-epoch).
 /// The order is a shuffle seeded by (seed, epoch); a sample's augmentation is seeded by

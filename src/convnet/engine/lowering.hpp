@@ -68,6 +68,7 @@ struct Plan::Compiled {
   int64_t fold_floats = 0;                             // largest weight folded then reordered
   Tensor fold_buffer;                                  // (fold_floats)
   int forward_ops = 0;                                 // ops [0, forward_ops) are the forward
+  std::vector<std::vector<int>> grads_final_after;     // per op: nodes whose parameter gradients it completes
   std::vector<int> value_of;                           // per node
   std::vector<int> input_values;                       // per net input
   std::vector<const float*> user_inputs;               // set by forward()

@@ -110,6 +110,23 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
                                "plan output");
   c.node_seconds.assign(net.nodes().size(), 0.0);
   c.node_backward_seconds.assign(net.nodes().size(), 0.0);
+  // A node's parameter gradients are written by backward ops charged to it; they are final after
+  // the last of them (or, for a node none is charged to, after the last op of all).
+  c.grads_final_after.assign(c.ops.size(), {});
+  if (options_.training && !c.ops.empty()) {
+    for (size_t n = 0; n < net.nodes().size(); ++n) {
+      const auto& specs = net.nodes()[n].params;
+      if (std::none_of(specs.begin(), specs.end(), [](const ParamSpec& p) { return !p.is_buffer; })) continue;
+      size_t last = c.ops.size() - 1;
+      for (size_t i = c.ops.size(); i-- > static_cast<size_t>(c.forward_ops);) {
+        if (c.ops[i].node == static_cast<int>(n)) {
+          last = i;
+          break;
+        }
+      }
+      c.grads_final_after[last].push_back(static_cast<int>(n));
+    }
+  }
   if (!options_.allocate) return;
 
   // Binding: every argument of every op is a fixed memory now; one scratchpad serves all ops.
@@ -167,7 +184,7 @@ const Tensor& Plan::forward(std::span<const Tensor* const> inputs) {
   return c.output;
 }
 
-void Plan::backward(const Tensor& grad_output, bool accumulate) {
+void Plan::backward(const Tensor& grad_output, bool accumulate, const std::function<void(int node)>& on_grads_final) {
   Compiled& c = *compiled_;
   if (!options_.training) throw Error("plan: backward needs a plan compiled for training (PlanOptions::training)");
   if (!forwarded_) throw Error("plan: backward needs a forward first");
@@ -181,14 +198,20 @@ void Plan::backward(const Tensor& grad_output, bool accumulate) {
     if (c.saved_grads.numel() != static_cast<int64_t>(grads.size())) c.saved_grads = Tensor({static_cast<int64_t>(grads.size())});
     std::copy(grads.begin(), grads.end(), c.saved_grads.data());
   }
-  run_ops(c.forward_ops, static_cast<int>(c.ops.size()), c.node_backward_seconds);
+  run_ops(c.forward_ops, static_cast<int>(c.ops.size()), c.node_backward_seconds,
+          accumulate ? std::function<void(int)>() : on_grads_final);
   if (accumulate) {
     const float* saved = c.saved_grads.data();
     for (size_t i = 0; i < grads.size(); ++i) grads[i] += saved[i];
+    if (on_grads_final) {
+      for (const std::vector<int>& nodes : c.grads_final_after) {
+        for (int node : nodes) on_grads_final(node);
+      }
+    }
   }
 }
 
-void Plan::run_ops(int begin, int end, std::vector<double>& seconds) {
+void Plan::run_ops(int begin, int end, std::vector<double>& seconds, const std::function<void(int node)>& on_grads_final) {
   Compiled& c = *compiled_;
   for (int i = begin; i < end; ++i) {
     engine::Op& op = c.ops[static_cast<size_t>(i)];
@@ -204,6 +227,10 @@ void Plan::run_ops(int begin, int end, std::vector<double>& seconds) {
     if (c.profiling && op.node >= 0) {
       c.stream.wait();
       seconds[static_cast<size_t>(op.node)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    if (on_grads_final && !c.grads_final_after[static_cast<size_t>(i)].empty()) {
+      c.stream.wait();
+      for (int node : c.grads_final_after[static_cast<size_t>(i)]) on_grads_final(node);
     }
   }
   c.stream.wait();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <span>
@@ -106,7 +107,11 @@ class Plan {
   /// (sources, batch statistics, pooling workspaces) is this plan's own. The gradients are
   /// written in place; with `accumulate` the previous gradients are copied aside first and added
   /// back (pass false when they are known to be zero: no copy, no extra pass).
-  void backward(const Tensor& grad_output, bool accumulate = true);
+  /// `on_grads_final(node)`, when given, is called as soon as `node`'s parameter gradients are
+  /// complete (right after the last op that writes them; with `accumulate`, after the adding back),
+  /// once for every node with learnable parameters: a distributed run starts summing them there.
+  void backward(const Tensor& grad_output, bool accumulate = true,
+                const std::function<void(int node)>& on_grads_final = {});
 
   /// A plain f32 copy (batch, ...shape) of a tapped node's output from the last forward.
   [[nodiscard]] Tensor tap(const std::string& name) const;
@@ -129,8 +134,9 @@ class Plan {
 
  private:
   void poison_dead_storages(int op);
-  /// Runs ops [begin, end), charging their time to `seconds` per node while profiling.
-  void run_ops(int begin, int end, std::vector<double>& seconds);
+  /// Runs ops [begin, end), charging their time to `seconds` per node while profiling, and calls
+  /// `on_grads_final` after each op for the nodes whose gradients it completed.
+  void run_ops(int begin, int end, std::vector<double>& seconds, const std::function<void(int node)>& on_grads_final = {});
 
   const Net& net_;
   ParamStore& params_;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "convnet/error.hpp"
@@ -13,6 +14,7 @@
 #include "convnet/loss.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
+#include "convnet/train/data_parallel.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/run_checks.hpp"
 #include "convnet/visualize/plot.hpp"
@@ -139,13 +141,16 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
                   const std::function<void(const Progress&)>& on_progress,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const auto run_start = Clock::now();
+  Communicator one_process;
+  Communicator& comm = given.comm != nullptr ? *given.comm : one_process;
+  const bool root = comm.rank() == 0;  // writes the output folder and reports
   if (given.out_dir.empty()) throw SpecError("train: --out DIR is required");
   const fs::path dir(given.out_dir);
   const fs::path checkpoint_path = dir / kCheckpointFile;
   const std::string checkpoint = checkpoint_path.string();
   std::error_code ec;
   auto holds_run = [&] { return fs::exists(checkpoint_path, ec) || fs::exists(dir / "metrics.csv", ec); };
-  if (holds_run() && !given.resume) {
+  if (root && holds_run() && !given.resume) {
     throw IoError(given.out_dir + ": holds another run (checkpoint.safetensors / metrics.csv); use --resume to "
                   "continue it or choose another --out");
   }
@@ -242,18 +247,26 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     }
   }
   const std::string eval_name = o.validation > 0 ? "val" : "test";
-  if (holds_run() && !o.resume) throw IoError(o.out_dir + ": holds another run; use --resume or choose another --out");
-  const RunLock lock(o.out_dir);
-  if (holds_run() && !o.resume) throw IoError(o.out_dir + ": another run started writing here; choose another --out");
-  if (on_ready) {
+  DataParallel parallel(comm, executor, {.groups = o.groups, .seed = o.seed});
+  parallel.broadcast_parameters();
+  std::optional<RunLock> lock;
+  if (root) {
+    if (holds_run() && !o.resume) throw IoError(o.out_dir + ": holds another run; use --resume or choose another --out");
+    lock.emplace(o.out_dir);
+    if (holds_run() && !o.resume) throw IoError(o.out_dir + ": another run started writing here; choose another --out");
+  }
+  if (root && on_ready) {
     on_ready({o, net.name(), data.train.size(), eval_set.size(), data.test.size(), eval_name, at.epoch, at.batch,
               batches_per_epoch});
   }
-  if (o.resume) write_metrics_csv(dir, history, eval_name);  // a crash may have come between checkpoint and CSV
+  if (root && o.resume) write_metrics_csv(dir, history, eval_name);  // a crash may have come between checkpoint and CSV
 
   double loss_sum = at.loss_sum, correct = at.correct, seen = at.seen, epoch_seconds = at.epoch_seconds;
-  LoaderOptions loader_options{.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed};
+  const LoaderOptions loader_options =
+      parallel.shard({.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed});
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
+    parallel.average_buffers();
+    if (!root) return;
     nlohmann::json m = {{"network", net.name()}, {"model", model_text}, {"input_shape", data.train.image_shape.dims()},
                         {"normalization", norm.to_json()}, {"class_names", data.train.class_names},
                         {"epoch", at_epoch}, {"batch", at_batch}, {"step", optimizer->steps()},
@@ -266,6 +279,11 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   };
   TrainResult result;
   auto stop_requested = [&] { return o.stop_requested && o.stop_requested(); };
+  auto any_rank_stops = [&] {  // every rank must leave at the same step
+    double stop = stop_requested() ? 1 : 0;
+    if (comm.size() > 1) comm.sum(std::span<double>(&stop, 1));
+    return stop > 0;
+  };
   auto interrupted = [&](int64_t at_epoch, int64_t at_batch, bool checkpointed) {
     result.epochs = history;
     result.interrupted = true;
@@ -273,13 +291,14 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     result.stopped_epoch = at_epoch;
     result.stopped_batch = at_batch;
     result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+    result.timing = parallel.timing();
     return result;
   };
-  if (stop_requested()) return interrupted(at.epoch, at.batch, false);
+  if (any_rank_stops()) return interrupted(at.epoch, at.batch, false);
 
   const std::string batch_memory = "for a batch of " + std::to_string(o.batch) + " (try a smaller --batch)";
   const int64_t eval_batch = std::max<int64_t>(o.batch, 256);
-  Tensor images, grad_logits;
+  Tensor images;
   std::vector<int64_t> labels;
   std::vector<NamedParameter> params = executor.named_parameters();
   for (int64_t epoch = at.epoch, first_batch = at.batch; epoch < o.epochs; ++epoch, first_batch = 0) {
@@ -290,35 +309,30 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     while (loader.next(images, labels)) {
       const int64_t b = loader.position() - 1;
       lr = schedule.lr(static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(batches_per_epoch));
-      const double loss = with_memory_context(batch_memory, [&] {
-        const Tensor& logits = executor.forward(images, true);
-        const double value = softmax_cross_entropy(logits, labels, grad_logits);
-        for (size_t n = 0; n < labels.size(); ++n) {
-          const float* row = logits.data() + static_cast<int64_t>(n) * classes;
-          correct += static_cast<double>(std::max_element(row, row + classes) - row == labels[n]);
-        }
-        return value;
+      comm.set_phase("epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
+      const int64_t batch_images = std::min(o.batch, data.train.size() - b * o.batch);
+      const StepTotals step = with_memory_context(batch_memory, [&] {
+        return parallel.step(images, labels, batch_images, optimizer->steps(), stop_requested());
       });
+      const double loss = step.loss_sum / std::max(step.images, 1.0);
       if (!std::isfinite(loss)) {
-        throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " + std::to_string(epoch + 1) +
-                    ", batch " + std::to_string(b + 1) + " (learning rate " + std::to_string(lr) +
-                    "); the last good checkpoint is kept in " + o.out_dir + "; try a lower --lr");
+        throw CollectiveError("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
+                              std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (learning rate " +
+                              std::to_string(lr) + "); the last good checkpoint is kept in " + o.out_dir +
+                              "; try a lower --lr");
       }
-      loss_sum += loss * static_cast<double>(labels.size());
-      seen += static_cast<double>(labels.size());
-      with_memory_context(batch_memory, [&] {
-        executor.zero_grad();
-        executor.backward(grad_logits);
-      });
+      loss_sum += step.loss_sum;
+      correct += step.correct;
+      seen += step.images;
       optimizer->step(params, lr);
       epoch_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - segment_start).count();
-      if (on_progress) {
+      if (root && on_progress) {
         const double rate = seen / std::max(epoch_seconds, 1e-9);
         on_progress({epoch, o.epochs, b + 1, batches_per_epoch, loss_sum / seen, correct / seen, rate,
                      (static_cast<double>(data.train.size()) - seen) / std::max(rate, 1e-9)});
       }
       if (loader.position() < batches_per_epoch) {
-        const bool stop = stop_requested();
+        const bool stop = step.stop;
         if (stop || (o.checkpoint_every > 0 && optimizer->steps() % o.checkpoint_every == 0)) {
           save(epoch, loader.position());
         }
@@ -327,24 +341,28 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     }
     const Evaluation eval = with_memory_context("evaluating a batch of " + std::to_string(eval_batch) +
                                                     " (try a smaller --batch)",
-                                                [&] { return evaluate(executor, eval_set, norm, eval_batch); });
+                                                [&] {
+                                                  parallel.average_buffers();
+                                                  return parallel.evaluate(eval_set, norm, eval_batch);
+                                                });
     schedule.end_epoch(eval.top1);
     EpochMetrics m{epoch + 1, loss_sum / seen, correct / seen, eval.loss, eval.top1, eval.top5, lr, epoch_seconds};
     history.push_back(m);
     loss_sum = correct = seen = epoch_seconds = 0;
     save(epoch + 1, 0);
-    write_metrics_csv(dir, history, eval_name);
-    if (on_epoch) on_epoch(m);
-    if (epoch + 1 < o.epochs && stop_requested()) return interrupted(epoch + 1, 0, true);
+    if (root) write_metrics_csv(dir, history, eval_name);
+    if (root && on_epoch) on_epoch(m);
+    if (epoch + 1 < o.epochs && any_rank_stops()) return interrupted(epoch + 1, 0, true);
   }
 
   result.epochs = history;
   const Evaluation test = with_memory_context("evaluating the test set (try a smaller --batch)",
-                                              [&] { return evaluate(executor, data.test, norm, eval_batch); });
+                                              [&] { return parallel.evaluate(data.test, norm, eval_batch); });
   result.test_top1 = test.top1;
   result.test_top5 = test.top5;
   result.test_loss = test.loss;
   result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+  result.timing = parallel.timing();
   return result;
 }
 

@@ -10,6 +10,8 @@
 #include "convnet/compute.hpp"
 #include "convnet/data/dataset.hpp"
 #include "convnet/data/loader.hpp"
+#include "convnet/distributed/communicator.hpp"
+#include "convnet/train/data_parallel.hpp"
 #include "convnet/train/optimizer.hpp"
 #include "convnet/train/schedule.hpp"
 
@@ -33,6 +35,11 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;            // steps between mid-epoch checkpoints (0: epoch ends only)
   Backend backend = Backend::OneDnn;
   int64_t limit_train = 0;                 // use only the first N training images (0: all)
+  // How this invocation computes, not what the run is (not stored; give them again on resume):
+  int64_t groups = 0;                      // > 0: deterministic gradient groups per batch (DataParallel)
+  Communicator* comm = nullptr;            // the ranks of a distributed run (nullptr: one process);
+                                           // rank 0 writes the output folder, every rank reads the data
+                                           // and, on resume, the checkpoint (same paths on every host)
   // Not a setting: polled after every step; when it returns true the run checkpoints and stops.
   std::function<bool()> stop_requested;
 };
@@ -76,6 +83,7 @@ struct TrainResult {
   int64_t stopped_epoch = 0, stopped_batch = 0;
   double test_top1 = 0, test_top5 = 0, test_loss = 0;
   double seconds = 0;
+  StepTiming timing;                  // this invocation's steps (rank 0's), for distributed runs
 };
 
 /// Runs training as configured. Every check (options, data, checkpoint, output folder) runs before

@@ -1,0 +1,209 @@
+// Distributed training: the backward's gradient-ready hook that the bucketed all-reduce rides
+// on, and `mpirun -np N convnet train` on localhost: deterministic ranks give the single process's
+// checkpoint bit for bit, the fast mode stays close to it, a killed or hung rank stops the job
+// with a message naming it, and the run resumes with another rank count to the same bits.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "convnet/distributed/communicator.hpp"
+#include "convnet/model/model.hpp"
+#include "support/cli.hpp"
+#include "support/plan_checks.hpp"
+#include "support/train_data.hpp"
+
+namespace {
+
+using namespace convnet;
+using namespace convnet::testing;
+using Clock = std::chrono::steady_clock;
+
+// The hook fires once per learnable node, when its gradients are complete: a snapshot taken in
+// the hook equals the final gradient (so an all-reduce started there sums the right values).
+TEST(GradientHook, ReportsEachNodeOnceWhenItsGradientsAreFinal) {
+  for (const auto& [name, input_shape] : {std::pair{"lenet5", "1x28x28"}, std::pair{"resnet20", "1x28x28"},
+                                          std::pair{"cifar10-quick", "3x32x32"}, std::pair{"resnet110-sd", "3x32x32"},
+                                          std::pair{"densenet121", "3x32x32"}}) {
+    LoadOptions load;
+    load.input_shape = parse_input_option(input_shape);
+    Net net = load_model(name, load);
+    Executor executor(net, {.backend = Backend::OneDnn, .seed = 7});
+    const Tensor input = random_tensor(batched(net, net.inputs()[0], 2), 3);
+    const Tensor grad_output = random_tensor(batched(net, net.output(), 2), 5);
+    executor.forward(input, true);
+    ASSERT_NE(executor.last_plan(), nullptr) << name;
+    executor.zero_grad();
+    ParamStore& store = executor.parameter_store();
+    std::vector<std::vector<std::vector<float>>> seen(net.nodes().size());
+    std::vector<int> calls(net.nodes().size(), 0);
+    executor.backward(grad_output, [&](int node) {
+      ++calls[static_cast<size_t>(node)];
+      for (const Tensor& g : store.grads(static_cast<size_t>(node))) {
+        seen[static_cast<size_t>(node)].emplace_back(g.data(), g.data() + g.numel());
+      }
+    });
+    for (size_t n = 0; n < net.nodes().size(); ++n) {
+      const bool learnable = std::any_of(net.nodes()[n].params.begin(), net.nodes()[n].params.end(),
+                                         [](const ParamSpec& p) { return !p.is_buffer; });
+      ASSERT_EQ(calls[n], learnable ? 1 : 0) << name << ": " << net.nodes()[n].name;
+      for (size_t p = 0; p < seen[n].size(); ++p) {
+        const Tensor& g = store.grads(n)[p];
+        ASSERT_EQ(0, std::memcmp(seen[n][p].data(), g.data(), seen[n][p].size() * sizeof(float)))
+            << name << ": " << net.nodes()[n].name << " parameter " << p << " changed after the hook";
+      }
+    }
+  }
+}
+
+// Runs mpirun with `ranks` copies of `convnet ARGS...` on this host.
+std::vector<std::string> mpirun(int ranks, const std::vector<std::string>& args) {
+  std::vector<std::string> command{"--oversubscribe", "-np", std::to_string(ranks)};
+  if (::geteuid() == 0) command.insert(command.begin(), "--allow-run-as-root");
+  command.push_back(CONVNET_CLI);
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
+}
+
+// OpenMPI's own allocations are not ours to leak-check (the sanitizer build).
+class DistributedTraining : public TrainFolderTest {
+ protected:
+  DistributedTraining() : TrainFolderTest("convnet_mpi_test_", 6400, 200) {}
+  void SetUp() override {
+    if (!built_with_mpi()) GTEST_SKIP() << "built without MPI (install libopenmpi-dev and openmpi-bin)";
+    ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+    TrainFolderTest::SetUp();
+  }
+  [[nodiscard]] std::vector<std::string> run_args(const std::string& out, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args{"train", "lenet5", "--data", (root_ / "data").string(), "--out",
+                                  (root_ / out).string(), "--batch", "64", "--lr", "0.05", "--validation", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+};
+
+// Processes whose command line holds `marker` and whose MPI rank is `rank`.
+std::vector<pid_t> rank_processes(const std::string& marker, int rank) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = read_file(entry.path() / "cmdline");
+    if (cmdline.find(CONVNET_CLI) != 0 || cmdline.find(marker) == std::string::npos) continue;
+    std::string environ = read_file(entry.path() / "environ");
+    std::replace(environ.begin(), environ.end(), '\0', '\n');
+    if (("\n" + environ).find("\nOMPI_COMM_WORLD_RANK=" + std::to_string(rank) + "\n") != std::string::npos) {
+      found.push_back(static_cast<pid_t>(std::stoi(pid)));
+    }
+  }
+  return found;
+}
+
+// Starts mpirun in the background; once `checkpoint` exists sends `signal` to rank 1 and returns
+// the seconds until mpirun exited, with its exit code and stderr.
+struct Stopped {
+  double seconds = 0;
+  int code = -1;
+  std::string err;
+};
+Stopped signal_rank_one(const std::vector<std::string>& command, const fs::path& checkpoint, const fs::path& out,
+                        int signal) {
+  std::vector<std::string> args = command;
+  std::vector<char*> argv{const_cast<char*>("mpirun")};
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const fs::path err = out.string() + ".err";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::freopen("/dev/null", "w", stdout) == nullptr || ::freopen(err.c_str(), "w", stderr) == nullptr) ::_exit(126);
+    ::execvp("mpirun", argv.data());
+    ::_exit(127);
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(checkpoint) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::vector<pid_t> victims = rank_processes(out.string(), 1);
+  EXPECT_EQ(victims.size(), 1u) << "rank 1 of the run not found";
+  for (pid_t v : victims) ::kill(v, signal);
+  const auto sent = Clock::now();
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Stopped s{std::chrono::duration<double>(Clock::now() - sent).count(), WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            read_file(err)};
+  for (pid_t v : victims) ::kill(v, SIGKILL);  // a stopped rank that outlived the job
+  return s;
+}
+
+TEST_F(DistributedTraining, DeterministicRanksGiveTheSingleProcessCheckpointBitForBit) {
+  // 6,400 images, batch 64: 100 steps an epoch, 300 in all.
+  const std::vector<std::string> extra{"--epochs", "3", "--deterministic"};
+  const Result one = run(run_args("one", extra));
+  ASSERT_EQ(one.code, 0) << one.err;
+  const Result two = run_program("mpirun", mpirun(2, run_args("two", extra)));
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_CONTAINS(two.out, "2 ranks (deterministic: 8 gradient groups per batch)");
+  EXPECT_EQ(two.out.find("test accuracy"), two.out.rfind("test accuracy")) << "rank 0 alone reports:\n" << two.out;
+  EXPECT_CONTAINS(two.out, "MB of gradients summed per step");
+  expect_identical_tensors(root_ / "one" / "checkpoint.safetensors", root_ / "two" / "checkpoint.safetensors");
+  // The metrics too, but for the seconds column.
+  auto without_seconds = [](const fs::path& csv) {
+    std::string rows;
+    for (const std::string& line : lines_of(read_file(csv))) rows += line.substr(0, line.rfind(',')) + "\n";
+    return rows;
+  };
+  EXPECT_EQ(without_seconds(root_ / "one" / "metrics.csv"), without_seconds(root_ / "two" / "metrics.csv"));
+}
+
+TEST_F(DistributedTraining, FastModeStaysCloseToTheSingleProcess) {
+  // Sums in MPI's order, each rank half the batch: the same maths, other roundings (20 steps).
+  const std::vector<std::string> extra{"--epochs", "1", "--limit", "1280"};
+  ASSERT_EQ(run(run_args("one", extra)).code, 0);
+  const Result two = run_program("mpirun", mpirun(2, run_args("two", extra)));
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_CONTAINS(two.out, "gradients all-reduced in buckets during the backward pass");
+  const auto a = read_safetensors((root_ / "one" / "checkpoint.safetensors").string()).tensors;
+  const auto b = read_safetensors((root_ / "two" / "checkpoint.safetensors").string()).tensors;
+  for (const auto& [name, t] : a) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      diff += std::pow(t.values[i] - b.at(name).values[i], 2);
+      norm += std::pow(t.values[i], 2);
+    }
+    EXPECT_LT(std::sqrt(diff), 1e-4 * std::sqrt(norm) + 1e-6) << name;
+  }
+}
+
+TEST_F(DistributedTraining, KilledRankStopsTheJobAndTheRunResumesOnOneProcessToTheSameBits) {
+  const std::vector<std::string> extra{"--epochs", "2", "--deterministic", "--checkpoint-every", "30"};
+  ASSERT_EQ(run(run_args("straight", extra)).code, 0);
+  const fs::path out = root_ / "killed";
+  const Stopped s = signal_rank_one(mpirun(2, run_args("killed", extra)), out / "checkpoint.safetensors", out, SIGKILL);
+  EXPECT_NE(s.code, 0);
+  EXPECT_LT(s.seconds, 30);
+  EXPECT_CONTAINS(s.err, "rank 1");
+  const Result resumed = run({"train", "--resume", "--out", out.string(), "--deterministic"});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expect_identical_tensors(root_ / "straight" / "checkpoint.safetensors", out / "checkpoint.safetensors");
+}
+
+TEST_F(DistributedTraining, HungRankIsNamedAfterTheTimeout) {
+  const fs::path out = root_ / "hung";
+  const std::vector<std::string> extra{"--epochs", "3", "--deterministic", "--checkpoint-every", "10", "--timeout", "3"};
+  const Stopped s = signal_rank_one(mpirun(2, run_args("hung", extra)), out / "checkpoint.safetensors", out, SIGSTOP);
+  EXPECT_NE(s.code, 0);
+  EXPECT_LT(s.seconds, 30);
+  EXPECT_CONTAINS(s.err, "rank(s) 1 stopped or hung");
+  EXPECT_TRUE(fs::exists(out / "checkpoint.safetensors"));
+}
+
+TEST_F(DistributedTraining, DeterministicModeRefusesRankCountsItCannotSplitEvenly) {
+  const Result r = run_program("mpirun", mpirun(3, run_args("three", {"--epochs", "1", "--deterministic"})));
+  EXPECT_NE(r.code, 0);
+  EXPECT_CONTAINS(r.err, "must be a power of two and a multiple of the ranks (3)");
+  EXPECT_FALSE(fs::exists(root_ / "three" / "checkpoint.safetensors"));
+}
+
+}  // namespace
