@@ -1,6 +1,8 @@
 // Softmax cross-entropy through the reference kernel (it is O(N*F), never the bottleneck).
 #include "convnet/loss.hpp"
 
+#include <algorithm>
+
 #include "convnet/error.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
 
@@ -30,6 +32,16 @@ double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labe
     for (int64_t f = 0; f < features; ++f) g[f] /= divisor;
   }
   return loss;
+}
+
+int64_t count_top1(const Tensor& logits, std::span<const int64_t> labels) {
+  const int64_t classes = logits.numel() / std::max<int64_t>(logits.dims().empty() ? 1 : logits.dim(0), 1);
+  int64_t correct = 0;
+  for (size_t n = 0; n < labels.size(); ++n) {
+    const float* row = logits.data() + static_cast<int64_t>(n) * classes;
+    correct += std::max_element(row, row + classes) - row == labels[n] ? 1 : 0;
+  }
+  return correct;
 }
 
 }  // namespace convnet

@@ -15,4 +15,7 @@ namespace convnet {
 double softmax_cross_entropy(const Tensor& logits, std::span<const int64_t> labels, Tensor& grad_logits,
                              int64_t mean_over = 0);
 
+/// How many rows of (N, F) logits have their largest value at the label.
+[[nodiscard]] int64_t count_top1(const Tensor& logits, std::span<const int64_t> labels);
+
 }  // namespace convnet

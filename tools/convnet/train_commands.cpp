@@ -35,6 +35,7 @@ struct TrainArgs {
   int threads = 0;
   bool deterministic = false;
   int64_t groups = kDefaultGradientGroups;
+  int64_t towers = 0;
   double timeout = 60;
   bool reference = false;
   int64_t warmup = 0;
@@ -133,6 +134,7 @@ int run_train(TrainArgs& a) {
   comm.set_timeout(a.timeout);
   a.options.comm = &comm;
   a.options.groups = a.deterministic ? a.groups : 0;
+  a.options.towers = a.towers;
   a.options.schedule = parse_schedule(a.schedule);
   a.options.schedule.warmup_epochs = a.warmup;
   if (a.normalization == "none") a.options.normalization = Normalization::Mode::None;
@@ -155,10 +157,10 @@ int run_train(TrainArgs& a) {
       std::printf("training %s: ", info.network.c_str());
     }
     if (comm.size() > 1) {
-      std::printf("%d ranks (%s), %d thread(s) each, ", comm.size(),
-                  a.deterministic ? ("deterministic: " + std::to_string(a.groups) + " gradient groups per batch").c_str()
-                                  : "gradients all-reduced in buckets during the backward pass",
-                  omp_get_max_threads());
+      const std::string how = a.towers > 1 ? std::to_string(a.towers) + " towers, one per rank"
+                              : a.deterministic ? "deterministic: " + std::to_string(a.groups) + " gradient groups per batch"
+                                                : "gradients all-reduced in buckets during the backward pass";
+      std::printf("%d ranks (%s), %d thread(s) each, ", comm.size(), how.c_str(), omp_get_max_threads());
     }
     std::printf("%s\n  data %s: %lld train, %lld %s, %lld test images; output in %s\n", describe_settings(o).c_str(),
                 o.data.c_str(), static_cast<long long>(info.train_images), static_cast<long long>(info.eval_images),
@@ -213,7 +215,7 @@ int run_train(TrainArgs& a) {
   std::printf("test accuracy: top-1 %.2f%%, top-5 %.2f%% (loss %.4f) on %lld test images, after %.1f s\n",
               100 * result.test_top1, 100 * result.test_top5, result.test_loss,
               static_cast<long long>(run.test_images), result.seconds);
-  if (comm.size() > 1 && result.timing.steps > 0) {
+  if (comm.size() > 1 && result.timing.steps > 0 && a.towers < 2) {
     const StepTiming& t = result.timing;
     std::printf("%d ranks: %lld steps, %.2f MB of gradients summed per step, %.1f%% of step time waiting for the "
                 "sum after the backward (rank 0)\n",
@@ -352,6 +354,10 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   train->add_option("--groups", train_args->groups, "with --deterministic: gradient groups per batch (a power of two)")
       ->check(whole_number(1, 1 << 20))
       ->capture_default_str();
+  train->add_option("--towers", train_args->towers,
+                    "under mpirun -np N: split the network's channels into N towers, one per rank, exchanging "
+                    "activations where a layer reads every channel (AlexNet's two-GPU training: alexnet-2gpu)")
+      ->check(whole_number(2, 1024));
   train->add_option("--timeout", train_args->timeout,
                     "under mpirun: seconds a rank waits for the others before it declares one stopped or hung")
       ->check(CLI::Range(1.0, 86400.0))
@@ -386,7 +392,8 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
                              "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {
       if (train->get_option(name)->count() > 0) {
         throw CLI::ValidationError(std::string(name) + ": --resume continues with the run's own settings; only "
-                                   "--epochs, --threads, --deterministic, --groups, --timeout and --reference may be given");
+                                   "--epochs, --threads, --deterministic, --groups, --towers, --timeout and --reference "
+                                   "may be given");
       }
     }
   });

@@ -6,6 +6,7 @@
 // rank that died or hangs stops the job with a message naming it instead of a silent hang.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,11 @@ class Communicator {
   /// of two); otherwise MPI's all-reduce (faster, order up to the MPI library).
   virtual void sum(std::span<float> values, bool deterministic) { (void)values, (void)deterministic; }
   virtual void sum(std::span<double> values) { (void)values; }
+
+  /// Every rank's `mine` (all the same size), in rank order, into `all` (size() times as long).
+  virtual void all_gather(std::span<const float> mine, std::span<float> all) {
+    std::copy(mine.begin(), mine.end(), all.begin());
+  }
 
   /// Starts summing `values` (in place) over ranks without waiting; progress() lets MPI move
   /// (called between backward ops), finish_sums() waits for every started sum.

@@ -62,6 +62,8 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
 
+  using Communicator::broadcast;
+  using Communicator::sum;
   [[nodiscard]] int rank() const override { return rank_; }
   [[nodiscard]] int size() const override { return size_; }
   [[nodiscard]] std::string where() const override { return "rank " + std::to_string(rank_) + " on " + host_; }
@@ -94,6 +96,17 @@ class MpiCommunicator final : public Communicator {
     }
   }
   void sum(std::span<double> values) override { tree_sum(values); }
+
+  void all_gather(std::span<const float> mine, std::span<float> all) override {
+    if (mine.size() > kMaxChunk || all.size() != mine.size() * static_cast<size_t>(size_)) {
+      throw Error(where() + ": all-gather of " + std::to_string(mine.size()) + " values per rank is beyond one MPI call");
+    }
+    MPI_Request request;
+    check(MPI_Iallgather(mine.data(), static_cast<int>(mine.size()), MPI_FLOAT, all.data(), static_cast<int>(mine.size()),
+                         MPI_FLOAT, comm_, &request),
+          "activation exchange");
+    wait({&request, 1}, "activation exchange");
+  }
 
   void start_sum(std::span<float> values) override {
     for (size_t at = 0; at < values.size(); at += kMaxChunk) {

@@ -73,11 +73,7 @@ double DataParallel::forward_backward(const Tensor& images, std::span<const int6
                                       double& correct, const std::function<void(int)>& on_grads_final) {
   const Tensor& logits = executor_.forward(images, true);
   const double loss = softmax_cross_entropy(logits, labels, grad_logits_, batch_images);
-  const int64_t classes = logits.numel() / std::max<int64_t>(logits.dim(0), 1);
-  for (size_t n = 0; n < labels.size(); ++n) {
-    const float* row = logits.data() + static_cast<int64_t>(n) * classes;
-    correct += static_cast<double>(std::max_element(row, row + classes) - row == labels[n]);
-  }
+  correct += static_cast<double>(count_top1(logits, labels));
   executor_.zero_grad();
   executor_.backward(grad_logits_, on_grads_final);
   return loss * static_cast<double>(labels.size());

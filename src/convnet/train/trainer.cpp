@@ -15,6 +15,7 @@
 #include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/data_parallel.hpp"
+#include "convnet/train/tower_training.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/run_checks.hpp"
 #include "convnet/visualize/plot.hpp"
@@ -247,8 +248,15 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     }
   }
   const std::string eval_name = o.validation > 0 ? "val" : "test";
-  DataParallel parallel(comm, executor, {.groups = o.groups, .seed = o.seed});
+  if (o.towers > 1 && o.groups > 0) throw SpecError("train: --towers and --deterministic do not go together yet");
+  // With towers every rank reads the whole batch: the data-parallel side is one process.
+  DataParallel parallel(o.towers > 1 ? one_process : comm, executor, {.groups = o.groups, .seed = o.seed});
   parallel.broadcast_parameters();
+  std::unique_ptr<TowerTraining> towers;
+  if (o.towers > 1) {
+    towers = std::make_unique<TowerTraining>(comm, o.towers, net, executor, *optimizer,
+                                             ExecutorOptions{.backend = o.backend, .seed = o.seed});
+  }
   std::optional<RunLock> lock;
   if (root) {
     if (holds_run() && !o.resume) throw IoError(o.out_dir + ": holds another run; use --resume or choose another --out");
@@ -266,6 +274,11 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
       parallel.shard({.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed});
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
     parallel.average_buffers();
+    std::unique_ptr<Optimizer> full_state;
+    if (towers) {
+      towers->gather_parameters();
+      full_state = towers->full_optimizer_state(o.optimizer);
+    }
     if (!root) return;
     nlohmann::json m = {{"network", net.name()}, {"model", model_text}, {"input_shape", data.train.image_shape.dims()},
                         {"normalization", norm.to_json()}, {"class_names", data.train.class_names},
@@ -275,7 +288,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
                         {"rng", rng_string(executor.rng())}, {"data", o.data}, {"settings", settings_json(o)}};
     m["metrics"] = nlohmann::json::array();
     for (const EpochMetrics& row : history) m["metrics"].push_back(metrics_json(row));
-    save_checkpoint(checkpoint, executor, optimizer.get(), m);
+    save_checkpoint(checkpoint, executor, towers ? full_state.get() : optimizer.get(), m);
   };
   TrainResult result;
   auto stop_requested = [&] { return o.stop_requested && o.stop_requested(); };
@@ -300,7 +313,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   const int64_t eval_batch = std::max<int64_t>(o.batch, 256);
   Tensor images;
   std::vector<int64_t> labels;
-  std::vector<NamedParameter> params = executor.named_parameters();
+  std::vector<NamedParameter> params = towers ? towers->parameters() : executor.named_parameters();
   for (int64_t epoch = at.epoch, first_batch = at.batch; epoch < o.epochs; ++epoch, first_batch = 0) {
     BatchLoader loader(data.train, norm, loader_options, epoch, first_batch);
     auto segment_start = Clock::now();
@@ -312,7 +325,8 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
       comm.set_phase("epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
       const int64_t batch_images = std::min(o.batch, data.train.size() - b * o.batch);
       const StepTotals step = with_memory_context(batch_memory, [&] {
-        return parallel.step(images, labels, batch_images, optimizer->steps(), stop_requested());
+        return towers ? towers->step(images, labels, stop_requested())
+                      : parallel.step(images, labels, batch_images, optimizer->steps(), stop_requested());
       });
       const double loss = step.loss_sum / std::max(step.images, 1.0);
       if (!std::isfinite(loss)) {
@@ -343,6 +357,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
                                                     " (try a smaller --batch)",
                                                 [&] {
                                                   parallel.average_buffers();
+                                                  if (towers) towers->gather_parameters();
                                                   return parallel.evaluate(eval_set, norm, eval_batch);
                                                 });
     schedule.end_epoch(eval.top1);
