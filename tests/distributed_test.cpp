@@ -4,14 +4,17 @@
 // with a message naming it, and the run resumes with another rank count to the same bits.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stb/stb_image_write.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <thread>
 
 #include "convnet/distributed/communicator.hpp"
+#include "convnet/distributed/towers.hpp"
 #include "convnet/model/model.hpp"
 #include "support/cli.hpp"
 #include "support/plan_checks.hpp"
@@ -58,6 +61,59 @@ TEST(GradientHook, ReportsEachNodeOnceWhenItsGradientsAreFinal) {
       }
     }
   }
+}
+
+// Rank 0 of two, for splitting without talking (the constructor only slices).
+struct FirstOfTwo : Communicator {
+  [[nodiscard]] int size() const override { return 2; }
+};
+
+// The notes' AlexNet on two GPUs: conv2, conv4 and conv5 read their own GPU's half, conv3 and the
+// fc layers read both; here LRN and dropout also see the whole volume (their single-process maths).
+TEST(TowerSplit, AlexNetExchangesWhereALayerReadsEveryChannel) {
+  Net net = load_model("alexnet-2gpu");
+  ParamStore store(net);
+  for (size_t p = 0; p < store.value_block().size(); ++p) store.value_block()[p] = static_cast<float>(p % 1000);
+  FirstOfTwo comm;
+  TowerSplit towers(net, store, comm, {.backend = Backend::OneDnn});
+  EXPECT_EQ(towers.describe(),
+            "stage 0: conv relu -> exchange\n"
+            "stage 1: lrn maxpool -> slice\n"
+            "stage 2: conv relu -> exchange\n"
+            "stage 3: lrn maxpool conv relu conv relu conv relu maxpool -> exchange\n"
+            "stage 4: fc relu -> exchange\n"
+            "stage 5: dropout fc relu -> exchange\n"
+            "stage 6: dropout fc -> exchange\n");
+  // Rank 0 holds the first half of every parameter's rows, under the full net's names.
+  int64_t held = 0;
+  for (const NamedParameter& p : towers.named_parameters()) {
+    const int node = net.find(p.name.substr(0, p.name.rfind('.')));
+    ASSERT_GE(node, 0) << p.name;
+    const Tensor& full = store.values(static_cast<size_t>(node))[p.name.ends_with("weight") ? 0 : 1];
+    ASSERT_EQ(p.value->numel() * 2, full.numel()) << p.name;
+    EXPECT_EQ(0, std::memcmp(p.value->data(), full.data(), static_cast<size_t>(p.value->numel()) * sizeof(float))) << p.name;
+    held += p.value->numel();
+  }
+  EXPECT_EQ(held * 2, 60'965'224);
+}
+
+TEST(TowerSplit, RefusesWhatDoesNotSplitNamingTheLayer) {
+  FirstOfTwo comm;
+  auto refusal = [&](const std::string& text) {
+    Net net = load_model_text(text, "t.cnet");
+    ParamStore store(net);
+    try {
+      TowerSplit towers(net, store, comm, {.backend = Backend::OneDnn});
+    } catch (const SpecError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_CONTAINS(refusal("network r\ninput 4x8x8\nc conv 4 3x3 pad 1\nresidual\n  d conv 4 3x3 pad 1\nend\nf fc 2\n"),
+                  "only a chain of layers splits into towers");
+  EXPECT_CONTAINS(refusal("network r\ninput 4x8x8\nc conv 3 3x3 pad 1\nf fc 2\n"), "c (conv): 3 outputs do not divide");
+  EXPECT_CONTAINS(refusal("network r\ninput 6x8x8\nc conv 6 3x3 pad 1 groups 3\nf fc 2\n"), "groups do not divide");
+  EXPECT_CONTAINS(refusal("network r\ninput 4x8x8\nc conv 4 3x3 pad 1\nm maxout 2\nf fc 2\n"), "m (maxout): no tower split");
 }
 
 // Runs mpirun with `ranks` copies of `convnet ARGS...` on this host.
@@ -197,6 +253,53 @@ TEST_F(DistributedTraining, HungRankIsNamedAfterTheTimeout) {
   EXPECT_LT(s.seconds, 30);
   EXPECT_CONTAINS(s.err, "rank(s) 1 stopped or hung");
   EXPECT_TRUE(fs::exists(out / "checkpoint.safetensors"));
+}
+
+TEST_F(DistributedTraining, TwoTowerAlexNetStepEqualsTheSingleProcessStep) {
+  // alexnet-2gpu with two classes, on 227x227 noise images in class folders; one step of 4 images.
+  const fs::path data = root_ / "images";
+  std::mt19937 rng(3);
+  std::vector<uint8_t> pixels(227 * 227 * 3);
+  for (const char* split : {"train", "test"}) {
+    for (const char* label : {"a", "b"}) {
+      fs::create_directories(data / split / label);
+      for (int i = 0; i < 2; ++i) {
+        for (uint8_t& p : pixels) p = static_cast<uint8_t>(rng() & 255);
+        const fs::path file = data / split / label / (std::to_string(i) + ".png");
+        ASSERT_NE(stbi_write_png(file.c_str(), 227, 227, 3, pixels.data(), 227 * 3), 0);
+      }
+    }
+  }
+  std::string model = run({"show", "alexnet-2gpu"}).out;
+  model.replace(model.find("fc8   fc 1000"), 13, "fc8   fc 2");
+  write_file(root_ / "alexnet2.cnet", model);
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{"train", (root_ / "alexnet2.cnet").string(), "--data", data.string(), "--out",
+                                    (root_ / out).string(), "--epochs", "1", "--batch", "4", "--validation", "0",
+                                    "--threads", "1"};
+  };
+  const Result one = run(args("one"));
+  ASSERT_EQ(one.code, 0) << one.err;
+  std::vector<std::string> towers = args("towers");
+  towers.insert(towers.end(), {"--towers", "2"});
+  const Result two = run_program("mpirun", mpirun(2, towers));
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_CONTAINS(two.out, "2 towers, one per rank");
+  // Weights and momentum (the first step's gradient plus weight decay) in the single-process
+  // layout; f32 sums over the same terms in other orders: 1e-5 of each tensor's scale.
+  const auto a = read_safetensors((root_ / "one" / "checkpoint.safetensors").string()).tensors;
+  const auto b = read_safetensors((root_ / "towers" / "checkpoint.safetensors").string()).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    ASSERT_EQ(t.shape, b.at(name).shape) << name;
+    float scale = 0, diff = 0;
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      scale = std::max(scale, std::abs(t.values[i]));
+      diff = std::max(diff, std::abs(t.values[i] - b.at(name).values[i]));
+    }
+    EXPECT_LE(diff, 1e-5f * scale) << name;
+  }
 }
 
 TEST_F(DistributedTraining, DeterministicModeRefusesRankCountsItCannotSplitEvenly) {
