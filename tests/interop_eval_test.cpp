@@ -43,7 +43,8 @@ std::map<std::string, std::string> metadata_of(const onnx::ModelProto& model) {
 }
 
 // A copy of the exported file with its metadata replaced by `metadata`.
-fs::path with_metadata(const fs::path& source, const fs::path& out, const std::map<std::string, std::string>& metadata) {
+fs::path with_metadata(const fs::path& source, const fs::path& out,
+                       const std::map<std::string, std::string>& metadata) {
   onnx::ModelProto model = read_model(source);
   model.clear_metadata_props();
   for (const auto& [key, value] : metadata) {
@@ -144,7 +145,8 @@ TEST_F(InteropEval, PredictOfTheExportedFileGivesTheCheckpointsProbabilities) {
 
 TEST_F(InteropEval, AForeignFileTakesItsPreprocessingFromOptionsAndItsClassesFromTheData) {
   // The run's own normalisation given as --mean/--std: exactly the checkpoint's numbers.
-  const Normalization norm = Normalization::from_json(checkpoint_meta(root_ / "run" / "checkpoint.safetensors").at("normalization"));
+  const Normalization norm =
+      Normalization::from_json(checkpoint_meta(root_ / "run" / "checkpoint.safetensors").at("normalization"));
   ASSERT_EQ(norm.mean.size(), 1u);
   char mean[64], std[64];
   std::snprintf(mean, sizeof mean, "%.9g", static_cast<double>(norm.mean[0]));
@@ -212,8 +214,8 @@ TEST_F(InteropEval, ACheckpointOrTrainingFolderStillWorksAsBefore) {
   expect_one_line_error(missing);
   EXPECT_CONTAINS(missing.err, "no such checkpoint");
   // The model's weights through --weights: a zoo model with a checkpoint's weights.
-  const Result zoo = run({"predict", "lenet5", image(), "--weights", (root_ / "run" / "checkpoint.safetensors").string(),
-                          "--data", data(), "--top", "1"});
+  const std::string weights = (root_ / "run" / "checkpoint.safetensors").string();
+  const Result zoo = run({"predict", "lenet5", image(), "--weights", weights, "--data", data(), "--top", "1"});
   ASSERT_EQ(zoo.code, 0) << zoo.err;
   EXPECT_CONTAINS(zoo.out, "three.png:  ");
 }
@@ -234,7 +236,8 @@ TEST_F(InteropEval, BadFilesAreOneErrorEach) {
       {bad("json.onnx", kOnnxNormalizationKey, "{\"mode\": "), "metadata convnet.normalization is not what"},
       {bad("mode.onnx", kOnnxNormalizationKey, "{\"mode\": \"sideways\", \"mean\": [], \"std\": []}"),
        "metadata convnet.normalization: normalization: unknown mode"},
-      {bad("channels.onnx", kOnnxNormalizationKey, "{\"mode\": \"per_channel\", \"mean\": [0.1, 0.2, 0.3], \"std\": []}"),
+      {bad("channels.onnx", kOnnxNormalizationKey,
+           "{\"mode\": \"per_channel\", \"mean\": [0.1, 0.2, 0.3], \"std\": []}"),
        "metadata convnet.normalization: normalization has 3 mean values"},
       {bad("deep.onnx", kOnnxClassNamesKey, std::string(100, '[')), "nested more than"},
       {bad("names.onnx", kOnnxClassNamesKey, "[\"a\", \"b\", \"c\"]"),
@@ -274,7 +277,8 @@ TEST_F(InteropEval, VisualizeDrawsTheExportedFileAsItsCheckpoint) {
 
 // A Darknet classifier: one connected layer over a 28x28 grey image, its .weights written here.
 TEST_F(InteropEval, ADarknetCfgWithItsWeightsIsEvaluatedAndPredicts) {
-  write_file(root_ / "linear.cfg", "[net]\nheight=28\nwidth=28\nchannels=1\n\n[connected]\noutput=10\nactivation=linear\n");
+  write_file(root_ / "linear.cfg",
+             "[net]\nheight=28\nwidth=28\nchannels=1\n\n[connected]\noutput=10\nactivation=linear\n");
   std::string weights;
   auto put32 = [&](uint32_t v) { weights.append(reinterpret_cast<const char*>(&v), 4); };
   put32(0), put32(2), put32(0), put32(0), put32(0);  // major 0, minor 2, revision 0, seen (int64) 0

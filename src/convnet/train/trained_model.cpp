@@ -149,9 +149,10 @@ void open_model_file(TrainedModel& m, const std::string& path, const ExecutorOpt
 std::vector<float> per_channel(std::vector<float> values, const char* option, int64_t channels) {
   if (values.size() == 1) values.assign(static_cast<size_t>(channels), values[0]);
   if (static_cast<int64_t>(values.size()) != channels) {
+    const std::string expected =
+        channels == 1 ? " input channel; give one value" : " input channels; give 1 or " + std::to_string(channels);
     throw SpecError(std::string(option) + ": " + std::to_string(values.size()) + " values for a network of " +
-                    std::to_string(channels) + (channels == 1 ? " input channel; give one value"
-                                                              : " input channels; give 1 or " + std::to_string(channels)));
+                    std::to_string(channels) + expected);
   }
   for (const float v : values) {
     if (!std::isfinite(v)) throw SpecError(std::string(option) + ": every value must be a finite number");
