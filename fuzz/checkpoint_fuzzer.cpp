@@ -7,7 +7,7 @@
 
 #include "convnet/analysis/summary.hpp"
 #include "convnet/error.hpp"
-#include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

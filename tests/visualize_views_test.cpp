@@ -10,7 +10,7 @@
 
 #include "convnet/data/dataset.hpp"
 #include "convnet/error.hpp"
-#include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/train/trainer.hpp"
 #include "convnet/visualize/plot.hpp"
 #include "convnet/visualize/views.hpp"

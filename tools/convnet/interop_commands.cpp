@@ -15,7 +15,7 @@
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/text.hpp"
-#include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 
 namespace convnet {
 namespace {
@@ -72,13 +72,13 @@ int run_import(const ImportArgs& a) {
 
 int run_export(const ExportArgs& a) {
   if (!onnx_interop::is_onnx_path(a.out)) throw SpecError("export: the output '" + a.out + "' must end in .onnx");
-  const bool is_run = fs::is_directory(a.source) || fs::path(a.source).extension() == ".safetensors";
-  if (is_run) {
+  if (is_trained_run(a.source)) {
     if (!a.input.empty() || !a.weights.empty()) {
       throw SpecError("export: --input and --weights apply to a model, not a trained run (it has both)");
     }
-    TrainedModel m = open_trained_model(a.source, {.backend = Backend::Reference});
-    onnx_interop::export_onnx(*m.executor, a.out);
+    // The run's preprocessing and class names go into the file's metadata, for eval and predict.
+    const TrainedModel m = open_trained_model(a.source, {.backend = Backend::Reference});
+    onnx_interop::export_onnx(*m.executor, a.out, onnx_metadata(m));
   } else {
     LoadOptions options;
     if (!a.input.empty()) options.input_shape = parse_input_option(a.input);

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   BenchOptions bench_options;
   auto* bench = app.add_subcommand("bench", "time forward (or forward + backward) passes: images/s, ms per batch, "
                                             "per-layer breakdown, achieved GFLOP/s");
-  bench->add_option("NET", bench_options.net, "a zoo model name or a model file")->required();
+  bench->add_option("NET", bench_options.net, "a zoo model name or a model file (.cnet, .cfg, .onnx)")->required();
   bench->add_option("--input", bench_options.input, "input shape CxHxW, replacing the model's");
   bench->add_option("--batch", bench_options.batch, "images per batch (default 32)")->check(whole_number(1, 1 << 20));
   bench->add_flag("--train", bench_options.train, "time forward + backward (training) instead of inference");

@@ -13,6 +13,7 @@
 #include "convnet/error.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/quantize.hpp"
 

@@ -14,11 +14,12 @@
 #include <numeric>
 
 #include "cli_checks.hpp"
+#include "model_options.hpp"
 #include "convnet/data/dataset.hpp"
 #include "convnet/distributed/communicator.hpp"
 #include "convnet/error.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
-#include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/quantize.hpp"
 #include "convnet/train/data_parallel.hpp"
@@ -47,6 +48,7 @@ struct EvalArgs {
   int64_t batch = 256;
   int threads = 0;
   PrecisionOptions precision;
+  ModelArgs model;
   bool agreement = false;  // also run f32 and count the images whose top-1 is the same
 };
 
@@ -55,6 +57,7 @@ struct PredictArgs {
   std::vector<std::string> images;
   int64_t top = 5;
   PrecisionOptions precision;
+  ModelArgs model;
 };
 
 // --threads was checked by thread_count(): 0 keeps OpenMP's default (all cores).
@@ -137,10 +140,7 @@ int run_train(TrainArgs& a) {
   a.options.towers = a.towers;
   a.options.schedule = parse_schedule(a.schedule);
   a.options.schedule.warmup_epochs = a.warmup;
-  if (a.normalization == "none") a.options.normalization = Normalization::Mode::None;
-  else if (a.normalization == "mean-image") a.options.normalization = Normalization::Mode::MeanImage;
-  else if (a.normalization == "per-channel") a.options.normalization = Normalization::Mode::PerChannel;
-  else throw SpecError("--normalize " + a.normalization + ": expected none, mean-image or per-channel");
+  a.options.normalization = parse_normalization_mode(a.normalization, "--normalize");
   a.options.backend = a.reference ? Backend::Reference : Backend::OneDnn;
   install_stop_handlers();
   a.options.stop_requested = [] { return g_stop_signal != 0; };
@@ -230,12 +230,12 @@ int run_eval(const EvalArgs& a) {
   std::vector<TrainedModel> models;
   std::vector<DType> precisions;
   for (const std::string& path : a.checkpoints) {
-    const DType model_default = quantization_file_of(path).empty() ? DType::F32 : DType::Int8;
-    precisions.push_back(a.precision.dtype(model_default));
-    models.push_back(open_trained_model(path, {.precision = precisions.back(), .emulate = a.precision.emulate}));
+    precisions.push_back(a.precision.dtype(default_precision(path)));
+    models.push_back(open_model(path, {.precision = precisions.back(), .emulate = a.precision.emulate}, a.model.options));
   }
   const std::string data_path = !a.data.empty() ? a.data : models.front().meta.value("data", std::string(kDefaultDataPath));
   const DataSplits data = load_dataset(data_path);
+  for (TrainedModel& m : models) complete_model(m, &data.train);  // class names, a computed normalisation
   const auto classes = static_cast<int64_t>(models.front().class_names.size());
   if (static_cast<int64_t>(data.test.class_names.size()) != classes) {
     throw SpecError(data_path + " has " + std::to_string(data.test.class_names.size()) + " classes, the model " +
@@ -260,8 +260,8 @@ int run_eval(const EvalArgs& a) {
     std::printf("%s (%s): top-1 %.2f%%, top-5 %.2f%%, loss %.4f on %lld test images\n", a.checkpoints[i].c_str(),
                 dtype_name(precisions[i]), 100 * e.top1, 100 * e.top5, e.loss, static_cast<long long>(e.count));
     if (compare) {
-      TrainedModel f32 = open_trained_model(a.checkpoints[i], {});
-      const Evaluation reference = evaluate(*f32.executor, data.test, f32.normalization, a.batch, true);
+      const TrainedModel f32 = open_model(a.checkpoints[i], {}, a.model.options);
+      const Evaluation reference = evaluate(*f32.executor, data.test, m.normalization, a.batch, true);
       std::printf("  f32: top-1 %.2f%%; %s and f32 agree on the top-1 class of %.2f%% of the images\n",
                   100 * reference.top1, dtype_name(precisions[i]),
                   100 * top1_agreement(e.probabilities, reference.probabilities, classes));
@@ -281,9 +281,8 @@ int run_eval(const EvalArgs& a) {
 }
 
 int run_predict(const PredictArgs& a) {
-  const DType model_default = quantization_file_of(a.checkpoint).empty() ? DType::F32 : DType::Int8;
-  TrainedModel m = open_trained_model(a.checkpoint, {.precision = a.precision.dtype(model_default),
-                                                     .emulate = a.precision.emulate});
+  TrainedModel m = a.model.open(a.checkpoint, {.precision = a.precision.dtype(default_precision(a.checkpoint)),
+                                               .emulate = a.precision.emulate});
   const Shape& shape = m.net->node(m.net->inputs().at(0)).output;
   for (const std::string& path : a.images) {
     const Dataset image = read_single_image(path, shape);
@@ -365,10 +364,17 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   train->add_flag("--reference", train_args->reference, "reference kernels instead of oneDNN (slow)");
   train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)");
 
-  auto* eval = app.add_subcommand("eval", "top-1/top-5 and confusion matrix on the test set; several checkpoints "
+  auto* eval = app.add_subcommand("eval", "top-1/top-5 and confusion matrix on the test set; several models "
                                           "form an ensemble averaging probabilities");
-  eval->add_option("CKPT", eval_args->checkpoints, "checkpoint files or training folders")->required();
-  eval->add_option("--data", eval_args->data, "dataset folder (default: the one the model trained on)");
+  eval->add_option("MODEL", eval_args->checkpoints,
+                   "training folders, checkpoints, ONNX files, or a Darknet .cfg / model file with --weights")
+      ->required();
+  eval->add_option("--data", eval_args->data,
+                   "dataset folder (default: the one the model trained on, else Fashion-MNIST); for a model file "
+                   "that stores no preprocessing its training images give the normalisation, and its classes the "
+                   "names");
+  eval_args->model.add_weights(eval);
+  eval_args->model.add_preprocessing(eval, false);
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
   eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
   eval_args->precision.add_to(eval, "a model made by 'convnet quantize': its default");
@@ -376,8 +382,12 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
                  "with bf16 or int8: also evaluate in f32 and print how often the two agree on the top-1 class");
 
   auto* predict = app.add_subcommand("predict", "top-k labels with probabilities for image files");
-  predict->add_option("CKPT", predict_args->checkpoint, "checkpoint file or training folder")->required();
+  predict->add_option("MODEL", predict_args->checkpoint,
+                      "training folder, checkpoint, ONNX file, or a Darknet .cfg / model file with --weights")
+      ->required();
   predict->add_option("IMAGE", predict_args->images, "PNG or JPEG images")->required();
+  predict_args->model.add_weights(predict);
+  predict_args->model.add_preprocessing(predict, true);
   predict->add_option("--top", predict_args->top, "labels to show")->check(whole_number(1, 1'000'000));
   predict_args->precision.add_to(predict, "a model made by 'convnet quantize': its default");
 

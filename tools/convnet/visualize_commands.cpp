@@ -1,4 +1,5 @@
-// The visualisation commands: each opens a trained model (a checkpoint or a training folder), reads
+// The visualisation commands: each opens a trained model (a training folder, a checkpoint, an ONNX
+// file, or a Darknet .cfg or model file with --weights), reads
 // an image the way `predict` does, runs one analysis from convnet/visualize and writes PNGs.
 #include "visualize_commands.hpp"
 
@@ -7,10 +8,11 @@
 #include <memory>
 
 #include "cli_checks.hpp"
+#include "model_options.hpp"
 #include "convnet/error.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/model/model.hpp"
-#include "convnet/train/checkpoint.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/visualize/plot.hpp"
 #include "convnet/visualize/report.hpp"
@@ -26,6 +28,7 @@ struct VisualizeArgs {
   std::vector<std::string> layers;
   int64_t patch = 0, stride = 0, top = 9;
   bool guided = false;
+  ModelArgs model;
 };
 
 /// --class: a class index or one of the model's class names.
@@ -69,7 +72,7 @@ std::string file_safe(std::string name) {
 }
 
 int run_filters(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {});
+  const TrainedModel m = open_model(a.checkpoint, {}, a.model.options);  // filters need no preprocessing
   const std::string out = a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
   draw_filters(*m.net, *m.executor, a.layer).save_png(out);
   wrote(out);
@@ -77,7 +80,7 @@ int run_filters(const VisualizeArgs& a) {
 }
 
 int run_activations(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {});
+  TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const std::string dir = a.out.empty() ? "activations" : a.out;
   std::error_code ec;
@@ -99,7 +102,7 @@ int run_activations(const VisualizeArgs& a) {
 }
 
 int run_occlusion(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {});
+  TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const OcclusionMap r = occlusion(
       *m.executor, image, {.target = class_index(a.target, m.class_names), .patch = a.patch, .stride = a.stride});
@@ -115,7 +118,7 @@ int run_occlusion(const VisualizeArgs& a) {
 }
 
 int run_saliency(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {});
+  TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   int64_t target = class_index(a.target, m.class_names);
   const std::vector<float> g =
@@ -131,7 +134,7 @@ int run_saliency(const VisualizeArgs& a) {
 }
 
 int run_deconv(const VisualizeArgs& a) {
-  TrainedModel m = open_trained_model(a.checkpoint, {});
+  TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const std::vector<Projection> p = deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
   if (p.empty()) throw Error("no activation of '" + a.layer + "' is above zero for this image: nothing to project");
@@ -182,9 +185,8 @@ ReportRun report_run(TrainedModel& m, const std::string& source, const std::stri
 }
 
 int run_report(const ReportArgs& a) {
-  const bool is_run = fs::is_directory(a.source) || fs::path(a.source).extension() == ".safetensors";
   std::string html;
-  if (is_run) {
+  if (is_trained_run(a.source)) {
     if (!a.input.empty()) throw Error("--input applies to a model, not a trained run (its input is fixed)");
     TrainedModel m = open_trained_model(a.source, {});
     const ReportRun run = report_run(m, a.source, a.data);
@@ -218,15 +220,20 @@ std::function<int()> add_visualize_commands(CLI::App& app) {
   auto plot_run = std::make_shared<std::string>();
   auto* visualize = app.add_subcommand("visualize", "pictures of what a trained network learned (docs/visualize.md)");
   visualize->require_subcommand(1);
-  auto checkpoint = [&](CLI::App* c) {
-    c->add_option("CKPT", a->checkpoint, "checkpoint file or training folder")->required();
+  // Filters need only the weights; the other views also read an image as the model was trained to.
+  auto checkpoint = [&](CLI::App* c, bool preprocessing = true) {
+    c->add_option("MODEL", a->checkpoint,
+                  "training folder, checkpoint, ONNX file, or a Darknet .cfg / model file with --weights")
+        ->required();
+    a->model.add_weights(c);
+    if (preprocessing) a->model.add_preprocessing(c, true);
   };
   auto image = [&](CLI::App* c) {
     c->add_option("IMAGE", a->image, "a PNG or JPEG image (resized to the input)")->required();
   };
 
   auto* filters = visualize->add_subcommand("filters", "a grid of a convolution's learned filters");
-  checkpoint(filters);
+  checkpoint(filters, false);
   filters->add_option("LAYER", a->layer, "a layer with filters (conv1, features.0, ...)")->required();
   filters->add_option("-o,--out", a->out, "PNG to write (default filters-LAYER.png)");
 
@@ -275,7 +282,7 @@ std::function<int()> add_visualize_commands(CLI::App& app) {
       app.add_subcommand("report",
                          "one self-contained HTML page: the architecture drawn as volumes, the layer table "
                          "with formulas on hover; for a run also curves, filters, confusion matrix, examples");
-  report->add_option("SOURCE", r->source, "a zoo model, a model file (.cnet), or a training folder / checkpoint")
+  report->add_option("SOURCE", r->source, "a zoo model, a model file (.cnet, .cfg, .onnx), or a training folder / checkpoint")
       ->required();
   report->add_option("-o,--out", r->out, "HTML file to write (default report.html)");
   report->add_option("--input", r->input, "input shape CxHxW, replacing the model's (models only)");

@@ -32,6 +32,10 @@ struct Normalization {
   [[nodiscard]] static Normalization from_json(const nlohmann::json& j);  // throws IoError on bad content
 };
 
+/// The mode named on a command line (--normalize): "none", "mean-image" or "per-channel"; SpecError
+/// naming `option` otherwise.
+[[nodiscard]] Normalization::Mode parse_normalization_mode(const std::string& text, const std::string& option);
+
 /// Computes the mean (and, with `divide_by_std`, the per-channel std) over a training set, in
 /// double. The std is the population std of pixel/255 minus the mean in use (the channel mean, or
 /// the mean image's pixel), over all images and positions of the channel; a constant channel gets 1.

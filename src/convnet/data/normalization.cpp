@@ -81,6 +81,13 @@ Normalization Normalization::from_json(const nlohmann::json& j) {
   return norm;
 }
 
+Normalization::Mode parse_normalization_mode(const std::string& text, const std::string& option) {
+  if (text == "none") return Normalization::Mode::None;
+  if (text == "mean-image") return Normalization::Mode::MeanImage;
+  if (text == "per-channel") return Normalization::Mode::PerChannel;
+  throw SpecError(option + " " + text + ": expected none, mean-image or per-channel");
+}
+
 void check_normalization(const Normalization& norm, const Shape& image_shape) {
   if (norm.mode == Normalization::Mode::None) return;
   const auto channels = static_cast<size_t>(image_shape.channels());

@@ -3,6 +3,7 @@
 // weights under the names that text gives its layers. docs/interop.md lists what maps to what.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "convnet/executor.hpp"
@@ -20,13 +21,16 @@ inline constexpr const char* kOutputName = "logits";
 
 /// Writes the executor's network and parameters as ONNX (atomically: a temporary file, then a
 /// rename). Each input gets a dynamic batch dimension "batch"; parameters become initializers under
-/// their torchvision-style names. A layer without an ONNX equivalent is refused (SpecError naming it).
-void export_onnx(Executor& executor, const std::string& path);
+/// their torchvision-style names; `metadata` becomes the model's metadata_props (key -> value). A
+/// layer without an ONNX equivalent is refused (SpecError naming it).
+void export_onnx(Executor& executor, const std::string& path, const std::map<std::string, std::string>& metadata = {});
 
-/// An ONNX file translated: model-language text and the parameters under the names it gives.
+/// An ONNX file translated: model-language text, the parameters under the names it gives, and the
+/// model's metadata_props (a key given twice keeps its last value).
 struct Import {
   std::string model_text;
   SafetensorsContent weights;
+  std::map<std::string, std::string> metadata;
 };
 
 /// Reads and translates an ONNX file. Every problem is one error naming the file (and the node):

@@ -291,7 +291,7 @@ class Exporter {
 
 bool is_onnx_path(const std::string& path) { return path.size() > 5 && path.ends_with(".onnx"); }
 
-void export_onnx(Executor& executor, const std::string& path) {
+void export_onnx(Executor& executor, const std::string& path, const std::map<std::string, std::string>& metadata) {
   onnx::ModelProto model;
   model.set_ir_version(7);  // the IR of opset 13 (ONNX 1.8)
   model.set_producer_name("convnet");
@@ -299,6 +299,11 @@ void export_onnx(Executor& executor, const std::string& path) {
   onnx::OperatorSetIdProto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(kExportOpset);
+  for (const auto& [key, value] : metadata) {
+    onnx::StringStringEntryProto* entry = model.add_metadata_props();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
   onnx::GraphProto* graph = model.mutable_graph();
   graph->set_name(executor.net().name());
   Exporter(executor, *graph).run();

@@ -542,6 +542,7 @@ Import import_onnx_file(const std::string& path) {
   result.model_text = translator.run();
   const Net net = load_model_text(result.model_text, path + " (translated)");
   result.weights = translator.weights(net);
+  for (const onnx::StringStringEntryProto& entry : g.model.metadata_props()) result.metadata[entry.key()] = entry.value();
   return result;
 }
 

@@ -1,12 +1,8 @@
 // Checkpoint files on top of the safetensors reader and writer.
 #include "convnet/train/checkpoint.hpp"
 
-#include <filesystem>
-
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
-#include "convnet/model/model.hpp"
-#include "convnet/train/quantize.hpp"
 #include "convnet/train/run_checks.hpp"
 
 namespace convnet {
@@ -60,43 +56,6 @@ void load_checkpoint_tensors(const std::string& path, Executor& executor, Optimi
       optimizer->restore(std::string(kind) + "." + p.name, std::move(t));
     }
   }
-}
-
-TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& run) {
-  std::error_code ec;
-  std::string file = path;
-  if (std::filesystem::is_directory(path, ec)) file = (std::filesystem::path(path) / kCheckpointFile).string();
-  if (!std::filesystem::is_regular_file(file, ec)) throw IoError(file + ": no such checkpoint");
-  TrainedModel model;
-  model.meta = read_checkpoint_meta(file);
-  LoadOptions options;
-  try {
-    if (model.meta.contains("input_shape")) {
-      std::vector<int64_t> dims;
-      for (const nlohmann::json& d : model.meta.at("input_shape")) dims.push_back(json_value<int64_t>(d));
-      options.input_shape = Shape(dims);
-    }
-    model.normalization = Normalization::from_json(model.meta.at("normalization"));
-    model.class_names = model.meta.at("class_names").get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(file + ": corrupted checkpoint metadata: " + e.what());
-  }
-  model.net = std::make_unique<Net>(load_model_text(model.meta["model"].get<std::string>(), file + " (model)", options));
-  if (model.net->node(model.net->output()).output.numel() != static_cast<int64_t>(model.class_names.size())) {
-    throw IoError(file + ": corrupted checkpoint: the network's outputs and the class names disagree");
-  }
-  ExecutorOptions executor_options = run;
-  if (run.precision == DType::Int8 && run.ranges.empty()) {
-    const std::string ranges = quantization_file_of(file);
-    if (ranges.empty()) {
-      throw SpecError(path + ": not quantized (no " + kQuantizationFile + "); 'convnet quantize " + path +
-                      " -o DIR' makes an int8 model");
-    }
-    executor_options.ranges = read_quantization(ranges, *model.net);
-  }
-  model.executor = std::make_unique<Executor>(*model.net, executor_options);
-  load_checkpoint_tensors(file, *model.executor, nullptr);
-  return model;
 }
 
 }  // namespace convnet

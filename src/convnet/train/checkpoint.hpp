@@ -4,7 +4,6 @@
 // state, schedule state and the metrics so far. Written atomically (temp file, fsync, rename).
 #pragma once
 
-#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -27,17 +26,5 @@ void save_checkpoint(const std::string& path, Executor& executor, Optimizer* opt
 /// Loads weights (and optimiser state when given) into an executor of the same network; every
 /// mismatch is reported at once (IoError) and nothing is changed on error.
 void load_checkpoint_tensors(const std::string& path, Executor& executor, Optimizer* optimizer);
-
-/// A trained model ready for eval/predict: its graph, weights, preprocessing and class names.
-struct TrainedModel {
-  std::unique_ptr<Net> net;
-  std::unique_ptr<Executor> executor;
-  Normalization normalization;
-  std::vector<std::string> class_names;
-  nlohmann::json meta;
-};
-
-/// Opens CKPT (a checkpoint file, or a training folder holding checkpoint.safetensors).
-[[nodiscard]] TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& run);
 
 }  // namespace convnet
