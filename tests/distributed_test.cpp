@@ -64,6 +64,34 @@ TEST(GradientHook, ReportsEachNodeOnceWhenItsGradientsAreFinal) {
   }
 }
 
+// The synchronised batch norm's own maths (statistics summed through the hook, here over one
+// process) gives the gradients of the compiled training plan's oneDNN batch norm.
+TEST(SyncBatchNorm, OneRankEqualsThePlannedBatchNorm) {
+  LoadOptions load;
+  load.input_shape = parse_input_option("1x28x28");
+  Net net = load_model("resnet20", load);
+  const Tensor input = random_tensor(batched(net, net.inputs()[0], 8), 1);
+  const Tensor grad_output = random_tensor(batched(net, net.output(), 8), 2);
+  auto gradients = [&](bool synchronized) {
+    Executor executor(net, {.backend = Backend::OneDnn, .seed = 7, .plan_training = !synchronized});
+    int sums = 0;
+    if (synchronized) executor.context().sum_over_ranks = [&](std::span<double>) { ++sums; };
+    executor.forward(input, true);
+    executor.zero_grad();
+    executor.backward(grad_output);
+    EXPECT_EQ(sums, synchronized ? 2 * 21 : 0) << "a forward and a backward sum per batch norm (21 of them)";
+    const std::span<float> block = executor.parameter_store().grad_block();
+    return std::vector<float>(block.begin(), block.end());
+  };
+  const std::vector<float> planned = gradients(false), synchronized = gradients(true);
+  float scale = 0, diff = 0;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    scale = std::max(scale, std::abs(planned[i]));
+    diff = std::max(diff, std::abs(planned[i] - synchronized[i]));
+  }
+  EXPECT_LT(diff, 1e-5f * scale);
+}
+
 // Rank 0 of two, for splitting without talking (the constructor only slices).
 struct FirstOfTwo : Communicator {
   [[nodiscard]] int size() const override { return 2; }
@@ -231,6 +259,42 @@ TEST_F(DistributedTraining, FastModeStaysCloseToTheSingleProcess) {
     }
     EXPECT_LT(std::sqrt(diff), 1e-4 * std::sqrt(norm) + 1e-6) << name;
   }
+}
+
+// The largest difference between two checkpoints' tensors, relative to each tensor's largest value.
+double largest_relative_difference(const fs::path& a, const fs::path& b) {
+  const auto first = read_safetensors(a.string()).tensors;
+  const auto second = read_safetensors(b.string()).tensors;
+  double worst = 0;
+  for (const auto& [name, t] : first) {
+    double scale = 0, diff = 0;
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      scale = std::max(scale, static_cast<double>(std::abs(t.values[i])));
+      diff = std::max(diff, static_cast<double>(std::abs(t.values[i] - second.at(name).values[i])));
+    }
+    worst = std::max(worst, diff / std::max(scale, 1e-30));
+  }
+  return worst;
+}
+
+TEST_F(DistributedTraining, SyncBatchNormGivesTheSingleProcessStatistics) {
+  // ResNet-20, one step of 64 images: with --sync-bn two ranks of 32 normalise with the 64 images'
+  // statistics, as one process does; without it, each with its own 32 (another step altogether).
+  const std::vector<std::string> extra{"--epochs", "1", "--limit", "64", "--threads", "1"};
+  auto args = [&](const std::string& out, bool sync) {
+    std::vector<std::string> a = run_args(out, extra);
+    a[1] = "resnet20";
+    if (sync) a.push_back("--sync-bn");
+    return a;
+  };
+  ASSERT_EQ(run(args("one", true)).code, 0);
+  const Result synced = run_program("mpirun", mpirun(2, args("synced", true)));
+  ASSERT_EQ(synced.code, 0) << synced.err;
+  const Result apart = run_program("mpirun", mpirun(2, args("apart", false)));
+  ASSERT_EQ(apart.code, 0) << apart.err;
+  const fs::path one = root_ / "one" / "checkpoint.safetensors";
+  EXPECT_LT(largest_relative_difference(one, root_ / "synced" / "checkpoint.safetensors"), 1e-5);
+  EXPECT_GT(largest_relative_difference(one, root_ / "apart" / "checkpoint.safetensors"), 1e-2);
 }
 
 TEST_F(DistributedTraining, KilledRankStopsTheJobAndTheRunResumesOnOneProcessToTheSameBits) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <span>
 
 #include "convnet/tensor.hpp"
 
@@ -29,6 +31,9 @@ struct RunContext {
   Backend backend = Backend::OneDnn;
   std::mt19937_64* rng = nullptr;     // dropout and drop-path masks; seeded by the caller
   onednn::Engine* engine = nullptr;   // set when backend == OneDnn
+  // Set in a distributed run with synchronised batch norm: sums per-channel statistics over every
+  // rank, so batch norm in training normalises with the whole global batch's mean and variance.
+  std::function<void(std::span<double>)> sum_over_ranks{};
 };
 
 /// Where backward puts one input's gradient: written (accumulate = false) or added (true).

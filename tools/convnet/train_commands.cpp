@@ -37,6 +37,7 @@ struct TrainArgs {
   bool deterministic = false;
   int64_t groups = kDefaultGradientGroups;
   int64_t towers = 0;
+  bool sync_bn = false;
   double timeout = 60;
   bool reference = false;
   int64_t warmup = 0;
@@ -138,6 +139,7 @@ int run_train(TrainArgs& a) {
   a.options.comm = &comm;
   a.options.groups = a.deterministic ? a.groups : 0;
   a.options.towers = a.towers;
+  a.options.sync_bn = a.sync_bn;
   a.options.schedule = parse_schedule(a.schedule);
   a.options.schedule.warmup_epochs = a.warmup;
   a.options.normalization = parse_normalization_mode(a.normalization, "--normalize");
@@ -357,6 +359,9 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
                     "under mpirun -np N: split the network's channels into N towers, one per rank, exchanging "
                     "activations where a layer reads every channel (AlexNet's two-GPU training: alexnet-2gpu)")
       ->check(whole_number(2, 1024));
+  train->add_flag("--sync-bn", train_args->sync_bn,
+                  "under mpirun: batch norm normalises with the statistics of the whole global batch (every rank's "
+                  "piece), as one process would; trains layer by layer (slower)");
   train->add_option("--timeout", train_args->timeout,
                     "under mpirun: seconds a rank waits for the others before it declares one stopped or hung")
       ->check(CLI::Range(1.0, 86400.0))
@@ -402,8 +407,8 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
                              "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {
       if (train->get_option(name)->count() > 0) {
         throw CLI::ValidationError(std::string(name) + ": --resume continues with the run's own settings; only "
-                                   "--epochs, --threads, --deterministic, --groups, --towers, --timeout and --reference "
-                                   "may be given");
+                                   "--epochs, --threads, --deterministic, --groups, --towers, --sync-bn, --timeout and "
+                                   "--reference may be given");
       }
     }
   });

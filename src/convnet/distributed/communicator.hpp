@@ -49,6 +49,7 @@ class Communicator {
   /// the tree sum of the ranks' parts whatever rank holds which (the rank count must be a power
   /// of two); otherwise MPI's all-reduce (faster, order up to the MPI library).
   virtual void sum(std::span<float> values, bool deterministic) { (void)values, (void)deterministic; }
+  /// Small sums (totals, statistics): the fixed tree when the rank count is a power of two.
   virtual void sum(std::span<double> values) { (void)values; }
 
   /// Every rank's `mine` (all the same size), in rank order, into `all` (size() times as long).

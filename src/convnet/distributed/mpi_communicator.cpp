@@ -95,7 +95,17 @@ class MpiCommunicator final : public Communicator {
       finish_sums();
     }
   }
-  void sum(std::span<double> values) override { tree_sum(values); }
+  void sum(std::span<double> values) override {
+    if ((size_ & (size_ - 1)) == 0) {
+      tree_sum(values);
+      return;
+    }
+    MPI_Request request;  // small values (totals, statistics): one call
+    check(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm_,
+                         &request),
+          "sum");
+    wait({&request, 1}, "sum");
+  }
 
   void all_gather(std::span<const float> mine, std::span<float> all) override {
     if (mine.size() > kMaxChunk || all.size() != mine.size() * static_cast<size_t>(size_)) {

@@ -4,6 +4,7 @@
 #include "convnet/layers/normalization.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include "convnet/layers/compute_util.hpp"
 #include "convnet/kernels/reference/lrn.hpp"
 #include "convnet/kernels/reference/batch_norm.hpp"
@@ -148,7 +149,9 @@ void BatchNorm::forward(const RunContext& ctx, Inputs inputs, Params params, Ten
   }
   saved_mean_.resize(static_cast<size_t>(g.channels));
   saved_inv_std_.resize(static_cast<size_t>(g.channels));
-  if (ctx.backend == Backend::OneDnn) {
+  if (ctx.sum_over_ranks) {
+    forward_synchronized(ctx, *inputs[0], params, output);
+  } else if (ctx.backend == Backend::OneDnn) {
     onednn_.forward_training(*ctx.engine, g, eps, static_cast<float>(options_.momentum), inputs[0]->data(),
                              params[0]->data(), params[1]->data(), output.data(), params[2]->data(), params[3]->data(),
                              saved_mean_.data(), saved_inv_std_.data());
@@ -174,6 +177,9 @@ void BatchNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& out
                                                       params[0]->data(), params[2]->data(), params[3]->data(),
                                                       grad_output.data(), target_or_null(grad_inputs[0]),
                                                       grad_scale_.data(), grad_shift_.data(), accumulate);
+  } else if (ctx.sum_over_ranks) {
+    backward_synchronized(ctx, *inputs[0], grad_output, params, grad_params, grad_inputs[0]);
+    return;
   } else if (ctx.backend == Backend::OneDnn) {
     onednn_.backward(*ctx.engine, g, static_cast<float>(options_.eps), inputs[0]->data(), params[0]->data(),
                      saved_mean_.data(), saved_inv_std_.data(), grad_output.data(), target_or_null(grad_inputs[0]),
@@ -188,6 +194,91 @@ void BatchNorm::backward(const RunContext& ctx, Inputs inputs, const Tensor& out
   for (int64_t c = 0; c < g.channels; ++c) {
     if (grad_weight != nullptr) grad_weight[c] += grad_scale_[static_cast<size_t>(c)];
     if (grad_bias != nullptr) grad_bias[c] += grad_shift_[static_cast<size_t>(c)];
+  }
+}
+
+// Synchronised batch norm: the per-channel sums of every rank's batch are added (RunContext::
+// sum_over_ranks), so each rank normalises with the global batch's statistics; M counts the values
+// per channel over all ranks. Running variance unbiased, as PyTorch's.
+void BatchNorm::forward_synchronized(const RunContext& ctx, const Tensor& input, Params params, Tensor& output) {
+  const int64_t n_batch = batch_of(output), channels = channels_of(output), positions = positions_of(output);
+  std::vector<double> sums(static_cast<size_t>(2 * channels + 1), 0.0);  // sum x, sum x^2 per channel, count
+  for (int64_t n = 0; n < n_batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* x = input.data() + (n * channels + c) * positions;
+      for (int64_t p = 0; p < positions; ++p) {
+        sums[static_cast<size_t>(c)] += x[p];
+        sums[static_cast<size_t>(channels + c)] += static_cast<double>(x[p]) * x[p];
+      }
+    }
+  }
+  sums.back() = static_cast<double>(n_batch * positions);
+  ctx.sum_over_ranks(sums);
+  const double count = sums.back();
+  saved_count_ = count;
+  const double momentum = options_.momentum;
+  for (int64_t c = 0; c < channels; ++c) {
+    const auto k = static_cast<size_t>(c);
+    const double mean = sums[k] / count;
+    const double var = std::max(sums[static_cast<size_t>(channels + c)] / count - mean * mean, 0.0);
+    saved_mean_[k] = static_cast<float>(mean);
+    saved_inv_std_[k] = static_cast<float>(1.0 / std::sqrt(var + options_.eps));
+    (*params[2])[c] = static_cast<float>((1 - momentum) * (*params[2])[c] + momentum * mean);
+    (*params[3])[c] = static_cast<float>((1 - momentum) * (*params[3])[c] + momentum * var * count / std::max(count - 1, 1.0));
+  }
+  // y = gamma (x - mean) / std + beta
+  for (int64_t n = 0; n < n_batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const auto k = static_cast<size_t>(c);
+      const float scale = (*params[0])[c] * saved_inv_std_[k], shift = (*params[1])[c] - saved_mean_[k] * scale;
+      const float* x = input.data() + (n * channels + c) * positions;
+      float* y = output.data() + (n * channels + c) * positions;
+      for (int64_t p = 0; p < positions; ++p) y[p] = x[p] * scale + shift;
+    }
+  }
+}
+
+void BatchNorm::backward_synchronized(const RunContext& ctx, const Tensor& input, const Tensor& grad_output,
+                                      Params params, Params grad_params, const GradTarget& grad_input) {
+  const int64_t n_batch = batch_of(grad_output), channels = channels_of(grad_output);
+  const int64_t positions = positions_of(grad_output);
+  std::vector<double> sums(static_cast<size_t>(2 * channels), 0.0);  // sum dy, sum dy xhat per channel
+  for (int64_t n = 0; n < n_batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const auto k = static_cast<size_t>(c);
+      const float* x = input.data() + (n * channels + c) * positions;
+      const float* dy = grad_output.data() + (n * channels + c) * positions;
+      for (int64_t p = 0; p < positions; ++p) {
+        sums[k] += dy[p];
+        sums[static_cast<size_t>(channels + c)] += static_cast<double>(dy[p]) * (x[p] - saved_mean_[k]) * saved_inv_std_[k];
+      }
+    }
+  }
+  // This rank's share of dL/dbeta and dL/dgamma: the gradient all-reduce adds the ranks' shares.
+  float* grad_weight = grad_or_null(grad_params, 0);
+  float* grad_bias = grad_or_null(grad_params, 1);
+  for (int64_t c = 0; c < channels; ++c) {
+    if (grad_weight != nullptr) grad_weight[c] += static_cast<float>(sums[static_cast<size_t>(channels + c)]);
+    if (grad_bias != nullptr) grad_bias[c] += static_cast<float>(sums[static_cast<size_t>(c)]);
+  }
+  float* dx_out = target_or_null(grad_input);
+  if (dx_out == nullptr) return;
+  ctx.sum_over_ranks(sums);
+  // dx = gamma / (M std) (M dy - sum dy - xhat sum(dy xhat)), over the global batch
+  const double count = saved_count_;
+  for (int64_t n = 0; n < n_batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const auto k = static_cast<size_t>(c);
+      const double a = (*params[0])[c] * saved_inv_std_[k] / count;
+      const float* x = input.data() + (n * channels + c) * positions;
+      const float* dy = grad_output.data() + (n * channels + c) * positions;
+      float* dx = dx_out + (n * channels + c) * positions;
+      for (int64_t p = 0; p < positions; ++p) {
+        const double xhat = (x[p] - saved_mean_[k]) * saved_inv_std_[k];
+        const auto v = static_cast<float>(a * (count * dy[p] - sums[k] - xhat * sums[static_cast<size_t>(channels + c)]));
+        dx[p] = grad_input.accumulate ? dx[p] + v : v;
+      }
+    }
   }
 }
 

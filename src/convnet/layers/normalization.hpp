@@ -70,6 +70,10 @@ class BatchNorm final : public Layer {
   std::vector<float> saved_inv_std_;  // (C): 1 / sqrt(batch variance + eps)
   std::vector<float> grad_scale_;     // (C): scratch for dL/dweight before it is added
   std::vector<float> grad_shift_;     // (C): scratch for dL/dbias
+  double saved_count_ = 0;            // values per channel the statistics were taken over (all ranks)
+  void forward_synchronized(const RunContext& ctx, const Tensor& input, Params params, Tensor& output);
+  void backward_synchronized(const RunContext& ctx, const Tensor& input, const Tensor& grad_output, Params params,
+                             Params grad_params, const GradTarget& grad_input);
   kernels::onednn::BatchNorm onednn_;
 };
 

@@ -211,7 +211,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   check_data(o, data, validation, classes);
   check_checkpoint_text(model_text, o.resume ? checkpoint : model_file, data.train.class_names, o.data);
   Executor executor = with_memory_context("creating " + net.name() + "'s parameters", [&] {
-    return Executor(net, {.backend = o.backend, .seed = o.seed});
+    return Executor(net, {.backend = o.backend, .seed = o.seed, .plan_training = !o.sync_bn});
   });
   std::unique_ptr<Optimizer> optimizer = make_optimizer(o.optimizer);
   const int64_t batches_per_epoch = (data.train.size() + o.batch - 1) / o.batch;
@@ -249,6 +249,11 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   }
   const std::string eval_name = o.validation > 0 ? "val" : "test";
   if (o.towers > 1 && o.groups > 0) throw SpecError("train: --towers and --deterministic do not go together yet");
+  if (o.sync_bn && (o.groups > 0 || o.towers > 1)) {
+    throw SpecError("train: --sync-bn needs the whole batch's statistics at once, which --deterministic (one group "
+                    "at a time) and --towers do not have");
+  }
+  if (o.sync_bn) executor.context().sum_over_ranks = [&comm](std::span<double> sums) { comm.sum(sums); };
   // With towers every rank reads the whole batch: the data-parallel side is one process.
   DataParallel parallel(o.towers > 1 ? one_process : comm, executor, {.groups = o.groups, .seed = o.seed});
   parallel.broadcast_parameters();

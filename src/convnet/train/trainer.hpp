@@ -38,6 +38,7 @@ struct TrainOptions {
   // How this invocation computes, not what the run is (not stored; give them again on resume):
   int64_t groups = 0;                      // > 0: deterministic gradient groups per batch (DataParallel)
   int64_t towers = 0;                      // > 1: the model split into this many towers, one per rank
+  bool sync_bn = false;                    // batch norm with the global batch's statistics (layer by layer)
   Communicator* comm = nullptr;            // the ranks of a distributed run (nullptr: one process);
                                            // rank 0 writes the output folder, every rank reads the data
                                            // and, on resume, the checkpoint (same paths on every host)
