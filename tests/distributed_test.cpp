@@ -51,8 +51,7 @@ TEST(GradientHook, ReportsEachNodeOnceWhenItsGradientsAreFinal) {
       }
     });
     for (size_t n = 0; n < net.nodes().size(); ++n) {
-      const bool learnable = std::any_of(net.nodes()[n].params.begin(), net.nodes()[n].params.end(),
-                                         [](const ParamSpec& p) { return !p.is_buffer; });
+      const bool learnable = net.nodes()[n].learnable();
       ASSERT_EQ(calls[n], learnable ? 1 : 0) << name << ": " << net.nodes()[n].name;
       for (size_t p = 0; p < seen[n].size(); ++p) {
         const Tensor& g = store.grads(n)[p];

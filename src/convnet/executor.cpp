@@ -286,10 +286,7 @@ void Executor::backward_from(int node, const Tensor& grad, const std::function<v
   grads_zero_ = false;
   if (on_grads_final) {
     for (size_t i = nodes.size(); i-- > 0;) {
-      const auto& specs = nodes[i].params;
-      if (std::any_of(specs.begin(), specs.end(), [](const ParamSpec& p) { return !p.is_buffer; })) {
-        on_grads_final(static_cast<int>(i));
-      }
+      if (nodes[i].learnable()) on_grads_final(static_cast<int>(i));
     }
   }
 }

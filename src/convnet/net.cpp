@@ -8,6 +8,10 @@
 #include "convnet/layers/input.hpp"
 
 namespace convnet {
+
+bool Node::learnable() const {
+  return std::any_of(params.begin(), params.end(), [](const ParamSpec& p) { return !p.is_buffer; });
+}
 namespace {
 
 std::string located(const SourceLocation& where, const std::string& name, const std::string& kind) {

@@ -22,6 +22,8 @@ struct Node {
   Shape output;                     // per image: (C, H, W) or (F)
   std::vector<ParamSpec> params;    // named "weight", "bias", ... (prefix with name + ".")
   ReceptiveField receptive_field;   // of one output element on the network input
+  /// True when some parameter is learnable (has a gradient), not only buffers.
+  [[nodiscard]] bool learnable() const;
 };
 
 class Net {

@@ -51,6 +51,12 @@ class Communicator {
   virtual void sum(std::span<float> values, bool deterministic) { (void)values, (void)deterministic; }
   /// Small sums (totals, statistics): the fixed tree when the rank count is a power of two.
   virtual void sum(std::span<double> values) { (void)values; }
+  /// True on every rank when `flag` is true on some rank (a stop request: all leave together).
+  [[nodiscard]] bool any(bool flag) {
+    double count = flag ? 1 : 0;
+    sum(std::span<double>(&count, 1));
+    return count > 0;
+  }
 
   /// Every rank's `mine` (all the same size), in rank order, into `all` (size() times as long).
   virtual void all_gather(std::span<const float> mine, std::span<float> all) {

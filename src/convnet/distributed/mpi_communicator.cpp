@@ -11,6 +11,7 @@
 #include <chrono>
 #include <limits>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace convnet {
@@ -177,7 +178,8 @@ class MpiCommunicator final : public Communicator {
     if ((size_ & (size_ - 1)) != 0) {
       throw Error("a deterministic sum needs a power-of-two number of ranks, not " + std::to_string(size_));
     }
-    std::vector<T> other(values.size());
+    std::vector<T>& other = std::get<std::vector<T>>(scratch_);  // the partner's part, kept between calls
+    if (other.size() < values.size()) other.resize(values.size());
     for (int k = 1; k < size_; k <<= 1) {
       const int partner = rank_ ^ k;
       std::vector<MPI_Request> requests;
@@ -238,6 +240,7 @@ class MpiCommunicator final : public Communicator {
   int size_ = 1;
   std::string host_;
   std::vector<MPI_Request> pending_;  // started sums
+  std::tuple<std::vector<float>, std::vector<double>> scratch_;
 };
 
 }  // namespace

@@ -35,17 +35,39 @@ std::pair<int64_t, int64_t> slice_of(const Tensor& full, int rank, int towers) {
   return {chunk * rank, chunk};
 }
 
+// Channel part `rank` of `towers` of every image of (N, C, ...) `whole` into (N, C / towers, ...) `part`.
+void take_part(const Tensor& whole, int towers, int rank, Tensor& part) {
+  const int64_t batch = whole.dim(0), per_image = whole.numel() / batch, size = per_image / towers;
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* from = whole.data() + n * per_image + rank * size;
+    std::copy(from, from + size, part.data() + n * size);
+  }
+}
+
+// The reverse: `part` ((N, C / towers, ...) values) written as channel part `rank` of `whole`.
+void put_part(const float* part, int towers, int rank, Tensor& whole) {
+  const int64_t batch = whole.dim(0), per_image = whole.numel() / batch, size = per_image / towers;
+  for (int64_t n = 0; n < batch; ++n) std::copy(part + n * size, part + (n + 1) * size, whole.data() + n * per_image + rank * size);
+}
+
+// `t` as a tensor of `dims`, reallocated only when they change (the same every step).
+Tensor& sized(Tensor& t, const std::vector<int64_t>& dims) {
+  if (t.dims() != dims) t = Tensor(dims);
+  return t;
+}
+
 }  // namespace
 
 struct TowerSplit::Stage {
-  std::string text;                                // model text (empty: no layers, the boundary only)
+  std::string text;                                // model text
+  int layers = 0;                                  // 0: no net, the boundary only
   std::unique_ptr<Net> net;
   std::unique_ptr<Executor> executor;
   After after = After::Nothing;
   std::vector<std::pair<size_t, size_t>> nodes;    // (stage node, full node) of every parameterised node
   std::map<std::string, std::string> names;        // stage node name -> the full net's
   Tensor output;                                   // after the boundary
-  Tensor grad;                                     // scratch for the boundary's backward
+  Tensor gathered;                                 // an exchange's every-rank parts, rank-major
 };
 
 TowerSplit::TowerSplit(const Net& full, ParamStore& full_params, Communicator& comm, const ExecutorOptions& options)
@@ -59,17 +81,14 @@ TowerSplit::TowerSplit(const Net& full, ParamStore& full_params, Communicator& c
   bool split = false;                // the current activation holds this rank's slice only
   Shape shape = full.node(full.inputs()[0]).output;
   auto stage = std::make_unique<Stage>();
-  std::vector<size_t> stage_nodes;   // full node ids in the stage being written
-  std::string lines;
+  auto begin_stage = [&](const Shape& input) { stage->text = "network tower\ninput " + shape_text(input) + "\n"; };
   auto finish = [&](After after, const Shape& next_input) {
     stage->after = after;
-    if (!lines.empty()) stage->text = lines;
     stages_.push_back(std::move(stage));
     stage = std::make_unique<Stage>();
-    lines = "network tower\ninput " + shape_text(next_input) + "\n";
-    stage_nodes.clear();
+    begin_stage(next_input);
   };
-  lines = "network tower\ninput " + shape_text(shape) + "\n";
+  begin_stage(shape);
   int previous = full.inputs()[0];
   for (size_t n = 0; n < nodes.size(); ++n) {
     const Node& node = nodes[n];
@@ -112,10 +131,10 @@ TowerSplit::TowerSplit(const Net& full, ParamStore& full_params, Communicator& c
     if (needs == Keep && !split && !node.params.empty()) {
       refuse(node, "a layer with parameters on a volume every tower holds whole (after an exchange)");
     }
-    lines += "t" + std::to_string(n) + " " + kind + (args.empty() ? "" : " " + args) + "\n";
-    stage_nodes.push_back(n);
+    stage->text += "t" + std::to_string(n) + " " + kind + (args.empty() ? "" : " " + args) + "\n";
+    ++stage->layers;
     if (!node.params.empty()) {
-      stage->nodes.emplace_back(stage_nodes.size(), n);  // node 0 is the input
+      stage->nodes.emplace_back(stage->layers, n);  // node 0 is the input
       stage->names["t" + std::to_string(n)] = node.name;
     }
     if (channels > 0) split = true;
@@ -125,10 +144,7 @@ TowerSplit::TowerSplit(const Net& full, ParamStore& full_params, Communicator& c
   // Build each stage, every executor computing input gradients but the first (it reads images).
   for (size_t s = 0; s < stages_.size(); ++s) {
     Stage& st = *stages_[s];
-    if (st.text.empty() || st.text.find("\nt") == std::string::npos) {
-      st.text.clear();
-      continue;
-    }
+    if (st.layers == 0) continue;
     st.net = std::make_unique<Net>(load_model_text(st.text, "tower stage " + std::to_string(s)));
     st.executor = std::make_unique<Executor>(*st.net, options);
     if (s > 0) st.executor->set_input_gradients(true);
@@ -156,35 +172,22 @@ const Tensor& TowerSplit::forward(const Tensor& images, bool training) {
       x = &stage->executor->forward(*x, training);
       rng_ = stage->executor->rng();
     }
-    const int64_t batch = x->dim(0), per_image = x->numel() / std::max<int64_t>(batch, 1);
     std::vector<int64_t> dims = x->dims();
     switch (stage->after) {
       case After::Nothing:
         stage->output = *x;
         break;
       case After::Exchange: {  // (N, c, ...) per rank -> (N, T c, ...): rank r's channels at r c
-        Tensor gathered({static_cast<int64_t>(towers) * x->numel()});
+        Tensor& gathered = sized(stage->gathered, {static_cast<int64_t>(towers) * x->numel()});
         comm_.all_gather(x->span(), gathered.span());
         dims[1] *= towers;
-        stage->output = Tensor(dims);
-        for (int64_t n = 0; n < batch; ++n) {
-          for (int r = 0; r < towers; ++r) {
-            const float* from = gathered.data() + r * x->numel() + n * per_image;
-            std::copy(from, from + per_image, stage->output.data() + (n * towers + r) * per_image);
-          }
-        }
+        for (int r = 0; r < towers; ++r) put_part(gathered.data() + r * x->numel(), towers, r, sized(stage->output, dims));
         break;
       }
-      case After::Slice: {  // (N, C, ...) -> (N, C / T, ...): this rank's channels
+      case After::Slice:  // (N, C, ...) -> (N, C / T, ...): this rank's channels
         dims[1] /= towers;
-        stage->output = Tensor(dims);
-        const int64_t part = per_image / towers;
-        for (int64_t n = 0; n < batch; ++n) {
-          const float* from = x->data() + n * per_image + comm_.rank() * part;
-          std::copy(from, from + part, stage->output.data() + n * part);
-        }
+        take_part(*x, towers, comm_.rank(), sized(stage->output, dims));
         break;
-      }
     }
     x = &stage->output;
   }
@@ -198,7 +201,6 @@ void TowerSplit::backward(const Tensor& grad_logits) {
   Tensor grad = comm_.rank() == 0 ? grad_logits : Tensor(grad_logits.dims());
   for (size_t s = stages_.size(); s-- > 0;) {
     Stage& stage = *stages_[s];
-    const int64_t batch = grad.dim(0), per_image = grad.numel() / std::max<int64_t>(batch, 1);
     std::vector<int64_t> dims = grad.dims();
     switch (stage.after) {
       case After::Nothing:
@@ -207,21 +209,14 @@ void TowerSplit::backward(const Tensor& grad_logits) {
         comm_.sum(grad.span(), true);
         dims[1] /= towers;
         Tensor mine(dims);
-        const int64_t part = per_image / towers;
-        for (int64_t n = 0; n < batch; ++n) {
-          const float* from = grad.data() + n * per_image + comm_.rank() * part;
-          std::copy(from, from + part, mine.data() + n * part);
-        }
+        take_part(grad, towers, comm_.rank(), mine);
         grad = std::move(mine);
         break;
       }
       case After::Slice: {  // this rank's channels' gradient, zero elsewhere
         dims[1] *= towers;
         Tensor whole(dims);
-        for (int64_t n = 0; n < batch; ++n) {
-          std::copy(grad.data() + n * per_image, grad.data() + (n + 1) * per_image,
-                    whole.data() + (n * towers + comm_.rank()) * per_image);
-        }
+        put_part(grad.data(), towers, comm_.rank(), whole);
         grad = std::move(whole);
         break;
       }

@@ -115,8 +115,7 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   c.grads_final_after.assign(c.ops.size(), {});
   if (options_.training && !c.ops.empty()) {
     for (size_t n = 0; n < net.nodes().size(); ++n) {
-      const auto& specs = net.nodes()[n].params;
-      if (std::none_of(specs.begin(), specs.end(), [](const ParamSpec& p) { return !p.is_buffer; })) continue;
+      if (!net.nodes()[n].learnable()) continue;
       size_t last = c.ops.size() - 1;
       for (size_t i = c.ops.size(); i-- > static_cast<size_t>(c.forward_ops);) {
         if (c.ops[i].node == static_cast<int>(n)) {

@@ -17,10 +17,6 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 bool power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 
-bool learnable(const Node& node) {
-  return std::any_of(node.params.begin(), node.params.end(), [](const ParamSpec& p) { return !p.is_buffer; });
-}
-
 constexpr uint64_t kDropoutStream = 0x64726f706f7574ULL;  // "dropout"
 
 }  // namespace
@@ -43,7 +39,7 @@ DataParallel::DataParallel(Communicator& comm, Executor& executor, DataParallelO
   bucket_of_node_.assign(nodes.size(), -1);
   const int64_t bucket_floats = std::max<int64_t>(options_.bucket_bytes / 4, 1);
   for (size_t n = nodes.size(); n-- > 0;) {
-    if (!learnable(nodes[n])) continue;
+    if (!nodes[n].learnable()) continue;
     int64_t begin = static_cast<int64_t>(block.size());
     for (const Tensor& g : store.grads(n)) {
       if (!g.empty()) begin = std::min<int64_t>(begin, g.data() - block.data());
@@ -69,6 +65,11 @@ LoaderOptions DataParallel::shard(LoaderOptions options) const {
   return options;
 }
 
+void DataParallel::seed_dropout(int64_t step, uint64_t part) {
+  executor_.rng().seed(seed_combine(seed_combine(seed_combine(options_.seed, kDropoutStream), static_cast<uint64_t>(step)),
+                                    part));
+}
+
 double DataParallel::forward_backward(const Tensor& images, std::span<const int64_t> labels, int64_t batch_images,
                                       double& correct, const std::function<void(int)>& on_grads_final) {
   const Tensor& logits = executor_.forward(images, true);
@@ -86,11 +87,7 @@ StepTotals DataParallel::step(const Tensor& images, std::span<const int64_t> lab
   if (options_.groups > 0) {
     sum_deterministic(images, labels, batch_images, step, totals);
   } else {
-    if (comm_.size() > 1) {  // each rank its own dropout masks, independent of where a run resumed
-      executor_.rng().seed(seed_combine(seed_combine(seed_combine(options_.seed, kDropoutStream),
-                                                     static_cast<uint64_t>(step)),
-                                        static_cast<uint64_t>(comm_.rank())));
-    }
+    if (comm_.size() > 1) seed_dropout(step, static_cast<uint64_t>(comm_.rank()));
     sum_fast(images, labels, batch_images, totals);
   }
   if (comm_.size() > 1) {
@@ -147,31 +144,30 @@ void DataParallel::sum_deterministic(const Tensor& images, std::span<const int64
   const int64_t first = piece_start(batch_images, mine.part_begin, mine.parts);
   const int64_t per_image = images.dims().empty() ? 0 : images.numel() / std::max<int64_t>(images.dim(0), 1);
   std::vector<int64_t> dims = images.dims();
-  tree_.resize(0);
-  tree_level_.clear();
+  tree_level_.clear();  // the stack of partial sums: tree_level_[k] is the level of the sum in tree_[k]
   for (int64_t g = mine.part_begin; g < mine.part_end; ++g) {
     const int64_t begin = piece_start(batch_images, g, mine.parts) - first;
     const int64_t count = piece_start(batch_images, g + 1, mine.parts) - first - begin;
-    std::vector<float> grads(block.size(), 0.0f);
+    const size_t top = tree_level_.size();
+    if (tree_.size() <= top) tree_.emplace_back(block.size());  // kept for later steps
+    std::vector<float>& leaf = tree_[top];
     if (count > 0) {
-      executor_.rng().seed(seed_combine(seed_combine(seed_combine(options_.seed, kDropoutStream),
-                                                     static_cast<uint64_t>(step)),
-                                        static_cast<uint64_t>(g)));
+      seed_dropout(step, static_cast<uint64_t>(g));
       dims[0] = count;
       const Tensor group = Tensor::view(const_cast<float*>(images.data()) + begin * per_image, dims);
       totals.loss_sum += forward_backward(group, labels.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)),
                                           batch_images, totals.correct, {});
-      std::copy(block.begin(), block.end(), grads.begin());
+      std::copy(block.begin(), block.end(), leaf.begin());
+    } else {
+      std::fill(leaf.begin(), leaf.end(), 0.0f);
     }
     totals.images += static_cast<double>(count);
     // Push the leaf, then merge equal levels: (lower + upper), the binary tree over the groups.
-    tree_.push_back(std::move(grads));
     tree_level_.push_back(0);
-    while (tree_.size() >= 2 && tree_level_[tree_.size() - 1] == tree_level_[tree_.size() - 2]) {
-      std::vector<float>& lower = tree_[tree_.size() - 2];
-      const std::vector<float>& upper = tree_.back();
+    for (size_t n = tree_level_.size(); n >= 2 && tree_level_[n - 1] == tree_level_[n - 2]; --n) {
+      std::vector<float>& lower = tree_[n - 2];
+      const std::vector<float>& upper = tree_[n - 1];
       for (size_t i = 0; i < lower.size(); ++i) lower[i] = lower[i] + upper[i];
-      tree_.pop_back();
       tree_level_.pop_back();
       ++tree_level_.back();
     }

@@ -72,6 +72,9 @@ class DataParallel {
   [[nodiscard]] Evaluation evaluate(const Dataset& data, const Normalization& norm, int64_t batch);
 
  private:
+  /// Dropout masks from (seed, step, part): a rank's in the fast mode, a group's when deterministic,
+  /// so they do not depend on where a run resumed.
+  void seed_dropout(int64_t step, uint64_t part);
   double forward_backward(const Tensor& images, std::span<const int64_t> labels, int64_t batch_images,
                           double& correct, const std::function<void(int)>& on_grads_final);
   void sum_fast(const Tensor& images, std::span<const int64_t> labels, int64_t batch_images, StepTotals& totals);
@@ -86,8 +89,8 @@ class DataParallel {
   std::vector<std::pair<int64_t, int64_t>> buckets_;  // gradient block ranges [begin, end), last first
   std::vector<int64_t> bucket_of_node_;              // per node: its bucket (-1: no gradients)
   std::vector<int> waiting_;                         // per bucket: nodes whose gradients are not final yet
-  std::vector<std::vector<float>> tree_;             // deterministic: partial sums, one per tree level in use
-  std::vector<int> tree_level_;
+  std::vector<std::vector<float>> tree_;             // deterministic: partial sums (gradient-block sized)
+  std::vector<int> tree_level_;                      // ... the stack in use: each one's tree level
 };
 
 }  // namespace convnet

@@ -30,14 +30,10 @@ TowerTraining::TowerTraining(Communicator& comm, int64_t towers, const Net& net,
 StepTotals TowerTraining::step(const Tensor& images, std::span<const int64_t> labels, bool stop_requested) {
   const Tensor& logits = split_.forward(images, true);
   const double loss = softmax_cross_entropy(logits, labels, grad_logits_);
-  StepTotals totals{loss * static_cast<double>(labels.size()), static_cast<double>(count_top1(logits, labels)),
-                    static_cast<double>(labels.size()), stop_requested};
   split_.zero_grad();
   split_.backward(grad_logits_);
-  double stop = stop_requested ? 1 : 0;  // every rank leaves at the same step
-  comm_.sum(std::span<double>(&stop, 1));
-  totals.stop = stop > 0;
-  return totals;
+  return {loss * static_cast<double>(labels.size()), static_cast<double>(count_top1(logits, labels)),
+          static_cast<double>(labels.size()), comm_.any(stop_requested)};
 }
 
 void TowerTraining::gather_parameters() {

@@ -277,13 +277,19 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   double loss_sum = at.loss_sum, correct = at.correct, seen = at.seen, epoch_seconds = at.epoch_seconds;
   const LoaderOptions loader_options =
       parallel.shard({.batch_size = o.batch, .shuffle = true, .augment = o.augment, .seed = o.seed});
-  auto save = [&](int64_t at_epoch, int64_t at_batch) {
+  // One model for evaluation and checkpoints: the ranks' running statistics averaged, the towers
+  // gathered; once per optimiser step at most (every rank counts the same steps).
+  int64_t synced_at = -1;
+  auto sync_model = [&] {
+    if (synced_at == optimizer->steps()) return;
     parallel.average_buffers();
+    if (towers) towers->gather_parameters();
+    synced_at = optimizer->steps();
+  };
+  auto save = [&](int64_t at_epoch, int64_t at_batch) {
+    sync_model();
     std::unique_ptr<Optimizer> full_state;
-    if (towers) {
-      towers->gather_parameters();
-      full_state = towers->full_optimizer_state(o.optimizer);
-    }
+    if (towers) full_state = towers->full_optimizer_state(o.optimizer);
     if (!root) return;
     nlohmann::json m = {{"network", net.name()}, {"model", model_text}, {"input_shape", data.train.image_shape.dims()},
                         {"normalization", norm.to_json()}, {"class_names", data.train.class_names},
@@ -297,11 +303,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   };
   TrainResult result;
   auto stop_requested = [&] { return o.stop_requested && o.stop_requested(); };
-  auto any_rank_stops = [&] {  // every rank must leave at the same step
-    double stop = stop_requested() ? 1 : 0;
-    if (comm.size() > 1) comm.sum(std::span<double>(&stop, 1));
-    return stop > 0;
-  };
+  auto any_rank_stops = [&] { return comm.any(stop_requested()); };  // every rank leaves at the same step
   auto interrupted = [&](int64_t at_epoch, int64_t at_batch, bool checkpointed) {
     result.epochs = history;
     result.interrupted = true;
@@ -361,8 +363,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     const Evaluation eval = with_memory_context("evaluating a batch of " + std::to_string(eval_batch) +
                                                     " (try a smaller --batch)",
                                                 [&] {
-                                                  parallel.average_buffers();
-                                                  if (towers) towers->gather_parameters();
+                                                  sync_model();
                                                   return parallel.evaluate(eval_set, norm, eval_batch);
                                                 });
     schedule.end_epoch(eval.top1);
@@ -377,7 +378,10 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
 
   result.epochs = history;
   const Evaluation test = with_memory_context("evaluating the test set (try a smaller --batch)",
-                                              [&] { return parallel.evaluate(data.test, norm, eval_batch); });
+                                              [&] {
+                                                sync_model();
+                                                return parallel.evaluate(data.test, norm, eval_batch);
+                                              });
   result.test_top1 = test.top1;
   result.test_top5 = test.top5;
   result.test_loss = test.loss;
