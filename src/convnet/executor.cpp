@@ -105,19 +105,21 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
   if (!training && options_.backend == Backend::OneDnn && options_.plan_inference && !input_gradients_) {
     return planned_forward(inputs, batch, false);
   }
-  // Layer by layer is f32: for a reduced-precision executor only where asked for explicitly, by
-  // wanting input gradients (calibration and the visualisations read f32 activations).
-  if (options_.precision != DType::F32 && !input_gradients_) {
-    throw Error(std::string(dtype_name(options_.precision)) + " runs inference through compiled oneDNN plans only" +
-                (training ? " (training is f32 for now)" : ""));
-  }
+  const bool reduced = options_.precision != DType::F32;
   if (training && options_.backend == Backend::OneDnn && options_.plan_training && training_plannable_ &&
       !input_gradients_) {
     try {
       return planned_forward(inputs, batch, true);
-    } catch (const PlanUnsupported&) {
+    } catch (const PlanUnsupported& e) {
+      if (reduced) throw Error(std::string(dtype_name(options_.precision)) + " training needs a training plan: " + e.what());
       training_plannable_ = false;  // a layer kind without a training lowering: layer by layer from now on
     }
+  }
+  // Layer by layer is f32: for a reduced-precision executor only where asked for explicitly, by
+  // wanting input gradients (calibration and the visualisations read f32 activations).
+  if (reduced && !input_gradients_) {
+    throw Error(std::string(dtype_name(options_.precision)) + " runs through compiled oneDNN plans only" +
+                (options_.backend == Backend::OneDnn ? "" : ", not the reference kernels"));
   }
   params_dirty_ = true;  // a training step follows: the optimiser will change the values
   // With input gradients wanted, an inference forward keeps every output for a backward too.

@@ -27,7 +27,8 @@ struct ExecutorOptions {
   bool plan_training = true;   // oneDNN training through compiled plans where every layer kind
                                // has a training lowering (else, and for input gradients, layer by layer)
   ActivationLayout plan_layout = ActivationLayout::Any;
-  DType precision = DType::F32;  // bf16, int8: inference through plans only (anything else is an error)
+  DType precision = DType::F32;  // bf16 (inference, training), int8 (inference): through plans only
+                                 // (anything else is an error)
   bool emulate = false;          // a precision this CPU cannot run fast
   std::vector<ActivationRange> ranges{};  // int8: every node's calibrated range (train/quantize.hpp)
 };

@@ -38,8 +38,14 @@ class BasicTensor {
     owned_ = true;
     if (numel_ > 0) std::memset(static_cast<void*>(data_), 0, static_cast<size_t>(numel_) * sizeof(T));
   }
-  BasicTensor(const BasicTensor& other) : BasicTensor(other.dims_) {
-    if (numel_ > 0) std::memcpy(static_cast<void*>(data_), other.data_, static_cast<size_t>(numel_) * sizeof(T));
+  /// An owning copy; a copy of an empty tensor is empty.
+  BasicTensor(const BasicTensor& other) {
+    if (other.empty()) return;
+    BasicTensor copy(other.dims_);
+    if (copy.numel_ > 0) {
+      std::memcpy(static_cast<void*>(copy.data_), other.data_, static_cast<size_t>(copy.numel_) * sizeof(T));
+    }
+    swap(copy);
   }
   BasicTensor(BasicTensor&& other) noexcept { swap(other); }
   BasicTensor& operator=(BasicTensor other) noexcept {

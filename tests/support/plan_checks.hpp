@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -17,6 +19,23 @@
 #include "convnet/tensor.hpp"
 
 namespace convnet {
+
+/// The bits of a float.
+inline uint32_t bits(float v) {
+  uint32_t b = 0;
+  std::memcpy(&b, &v, 4);
+  return b;
+}
+
+/// `v` rounded to bf16 (round to nearest even on the upper 16 bits; finite values), as a float.
+inline float bf16_round(float v) {
+  uint32_t b = bits(v);
+  b += 0x7FFFU + ((b >> 16) & 1U);
+  b &= 0xFFFF0000U;
+  float out = 0;
+  std::memcpy(&out, &b, 4);
+  return out;
+}
 
 /// (batch, ...node's output shape).
 inline std::vector<int64_t> batched(const Net& net, int node, int64_t batch) {

@@ -41,6 +41,7 @@ struct TrainArgs {
   double timeout = 60;
   bool reference = false;
   int64_t warmup = 0;
+  std::string precision = "f32";
 };
 
 struct EvalArgs {
@@ -119,6 +120,7 @@ std::string describe_settings(const TrainOptions& o) {
     std::snprintf(text, sizeof text, ", PCA lighting %g", static_cast<double>(o.augment.pca_lighting));
     out += text;
   }
+  if (o.precision != DType::F32) out += std::string(", ") + dtype_name(o.precision) + " mixed precision";
   return out + ", seed " + std::to_string(o.seed);
 }
 
@@ -144,6 +146,7 @@ int run_train(TrainArgs& a) {
   a.options.schedule.warmup_epochs = a.warmup;
   a.options.normalization = parse_normalization_mode(a.normalization, "--normalize");
   a.options.backend = a.reference ? Backend::Reference : Backend::OneDnn;
+  a.options.precision = parse_dtype(a.precision, "--precision");
   install_stop_handlers();
   a.options.stop_requested = [] { return g_stop_signal != 0; };
   const bool terminal = ::isatty(STDOUT_FILENO) != 0 && comm.size() == 1;
@@ -201,6 +204,7 @@ int run_train(TrainArgs& a) {
     if (a.deterministic) resume += " --deterministic";
     else if (a.threads > 0) resume += " --threads " + std::to_string(a.threads);
     if (a.reference) resume += " --reference";
+    if (a.options.emulate) resume += " --emulate";
     std::string message = "convnet: interrupted by " + std::string(signal_name);
     if (result.checkpointed) {
       message += " at epoch " + std::to_string(result.stopped_epoch + 1) + ", batch " +
@@ -367,6 +371,12 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
       ->check(CLI::Range(1.0, 86400.0))
       ->capture_default_str();
   train->add_flag("--reference", train_args->reference, "reference kernels instead of oneDNN (slow)");
+  train->add_option("--precision", train_args->precision,
+                    "f32, or bf16: mixed precision (bf16 activations, weights and activation gradients with f32 "
+                    "accumulation; f32 master weights, optimiser state, loss, batch-norm statistics and checkpoints)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  train->add_flag("--emulate", t.emulate, "train in a precision this CPU has no fast instructions for (slower than f32)");
   train->add_option("--limit", t.limit_train, "train on the first N images only (quick experiments)");
 
   auto* eval = app.add_subcommand("eval", "top-1/top-5 and confusion matrix on the test set; several models "
@@ -404,11 +414,11 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
     if (train->get_option("--epochs")->count() == 0) train_args->options.epochs = 0;  // the run's own
     for (const char* name : {"--data", "--batch", "--lr", "--optimizer", "--momentum", "--nesterov", "--weight-decay",
                              "--schedule", "--warmup", "--validation", "--normalize", "--crop-padding", "--flip",
-                             "--pca-lighting", "--seed", "--checkpoint-every", "--limit"}) {
+                             "--pca-lighting", "--seed", "--checkpoint-every", "--limit", "--precision"}) {
       if (train->get_option(name)->count() > 0) {
         throw CLI::ValidationError(std::string(name) + ": --resume continues with the run's own settings; only "
-                                   "--epochs, --threads, --deterministic, --groups, --towers, --sync-bn, --timeout and "
-                                   "--reference may be given");
+                                   "--epochs, --threads, --deterministic, --groups, --towers, --sync-bn, --timeout, "
+                                   "--reference and --emulate may be given");
       }
     }
   });

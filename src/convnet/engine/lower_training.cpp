@@ -160,16 +160,17 @@ void Lowerer::train_conv(int n) {
   const bool bias = dynamic_cast<const Conv2d&>(*node.layer).options().bias;
   const ConvGeometry geo = conv_geometry(n);
   const Desc b_desc = vector_desc(geo.dst[1]);
-  const auto desc = bias ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                                           activation_desc(geo.src, o_.layout), any_desc(geo.weights),
-                                                           b_desc, activation_desc(geo.dst, o_.layout), geo.strides,
-                                                           geo.dilates, geo.pad_l, geo.pad_r)
-                         : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                                           activation_desc(geo.src, o_.layout), any_desc(geo.weights),
-                                                           activation_desc(geo.dst, o_.layout), geo.strides,
-                                                           geo.dilates, geo.pad_l, geo.pad_r);
   int next = -1;
   const std::optional<Activation> act = training_post_op(n, next);
+  // bf16: source, weights and output in bf16 (the logits in f32), bias and accumulation in f32.
+  const Desc x = activation_desc(geo.src, o_.layout, dt_);
+  const Desc w = any_desc(geo.weights, dt_);
+  const Desc y = activation_desc(geo.dst, o_.layout, output_type(act ? next : n));
+  const auto desc = bias ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                           x, w, b_desc, y, geo.strides, geo.dilates, geo.pad_l,
+                                                           geo.pad_r)
+                         : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                           x, w, y, geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
   const dnnl::convolution_forward::primitive_desc pd(desc, post_op_attr(act), c_.engine);
   const int src = convert(c_.value_of[static_cast<size_t>(node.inputs[0])], pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
@@ -187,23 +188,24 @@ void Lowerer::train_conv(int n) {
     int g = grad(act ? next : n);
     if (g < 0) return;
     if (act) g = activation_gradient_from_output(n, *act, dst, g);
-    auto make_wpd = [&](const Desc& x) {
+    // Parameter gradients in f32 (the store's type); activation gradients in the plan's.
+    auto make_wpd = [&](const Desc& x_desc) {
       const auto wdesc = bias ? dnnl::convolution_backward_weights::desc(
-                                    algorithm::convolution_direct, x, any_desc(geo.weights), b_desc,
-                                    any_desc(geo.dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
+                                    algorithm::convolution_direct, x_desc, any_desc(geo.weights), b_desc,
+                                    any_desc(geo.dst, dt_), geo.strides, geo.dilates, geo.pad_l, geo.pad_r)
                               : dnnl::convolution_backward_weights::desc(
-                                    algorithm::convolution_direct, x, any_desc(geo.weights), any_desc(geo.dst),
-                                    geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
+                                    algorithm::convolution_direct, x_desc, any_desc(geo.weights),
+                                    any_desc(geo.dst, dt_), geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
       return dnnl::convolution_backward_weights::primitive_desc(wdesc, scratchpad_attr(), c_.engine, pd);
     };
     // The forward's source layout, unless only oneDNN's reference kernel reads it that way (nhwc
     // with a few channels: 25x slower for LeNet-5); then the layout oneDNN prefers, reordered to.
     auto wpd = make_wpd(pd.src_desc());
-    if (std::string(wpd.impl_info_str()).rfind("ref", 0) == 0) wpd = make_wpd(any_desc(geo.src));
+    if (std::string(wpd.impl_info_str()).rfind("ref", 0) == 0) wpd = make_wpd(any_desc(geo.src, dt_));
     weights_backward(n, src, g, wpd, pw, pd.weights_desc(), w_plain, bias ? b_desc : Desc(), "conv backward", [&] {
-      const dnnl::convolution_backward_data::desc ddesc(algorithm::convolution_direct, any_desc(geo.src),
-                                                        any_desc(geo.weights), any_desc(geo.dst), geo.strides,
-                                                        geo.dilates, geo.pad_l, geo.pad_r);
+      const dnnl::convolution_backward_data::desc ddesc(algorithm::convolution_direct, any_desc(geo.src, dt_),
+                                                        any_desc(geo.weights, dt_), any_desc(geo.dst, dt_),
+                                                        geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
       return dnnl::convolution_backward_data::primitive_desc(ddesc, scratchpad_attr(), c_.engine, pd);
     });
   });
@@ -219,12 +221,13 @@ void Lowerer::train_linear(int n) {
   w_dims.insert(w_dims.end(), x_dims.begin() + 1, x_dims.end());
   const Dims y_dims{o_.batch, lo.out_features};
   const Desc b_desc = vector_desc(lo.out_features);
-  const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_training, any_desc(x_dims),
-                                                                any_desc(w_dims), b_desc, any_desc(y_dims))
-                            : dnnl::inner_product_forward::desc(prop_kind::forward_training, any_desc(x_dims),
-                                                                any_desc(w_dims), any_desc(y_dims));
   int next = -1;
   const std::optional<Activation> act = training_post_op(n, next);
+  const Desc x = any_desc(x_dims, dt_);
+  const Desc w = any_desc(w_dims, dt_);
+  const Desc y = any_desc(y_dims, output_type(act ? next : n));
+  const auto desc = lo.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_training, x, w, b_desc, y)
+                            : dnnl::inner_product_forward::desc(prop_kind::forward_training, x, w, y);
   const dnnl::inner_product_forward::primitive_desc pd(desc, post_op_attr(act), c_.engine);
   const int src = convert(input, pd.src_desc(), n);
   auto& store = params_.values(static_cast<size_t>(n));
@@ -245,11 +248,13 @@ void Lowerer::train_linear(int n) {
     if (act) g = activation_gradient_from_output(n, *act, dst, g);
     // dL/dW in the store's own layout, written there directly (fc6 of VGG16 is 411 MB).
     const auto wdesc = bias ? dnnl::inner_product_backward_weights::desc(pd.src_desc(), w_plain, b_desc,
-                                                                         any_desc(y_dims))
-                            : dnnl::inner_product_backward_weights::desc(pd.src_desc(), w_plain, any_desc(y_dims));
+                                                                         any_desc(y_dims, dt_))
+                            : dnnl::inner_product_backward_weights::desc(pd.src_desc(), w_plain,
+                                                                         any_desc(y_dims, dt_));
     const dnnl::inner_product_backward_weights::primitive_desc wpd(wdesc, scratchpad_attr(), c_.engine, pd);
     weights_backward(n, src, g, wpd, pw, pd.weights_desc(), w_plain, bias ? b_desc : Desc(), "fc backward", [&] {
-      const dnnl::inner_product_backward_data::desc ddesc(any_desc(x_dims), any_desc(w_dims), any_desc(y_dims));
+      const dnnl::inner_product_backward_data::desc ddesc(any_desc(x_dims, dt_), any_desc(w_dims, dt_),
+                                                          any_desc(y_dims, dt_));
       return dnnl::inner_product_backward_data::primitive_desc(ddesc, scratchpad_attr(), c_.engine, pd);
     });
   });
@@ -260,7 +265,7 @@ void Lowerer::train_batch_norm(int n) {
   // dL/dx = gamma / sqrt(var + eps) / m (m dy - sum dy - xhat sum dy xhat); dL/dgamma = sum dy xhat; dL/dbeta = sum dy
   const Node& node = net_.node(n);
   const BatchNormOptions& bo = dynamic_cast<const BatchNorm&>(*node.layer).options();
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = in_plan_type(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   // A ReLU read by nothing else fuses: y = max(0, bn(x)), its mask kept in a workspace for the
   // backward, and bn(x) itself never stored.
@@ -328,11 +333,11 @@ void Lowerer::train_pool(int n) {
   // dL/dx spreads dL/dy evenly over each window.
   const Node& node = net_.node(n);
   const PoolGeometry geo = *pool_geometry(n);
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = in_plan_type(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const dnnl::pooling_forward::desc desc(prop_kind::forward_training, geo.alg, src_desc,
-                                         activation_desc(geo.dst, o_.layout), geo.strides, geo.kernel, geo.pad_l,
-                                         geo.pad_r);
+                                         activation_desc(geo.dst, o_.layout, output_type(n)), geo.strides, geo.kernel,
+                                         geo.pad_l, geo.pad_r);
   const dnnl::pooling_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
   const int dst = new_value(pd.dst_desc());
   const bool max = geo.alg == algorithm::pooling_max;
@@ -345,8 +350,8 @@ void Lowerer::train_pool(int n) {
     const Node& self = net_.node(n);
     const int g = grad(n);
     if (g < 0 || net_.node(self.inputs[0]).inputs.empty()) return;
-    const dnnl::pooling_backward::desc bdesc(geo.alg, any_desc(geo.src), any_desc(geo.dst), geo.strides, geo.kernel,
-                                             geo.pad_l, geo.pad_r);
+    const dnnl::pooling_backward::desc bdesc(geo.alg, any_desc(geo.src, dt_), any_desc(geo.dst, dt_), geo.strides,
+                                             geo.kernel, geo.pad_l, geo.pad_r);
     const dnnl::pooling_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
     const int dx = new_value(bpd.diff_src_desc());
     std::vector<std::pair<int, int>> bvalues{{DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
@@ -361,7 +366,7 @@ void Lowerer::train_activation(int n) {
   // y = f(x).  dL/dx = f'(x) dL/dy
   const Node& node = net_.node(n);
   const Activation a = *activation_of(*node.layer);
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = in_plan_type(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const dnnl::eltwise_forward::desc desc(prop_kind::forward_training, a.alg, src_desc, a.alpha, 0.0F);
   const dnnl::eltwise_forward::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
@@ -405,7 +410,7 @@ void Lowerer::train_concat(int n) {
   backward_.push_back([=, this] {
     const int g = grad(n);
     if (g < 0) return;
-    const int whole = plain(g, batched(n), n);
+    const int whole = plain(g, batched(n), n, dt_);
     const Desc whole_desc = c_.values[static_cast<size_t>(whole)].desc;
     int64_t offset = 0;
     for (int j : net_.node(n).inputs) {
@@ -415,7 +420,7 @@ void Lowerer::train_concat(int n) {
       offset += dims[1];
       if (net_.node(j).inputs.empty()) continue;
       const int slice = new_value(whole_desc.submemory_desc(dims, offsets), c_.values[static_cast<size_t>(whole)].storage);
-      add_grad(j, convert(slice, plain_desc(dims), n));
+      add_grad(j, convert(slice, plain_desc(dims, dt_), n));
     }
   });
 }
@@ -423,10 +428,10 @@ void Lowerer::train_concat(int n) {
 void Lowerer::train_flatten(int n) {
   // y = x viewed as (N, C*H*W).  dL/dx = dL/dy viewed as x
   const int input = net_.node(n).inputs[0];
-  bind_node(n, plain(c_.value_of[static_cast<size_t>(input)], batched(n), n));
+  bind_node(n, plain(c_.value_of[static_cast<size_t>(input)], batched(n), n, dt_));
   backward_.push_back([=, this] {
     const int g = grad(n);
-    if (g >= 0) add_grad(input, plain(g, batched(input), n));
+    if (g >= 0) add_grad(input, plain(g, batched(input), n, dt_));
   });
 }
 
@@ -480,7 +485,7 @@ void Lowerer::train_lrn(int n) {
   // y = x (k + alpha/size sum_window x^2)^-beta.  dL/dx from oneDNN's backward with the forward's workspace
   const Node& node = net_.node(n);
   const LocalResponseNormOptions& lo = dynamic_cast<const LocalResponseNorm&>(*node.layer).options();
-  const int src = c_.value_of[static_cast<size_t>(node.inputs[0])];
+  const int src = in_plan_type(c_.value_of[static_cast<size_t>(node.inputs[0])], n);
   const Desc src_desc = c_.values[static_cast<size_t>(src)].desc;
   const auto alpha = static_cast<float>(lo.alpha);
   const auto beta = static_cast<float>(lo.beta);

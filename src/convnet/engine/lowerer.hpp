@@ -269,13 +269,13 @@ class Lowerer {
   void lower_add_int8(int n);
   void lower_concat_int8(int n);
 
-  /// `v` in plain f32 layout with dims `dims` (same element count): a reorder when the layout or
-  /// type differs, then a reshaped alias when the dims differ.
-  int plain(int v, const Dims& dims, int node) {
+  /// `v` in plain layout and type `dt` with dims `dims` (same element count): a reorder when the
+  /// layout or type differs, then a reshaped alias when the dims differ.
+  int plain(int v, const Dims& dims, int node, DataType dt = DataType::f32) {
     const Desc have = c_.values[static_cast<size_t>(v)].desc;
-    const int p = convert(v, plain_desc(have.dims()), node);
+    const int p = convert(v, plain_desc(have.dims(), dt), node);
     if (have.dims() == dims) return p;
-    return new_value(plain_desc(dims), c_.values[static_cast<size_t>(p)].storage);
+    return new_value(plain_desc(dims, dt), c_.values[static_cast<size_t>(p)].storage);
   }
 
   // ----- fusion legality -----

@@ -64,8 +64,8 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
     throw Error("plan: an int8 plan needs every node's calibrated range (" + std::to_string(options_.ranges.size()) +
                 " given for " + std::to_string(net.nodes().size()) + " nodes)");
   }
-  if (options_.dtype != DType::F32 && options_.training) {
-    throw PlanUnsupported(std::string("plan: ") + dtype_name(options_.dtype) + " training is not lowered yet");
+  if (options_.dtype == DType::Int8 && options_.training) {
+    throw Error("plan: int8 is for inference (post-training quantization); train in f32 or bf16");
   }
   if (const std::string why = dtype_unsupported_reason(options_.dtype); !why.empty() && options_.allocate) {
     if (!options_.emulate) throw Error(why + "; --emulate runs it anyway");

@@ -26,9 +26,10 @@ namespace onednn {
 class Engine;
 }
 
-/// Element type of a plan's activations and weights; reduced precisions are inference only.
-/// bf16 keeps f32 accumulation, f32 biases and batch-norm statistics, and f32 inputs, logits and
-/// host (fallback, softmax) values. int8: symmetric per-output-channel s8 weights, u8 (never
+/// Element type of a plan's activations and weights. bf16 (inference and training) keeps f32
+/// accumulation, f32 biases and batch-norm statistics, f32 inputs, logits and host (fallback,
+/// softmax, dropout) values, and f32 parameter gradients written into the f32 parameter store;
+/// activations and activation gradients are bf16. int8: symmetric per-output-channel s8 weights, u8 (never
 /// negative) or s8 activations scaled by PlanOptions::ranges, int32 accumulation, f32 logits;
 /// layers without an int8 kernel (batch norm not folded, LRN, activations other than ReLU) run
 /// in f32 between a dequantization and a quantization.
@@ -89,7 +90,8 @@ class Plan {
  public:
   /// Compiles `net` (which, like `params`, must outlive the plan). Throws Error subclasses on an
   /// unknown tap name, a size beyond what can be addressed, or a precision this CPU cannot run fast
-  /// (unless options.emulate); PlanUnsupported for bf16 training (not lowered yet).
+  /// (unless options.emulate), or int8 training; PlanUnsupported for a training plan of a layer
+  /// kind without a training lowering.
   Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptions options);
   ~Plan();
   Plan(const Plan&) = delete;

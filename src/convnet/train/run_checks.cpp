@@ -86,6 +86,20 @@ void check_options(const TrainOptions& o, const std::string& checkpoint) {
             number(o.augment.pca_lighting), "expected a standard deviation in [0, 1] (AlexNet used 0.1)");
   c.whole(o.checkpoint_every, 0, kMaxCount, "--checkpoint-every", "checkpoint_every");
   c.whole(o.limit_train, 0, kMaxCount, "--limit", "limit_train");
+  const std::string precision = dtype_name(o.precision);
+  c.require(o.precision != DType::Int8, "--precision", "precision", precision,
+            "expected f32 or bf16 (int8 is post-training: train, then convnet quantize)");
+  if (o.precision == DType::F32) return;
+  if (o.backend != Backend::OneDnn || o.sync_bn || o.towers > 1) {
+    const std::string other = o.backend != Backend::OneDnn ? "--reference (the f32 reference kernels)"
+                              : o.sync_bn                  ? "--sync-bn (layer by layer)"
+                                                           : "--towers";
+    throw SpecError("train: --precision " + precision + " runs through compiled oneDNN training plans, which " + other +
+                    " does not use; train in f32 or drop that option");
+  }
+  if (const std::string why = dtype_unsupported_reason(o.precision); !why.empty() && !o.emulate) {
+    throw SpecError("train: --precision " + precision + ": " + why + "; add --emulate to run it anyway");
+  }
 }
 
 int64_t validation_images(double validation, int64_t train_images) {

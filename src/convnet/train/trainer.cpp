@@ -64,7 +64,8 @@ nlohmann::json settings_json(const TrainOptions& o) {
           {"validation", o.validation}, {"normalization", static_cast<int>(o.normalization)},
           {"divide_by_std", o.divide_by_std}, {"crop_padding", o.augment.crop_padding},
           {"flip", o.augment.horizontal_flip}, {"pca_lighting", o.augment.pca_lighting}, {"seed", o.seed},
-          {"checkpoint_every", o.checkpoint_every}, {"limit_train", o.limit_train}};
+          {"checkpoint_every", o.checkpoint_every}, {"limit_train", o.limit_train},
+          {"precision", dtype_name(o.precision)}};
 }
 
 // Reads the stored settings into `o` (epochs excepted: train() decides those); every field is
@@ -97,6 +98,14 @@ TrainOptions settings_from_json(const nlohmann::json& j, const std::string& path
   get("seed", o.seed);
   get("checkpoint_every", o.checkpoint_every);
   get("limit_train", o.limit_train);
+  // Runs from before bf16 training store no precision: they trained in f32.
+  const nlohmann::json precision = j.contains("precision") ? j["precision"] : nlohmann::json("f32");
+  if (!precision.is_string()) throw IoError(path + ": checkpoint field 'settings.precision' is not a string");
+  try {
+    o.precision = parse_dtype(precision.get<std::string>(), "checkpoint field 'settings.precision'");
+  } catch (const SpecError& e) {
+    throw IoError(path + ": " + e.what());
+  }
   return o;
 }
 
@@ -211,7 +220,11 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   check_data(o, data, validation, classes);
   check_checkpoint_text(model_text, o.resume ? checkpoint : model_file, data.train.class_names, o.data);
   Executor executor = with_memory_context("creating " + net.name() + "'s parameters", [&] {
-    return Executor(net, {.backend = o.backend, .seed = o.seed, .plan_training = !o.sync_bn});
+    return Executor(net, {.backend = o.backend,
+                          .seed = o.seed,
+                          .plan_training = !o.sync_bn,
+                          .precision = o.precision,
+                          .emulate = o.emulate});
   });
   std::unique_ptr<Optimizer> optimizer = make_optimizer(o.optimizer);
   const int64_t batches_per_epoch = (data.train.size() + o.batch - 1) / o.batch;

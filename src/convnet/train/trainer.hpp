@@ -11,6 +11,7 @@
 #include "convnet/data/dataset.hpp"
 #include "convnet/data/loader.hpp"
 #include "convnet/distributed/communicator.hpp"
+#include "convnet/engine/plan.hpp"
 #include "convnet/train/data_parallel.hpp"
 #include "convnet/train/optimizer.hpp"
 #include "convnet/train/schedule.hpp"
@@ -34,11 +35,14 @@ struct TrainOptions {
   uint64_t seed = 0;
   int64_t checkpoint_every = 0;            // steps between mid-epoch checkpoints (0: epoch ends only)
   Backend backend = Backend::OneDnn;
+  DType precision = DType::F32;            // bf16: mixed precision (f32 master weights, optimiser
+                                           // state, loss, batch-norm statistics and checkpoints)
   int64_t limit_train = 0;                 // use only the first N training images (0: all)
   // How this invocation computes, not what the run is (not stored; give them again on resume):
   int64_t groups = 0;                      // > 0: deterministic gradient groups per batch (DataParallel)
   int64_t towers = 0;                      // > 1: the model split into this many towers, one per rank
   bool sync_bn = false;                    // batch norm with the global batch's statistics (layer by layer)
+  bool emulate = false;                    // a precision this CPU has no fast instructions for
   Communicator* comm = nullptr;            // the ranks of a distributed run (nullptr: one process);
                                            // rank 0 writes the output folder, every rank reads the data
                                            // and, on resume, the checkpoint (same paths on every host)
