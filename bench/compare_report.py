@@ -106,7 +106,8 @@ def preamble(settings):
         "evaluation) against the same loop in PyTorch over tensors in memory; its ms is per epoch.",
         "- convnet bf16 / int8 (when measured): `convnet bench --precision bf16|int8 --emulate` on the inference rows, "
         "bf16 activations and weights or int8 ones with f32 logits; int8's scales come from the timed batch (timing "
-        "only; accuracy: docs/precision.md). Their ratios are against convnet f32 and onnxruntime f32.",
+        "only; accuracy: docs/precision.md); bf16 also on the training-step rows (mixed precision). Their ratios are "
+        "against convnet f32 and onnxruntime f32.",
         "- 'convnet vs X' = X's time / convnet's time: above 1.00× convnet is faster. Peak RSS is the whole "
         "process's maximum resident set (wait4), including the interpreter (Python, Node.js) for PyTorch and "
         "onnxruntime.",

@@ -28,7 +28,9 @@ class Row:
     epoch: bool = False  # a whole LeNet-5 epoch on Fashion-MNIST instead of a timed step
 
     def frameworks(self):
-        return FRAMEWORKS + PRECISIONS if not self.train else FRAMEWORKS[:2]
+        if not self.train:
+            return FRAMEWORKS + PRECISIONS
+        return FRAMEWORKS[:2] + (() if self.epoch else PRECISIONS[:1])  # bf16 training: timed steps only
 
     def images(self):
         return EPOCH_IMAGES if self.epoch else self.batch
