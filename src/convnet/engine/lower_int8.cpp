@@ -58,6 +58,11 @@ Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const D
   return q;
 }
 
+void Lowerer::record_weight_scales(int node, const std::vector<float>& scales) {
+  c_.weight_scales.resize(net_.nodes().size());
+  c_.weight_scales[static_cast<size_t>(node)] = scales;
+}
+
 namespace {
 
 /// Per output channel: s_x s_w[k] / s_y, or s_x s_w[k] (real values) when an activation post-op
@@ -123,6 +128,7 @@ void Lowerer::lower_conv_int8(int n) {
   const QuantizedWeights qw = quantize_weights(plain_desc(geo.weights), pd.weights_desc(), outputs, geo.per_output,
                                                store[0].data(), co.bias ? store[1].data() : nullptr, fold, src_scale);
   scales = qw.scales;
+  record_weight_scales(n, scales);
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   float sum_scale = 1.0F;
   const int dst = chain_destination(ch, pd.dst_desc(), src, dst_scale, &sum_scale);
@@ -166,6 +172,7 @@ void Lowerer::lower_linear_int8(int n) {
   const QuantizedWeights qw = quantize_weights(plain_desc(w_dims), pd.weights_desc(), lo.out_features, per_output,
                                                store[0].data(), lo.bias ? store[1].data() : nullptr, {}, src_scale);
   scales = qw.scales;
+  record_weight_scales(n, scales);
   pd = make_pd(pd.src_desc());
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   const int dst = new_value(pd.dst_desc(), -1, dst_scale);
