@@ -221,5 +221,33 @@ TEST(OnnxQdqImport, PatternsConvnetDoesNotTakeAreOneClearError) {
                   "quantizes an activation with 2 scales; convnet's int8 has one scale per activation");
 }
 
+TEST(OnnxQdqImport, AValueTheInt8PlanQuantizesWithoutAPairIsRefusedInInt8) {
+  Quantized q(load_model_text(kNet, "qdq.cnet"), 2, 3);
+  const testing::TempFile file(".onnx");
+  onnx_interop::export_onnx(q.executor, file.path().string(), {}, q.ranges);
+  onnx::ModelProto model = read_model(file.path().string());
+  onnx::GraphProto& g = *model.mutable_graph();
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (onnx::NodeProto& n : *g.mutable_node()) {
+    if (n.name() == "t2/quantize" || n.name() == "t2/dequantize") continue;  // t2 left in f32
+    for (std::string& in : *n.mutable_input()) {
+      if (in == "t2/dequantized") in = "t2";
+    }
+    *kept.Add() = n;
+  }
+  g.mutable_node()->Swap(&kept);
+  write_model(model, file.path().string());
+  const onnx_interop::Import imported = onnx_interop::import_onnx_file(file.path().string());  // f32 reads it
+  Net back = load_model_text(imported.model_text, "back");
+  Executor theirs(back, {.precision = DType::Int8, .emulate = true, .ranges = imported.ranges});
+  load_parameters(imported.weights, theirs, "imported");
+  try {
+    (void)theirs.forward(q.x, false);
+    ADD_FAILURE() << "an int8 plan without t2's scale";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(std::string(e.what()), "int8: no scale for the output of 't2', which the int8 plan quantizes");
+  }
+}
+
 }  // namespace
 }  // namespace convnet

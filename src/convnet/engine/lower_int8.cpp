@@ -8,11 +8,21 @@
 
 namespace convnet::engine {
 
-DataType Lowerer::quant_type(int node) const {
-  return quantized_unsigned(o_.ranges.at(static_cast<size_t>(node))) ? DataType::u8 : DataType::s8;
+const ActivationRange& Lowerer::range_of(int node) const {
+  const ActivationRange& r = o_.ranges.at(static_cast<size_t>(node));
+  if (std::isnan(r.min) || std::isnan(r.max)) {
+    throw Error("int8: no scale for the output of '" + net_.node(node).name +
+                "', which the int8 plan quantizes (a QDQ file without a QuantizeLinear there); run it with "
+                "--precision f32");
+  }
+  return r;
 }
 
-float Lowerer::quant_scale(int node) const { return activation_scale(o_.ranges.at(static_cast<size_t>(node))); }
+DataType Lowerer::quant_type(int node) const {
+  return quantized_unsigned(range_of(node)) ? DataType::u8 : DataType::s8;
+}
+
+float Lowerer::quant_scale(int node) const { return activation_scale(range_of(node)); }
 
 Lowerer::Quantization Lowerer::source_quantization(int node) const {
   const Value& v = c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node)])];

@@ -237,6 +237,8 @@ class Lowerer {
     const DataType t = c_.values[static_cast<size_t>(v)].desc.data_type();
     return t == DataType::u8 || t == DataType::s8;
   }
+  /// The node's calibrated range; Error when it is unknown (NaN: a QDQ file that leaves it in f32).
+  [[nodiscard]] const ActivationRange& range_of(int node) const;
   /// u8 for a node never negative on the calibration data, else s8.
   [[nodiscard]] DataType quant_type(int node) const;
   /// Real value of one step of the node's quantized output.

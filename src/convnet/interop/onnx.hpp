@@ -36,7 +36,8 @@ struct Import {
   SafetensorsContent weights;
   std::map<std::string, std::string> metadata;
   /// A QDQ file: per node of the translated network, the int8 range its QuantizeLinear scale stands
-  /// for ({0, 0} for nodes the file does not quantize); empty for an f32 file.
+  /// for (NaN for nodes the file does not quantize: an int8 plan needing one refuses); empty for an
+  /// f32 file.
   std::vector<ActivationRange> ranges;
 };
 

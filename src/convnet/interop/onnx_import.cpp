@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -88,7 +89,7 @@ class Translator {
   }
 
   /// Per node of `net` (built from run()'s text): the range of the tensor it computes where the file
-  /// quantizes it; {0, 0} elsewhere (no int8 op reads those ranges).
+  /// quantizes it; NaN elsewhere (an int8 plan that needs one of those refuses to compile).
   [[nodiscard]] std::vector<ActivationRange> ranges(const Net& net,
                                                     const std::map<std::string, ActivationRange>& quantized) const {
     std::optional<ActivationRange> input;
@@ -105,7 +106,8 @@ class Translator {
                         "' is not one the translated network computes");
       }
     }
-    std::vector<ActivationRange> out(net.nodes().size());
+    constexpr float kUnknown = std::numeric_limits<float>::quiet_NaN();
+    std::vector<ActivationRange> out(net.nodes().size(), ActivationRange{kUnknown, kUnknown});
     for (size_t i = 0; i < out.size(); ++i) {
       const Node& node = net.node(static_cast<int>(i));
       if (node.inputs.empty() && input) out[i] = *input;
