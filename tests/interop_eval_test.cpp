@@ -17,24 +17,13 @@
 #include "convnet/train/trained_model.hpp"
 #include "convnet/visualize/views.hpp"
 #include "support/cli.hpp"
+#include "support/onnx_files.hpp"
 #include "support/train_data.hpp"
 
 namespace convnet {
 namespace {
 
 using namespace convnet::testing;
-
-onnx::ModelProto read_model(const fs::path& path) {
-  onnx::ModelProto model;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(model.ParseFromIstream(&in)) << path;
-  return model;
-}
-
-void write_model(const onnx::ModelProto& model, const fs::path& path) {
-  std::ofstream out(path, std::ios::binary);
-  ASSERT_TRUE(model.SerializeToOstream(&out)) << path;
-}
 
 std::map<std::string, std::string> metadata_of(const onnx::ModelProto& model) {
   std::map<std::string, std::string> metadata;

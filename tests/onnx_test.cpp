@@ -16,20 +16,15 @@
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "support/cli.hpp"
+#include "support/onnx_files.hpp"
 
 namespace convnet {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_model;
 
 const std::string kData = std::string(CONVNET_TEST_DATA) + "/onnx/";
-
-onnx::ModelProto read_model(const std::string& path) {
-  onnx::ModelProto model;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(model.ParseFromIstream(&in)) << path;
-  return model;
-}
 
 std::string exported(Executor& executor, const testing::TempFile& file) {
   onnx_interop::export_onnx(executor, file.path().string());

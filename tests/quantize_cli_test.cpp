@@ -4,6 +4,9 @@
 // overwritten. --emulate keeps the tests meaningful on CPUs without int8 dot products.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "convnet/io/safetensors.hpp"
 #include "support/cli.hpp"
 #include "support/train_data.hpp"
 
@@ -85,6 +88,44 @@ TEST_F(QuantizeCli, BadOrMissingQuantizationIsAClearError) {
   const Result foreign = run({"eval", (root_ / "q").string(), "--emulate"});
   expect_one_line_error(foreign);
   EXPECT_CONTAINS(foreign.err, "not a convnet quantization file");
+}
+
+TEST_F(QuantizeCli, ExportIsQdqAndEvalsLikeTheQuantizedFolder) {
+  ASSERT_EQ(quantize("q").code, 0);
+  const std::string onnx = (root_ / "q.onnx").string();
+  const Result exported = run({"export", (root_ / "q").string(), "-o", onnx});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  EXPECT_CONTAINS(exported.out, "int8 as QDQ (QuantizeLinear/DequantizeLinear)");
+  const Result folder = run({"eval", (root_ / "q").string(), "--emulate"});
+  const Result file = run({"eval", onnx, "--emulate"});  // int8: a QDQ file's default, with its scales
+  ASSERT_EQ(file.code, 0) << file.err;
+  ASSERT_EQ(folder.code, 0) << folder.err;
+  EXPECT_CONTAINS(file.out, "(int8): top-1 ");
+  // The same numbers and confusion matrix, to the character, after the model's name.
+  EXPECT_EQ(file.out.substr(file.out.find(" (int8)")), folder.out.substr(folder.out.find(" (int8)")));
+  const Result f32 = run({"eval", onnx, "--precision", "f32"});  // the dequantized weights in f32
+  ASSERT_EQ(f32.code, 0) << f32.err;
+  EXPECT_CONTAINS(f32.out, "(f32): top-1 ");
+
+  // forward --precision int8 takes the file's scales, not the batch's: two images give the same
+  // logits alone and next to two images 50 times larger (which would widen calibrated ranges).
+  convnet::Tensor batch({4, 1, 28, 28});
+  for (int64_t i = 0; i < batch.numel(); ++i)
+    batch.data()[i] = static_cast<float>(i % 97) / 97.0F * (i < 1568 ? 1 : 50);
+  convnet::Tensor pair({2, 1, 28, 28});
+  std::copy_n(batch.data(), pair.numel(), pair.data());
+  convnet::write_safetensors((root_ / "x4.safetensors").string(), {{"input", &batch}});
+  convnet::write_safetensors((root_ / "x2.safetensors").string(), {{"input", &pair}});
+  for (const char* n : {"2", "4"}) {
+    const Result r = run({"forward", onnx, "--precision", "int8", "--emulate", "--images",
+                          (root_ / ("x" + std::string(n) + ".safetensors")).string(), "--out",
+                          (root_ / ("y" + std::string(n) + ".safetensors")).string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  const auto two = convnet::read_safetensors((root_ / "y2.safetensors").string()).tensors.at("output").values;
+  const auto four = convnet::read_safetensors((root_ / "y4.safetensors").string()).tensors.at("output").values;
+  ASSERT_EQ(four.size(), 2 * two.size());
+  EXPECT_TRUE(std::equal(two.begin(), two.end(), four.begin()));
 }
 
 TEST(QuantizeCliBench, BenchTimesInt8InferenceAndRefusesInt8Training) {

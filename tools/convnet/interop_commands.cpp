@@ -15,6 +15,7 @@
 #include "convnet/io/safetensors.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/text.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/train/trained_model.hpp"
 
 namespace convnet {
@@ -78,7 +79,16 @@ int run_export(const ExportArgs& a) {
     }
     // The run's preprocessing and class names go into the file's metadata, for eval and predict.
     const TrainedModel m = open_trained_model(a.source, {.backend = Backend::Reference});
-    onnx_interop::export_onnx(*m.executor, a.out, onnx_metadata(m));
+    std::map<std::string, std::string> metadata = onnx_metadata(m);
+    std::vector<ActivationRange> ranges;  // a quantized run: the QDQ graph of its int8 plan
+    const std::string quantization = quantization_file_of(a.source);
+    if (!quantization.empty()) {
+      ranges = read_quantization(quantization, *m.net);
+      metadata[kOnnxQuantizationKey] = kOnnxQuantizationValue;
+    }
+    onnx_interop::export_onnx(*m.executor, a.out, metadata, ranges);
+    if (!ranges.empty())
+      std::cout << "int8 as QDQ (QuantizeLinear/DequantizeLinear), scales from " << quantization << "\n";
   } else {
     LoadOptions options;
     if (!a.input.empty()) options.input_shape = parse_input_option(a.input);
@@ -107,7 +117,9 @@ std::function<int()> add_interop_commands(CLI::App& app) {
   import->add_option("-o,--out", a->out, "the folder to write (created when missing)")->required();
 
   auto e = std::make_shared<ExportArgs>();
-  auto* exp = app.add_subcommand("export", "write a network with its weights as ONNX (opset 13)");
+  auto* exp = app.add_subcommand("export",
+                                 "write a network with its weights as ONNX (opset 13); a run 'convnet quantize' made "
+                                 "as a QDQ graph of its int8 model (s8 weights, QuantizeLinear/DequantizeLinear)");
   exp->add_option("NET", e->source, "a zoo model, a model file (.cnet, .cfg, .onnx), or a training folder / checkpoint")
       ->required();
   exp->add_option("-o,--out", e->out, "the ONNX file to write")->required();

@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   forward->add_option("--out", out, "where to write the output tensor 'output' (safetensors)")->required();
   forward->add_flag("--reference", reference, "use the reference kernels instead of oneDNN");
   PrecisionOptions forward_precision;
-  forward_precision.add_to(forward, "scales calibrated on this batch");
+  forward_precision.add_to(forward, "a QDQ ONNX file's scales, else scales calibrated on this batch");
 
   const std::function<int()> run_training_command = add_train_commands(app, argv[0]);
   const std::function<int()> run_visualize_command = add_visualize_commands(app);
@@ -226,8 +226,10 @@ int main(int argc, char** argv) {
       Tensor input(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), input.data());
       if (dtype == DType::Int8) {
+        // A QDQ file's own scales; else scales from this batch.
         std::vector<ActivationRange> ranges;
-        observe_ranges(executor, input, ranges);
+        if (onnx_interop::is_onnx_path(net)) ranges = onnx_interop::import_onnx_file(net).ranges;
+        if (ranges.empty()) observe_ranges(executor, input, ranges);
         executor.set_activation_ranges(std::move(ranges));
       }
       const Tensor& output = executor.forward(input, false);

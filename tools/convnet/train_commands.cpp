@@ -392,7 +392,7 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   eval_args->model.add_preprocessing(eval, false);
   eval->add_option("--batch", eval_args->batch, "images per batch")->check(whole_number(1, 1 << 20));
   eval->add_option("--threads", eval_args->threads, "threads (default: all cores)")->check(thread_count());
-  eval_args->precision.add_to(eval, "a model made by 'convnet quantize': its default");
+  eval_args->precision.add_to(eval, "a model made by 'convnet quantize' or its QDQ ONNX export: their default");
   eval->add_flag("--agreement", eval_args->agreement,
                  "with bf16 or int8: also evaluate in f32 and print how often the two agree on the top-1 class");
 
@@ -404,7 +404,7 @@ std::function<int()> add_train_commands(CLI::App& app, const std::string& progra
   predict_args->model.add_weights(predict);
   predict_args->model.add_preprocessing(predict, true);
   predict->add_option("--top", predict_args->top, "labels to show")->check(whole_number(1, 1'000'000));
-  predict_args->precision.add_to(predict, "a model made by 'convnet quantize': its default");
+  predict_args->precision.add_to(predict, "a model made by 'convnet quantize' or its QDQ ONNX export: their default");
 
   // A later occurrence of an option wins, so scripts can append overrides.
   for (CLI::Option* option : train->get_options()) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

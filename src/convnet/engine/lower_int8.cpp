@@ -8,11 +8,21 @@
 
 namespace convnet::engine {
 
-DataType Lowerer::quant_type(int node) const {
-  return quantized_unsigned(o_.ranges.at(static_cast<size_t>(node))) ? DataType::u8 : DataType::s8;
+const ActivationRange& Lowerer::range_of(int node) const {
+  const ActivationRange& r = o_.ranges.at(static_cast<size_t>(node));
+  if (std::isnan(r.min) || std::isnan(r.max)) {
+    throw Error("int8: no scale for the output of '" + net_.node(node).name +
+                "', which the int8 plan quantizes (a QDQ file without a QuantizeLinear there); run it with "
+                "--precision f32");
+  }
+  return r;
 }
 
-float Lowerer::quant_scale(int node) const { return activation_scale(o_.ranges.at(static_cast<size_t>(node))); }
+DataType Lowerer::quant_type(int node) const {
+  return quantized_unsigned(range_of(node)) ? DataType::u8 : DataType::s8;
+}
+
+float Lowerer::quant_scale(int node) const { return activation_scale(range_of(node)); }
 
 Lowerer::Quantization Lowerer::source_quantization(int node) const {
   const Value& v = c_.values[static_cast<size_t>(c_.value_of[static_cast<size_t>(node)])];
@@ -56,6 +66,11 @@ Lowerer::QuantizedWeights Lowerer::quantize_weights(const Desc& plain_w, const D
   c_.owned.push_back(q.weights);
   c_.owned.push_back(q.bias);
   return q;
+}
+
+void Lowerer::record_weight_scales(int node, const std::vector<float>& scales) {
+  c_.weight_scales.resize(net_.nodes().size());
+  c_.weight_scales[static_cast<size_t>(node)] = scales;
 }
 
 namespace {
@@ -123,6 +138,7 @@ void Lowerer::lower_conv_int8(int n) {
   const QuantizedWeights qw = quantize_weights(plain_desc(geo.weights), pd.weights_desc(), outputs, geo.per_output,
                                                store[0].data(), co.bias ? store[1].data() : nullptr, fold, src_scale);
   scales = qw.scales;
+  record_weight_scales(n, scales);
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   float sum_scale = 1.0F;
   const int dst = chain_destination(ch, pd.dst_desc(), src, dst_scale, &sum_scale);
@@ -166,6 +182,7 @@ void Lowerer::lower_linear_int8(int n) {
   const QuantizedWeights qw = quantize_weights(plain_desc(w_dims), pd.weights_desc(), lo.out_features, per_output,
                                                store[0].data(), lo.bias ? store[1].data() : nullptr, {}, src_scale);
   scales = qw.scales;
+  record_weight_scales(n, scales);
   pd = make_pd(pd.src_desc());
   const int src = convert(producer, pd.src_desc(), n, src_scale);
   const int dst = new_value(pd.dst_desc(), -1, dst_scale);

@@ -237,6 +237,8 @@ class Lowerer {
     const DataType t = c_.values[static_cast<size_t>(v)].desc.data_type();
     return t == DataType::u8 || t == DataType::s8;
   }
+  /// The node's calibrated range; Error when it is unknown (NaN: a QDQ file that leaves it in f32).
+  [[nodiscard]] const ActivationRange& range_of(int node) const;
   /// u8 for a node never negative on the calibration data, else s8.
   [[nodiscard]] DataType quant_type(int node) const;
   /// Real value of one step of the node's quantized output.
@@ -264,6 +266,8 @@ class Lowerer {
   QuantizedWeights quantize_weights(const Desc& plain_w, const Desc& chosen_w, int64_t outputs, int64_t per_output,
                                     const float* store_w, const float* store_b,
                                     const std::function<void(float*, float*)>& fold, float src_scale);
+  /// Keeps a weight layer's scales for Plan::node_quantization().
+  void record_weight_scales(int node, const std::vector<float>& scales);
   void lower_conv_int8(int n);
   void lower_linear_int8(int n);
   void lower_add_int8(int n);
@@ -445,8 +449,7 @@ class Lowerer {
     for (int m : ch.nodes) bind_node(m, dst);
   }
 
-  /// Folds inference batch norm into the preceding layer: per output channel k,
-  /// s = gamma / sqrt(var + eps); w' = s w; b' = s (b - mean) + beta.
+  /// Folds inference batch norm into the preceding layer (fold_batch_norm).
   std::function<void(float*, float*)> batch_norm_fold(int bn_node, int64_t outputs, int64_t per_output) {
     auto& store = params_.values(static_cast<size_t>(bn_node));
     const float* gamma = store[0].data();
@@ -454,13 +457,7 @@ class Lowerer {
     const float* mean = store[2].data();
     const float* var = store[3].data();
     const double eps = dynamic_cast<const BatchNorm&>(*net_.node(bn_node).layer).options().eps;
-    return [=](float* w, float* b) {
-      for (int64_t k = 0; k < outputs; ++k) {
-        const float s = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
-        for (int64_t i = 0; i < per_output; ++i) w[k * per_output + i] *= s;
-        b[k] = s * (b[k] - mean[k]) + beta[k];
-      }
-    };
+    return [=](float* w, float* b) { fold_batch_norm(w, b, outputs, per_output, gamma, beta, mean, var, eps); };
   }
 
   /// The values a node reads, with their descriptors.

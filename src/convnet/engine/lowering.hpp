@@ -70,6 +70,7 @@ struct Plan::Compiled {
   int forward_ops = 0;                                 // ops [0, forward_ops) are the forward
   std::vector<std::vector<int>> grads_final_after;     // per op: nodes whose parameter gradients it completes
   std::vector<int> value_of;                           // per node
+  std::vector<std::vector<float>> weight_scales;       // int8: per node, its s8 weights' scales
   std::vector<int> input_values;                       // per net input
   std::vector<const float*> user_inputs;               // set by forward()
   const float* user_grad_output = nullptr;             // set by backward()

@@ -286,6 +286,23 @@ std::vector<PlanStep> Plan::describe() const {
   return out;
 }
 
+std::vector<NodeQuantization> Plan::node_quantization() const {
+  const Compiled& c = *compiled_;
+  std::vector<NodeQuantization> out(c.value_of.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    NodeQuantization& q = out[i];
+    q.value = c.value_of[i];
+    if (q.value < 0) continue;
+    const engine::Value& v = c.values[static_cast<size_t>(q.value)];
+    const auto type = v.desc.data_type();
+    q.quantized = type == dnnl::memory::data_type::u8 || type == dnnl::memory::data_type::s8;
+    q.is_unsigned = type == dnnl::memory::data_type::u8;
+    q.scale = v.scale;
+    if (i < c.weight_scales.size()) q.weight_scales = c.weight_scales[i];
+  }
+  return out;
+}
+
 void Plan::set_profiling(bool on) {
   compiled_->profiling = on;
   compiled_->node_seconds.assign(net_.nodes().size(), 0.0);

@@ -71,6 +71,17 @@ struct PlanOptions {
   std::vector<ActivationRange> ranges;  // int8: per node (net.nodes() order), from calibration
 };
 
+/// How a plan holds one node's output, for `convnet export`'s QDQ graph: the value the node is bound
+/// to (the nodes one fused op computes share it), whether that value is u8 or s8 and its scale, and
+/// for an int8 convolution or fc the per-output-channel scales its weights were quantized with.
+struct NodeQuantization {
+  int value = -1;
+  bool quantized = false;
+  bool is_unsigned = false;
+  float scale = 1.0F;
+  std::vector<float> weight_scales;  // empty unless the node's weights are s8
+};
+
 /// A net a training plan cannot lower yet (a layer kind without a training lowering): the caller
 /// trains layer by layer instead.
 class PlanUnsupported : public Error {
@@ -125,6 +136,9 @@ class Plan {
   [[nodiscard]] int64_t peak_bytes() const;
 
   [[nodiscard]] std::vector<PlanStep> describe() const;
+
+  /// Per node (net.nodes() order): how this plan holds its output (f32 everywhere but in int8 plans).
+  [[nodiscard]] std::vector<NodeQuantization> node_quantization() const;
 
   /// Per-node wall time of forward, summed over calls while profiling is on (a fused step is
   /// charged to its first node).

@@ -1,9 +1,12 @@
 // ONNX export: each node of a built Net becomes one ONNX operator (or a short equivalent chain:
 // Flatten + Gemm, chained Add, Reshape + ReduceMax for maxout, Pad for padchannels). Windows are
 // written with explicit begin and end pads and floor rounding, so ONNX computes convnet's sizes
-// whatever rounding the model chose.
+// whatever rounding the model chose. With int8 ranges the graph is QDQ: the int8 plan those ranges
+// give is compiled, and its s8 weights (batch norm folded where the plan folds it) and every value
+// it stores as u8 or s8 are written as DequantizeLinear and QuantizeLinear nodes.
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <ostream>
@@ -11,10 +14,12 @@
 #include <unordered_map>
 
 #include "convnet/checked.hpp"
+#include "convnet/engine/quantization.hpp"
 #include "convnet/error.hpp"
 #include "convnet/interop/onnx.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/io/safetensors.hpp"
+#include "convnet/kernels/onednn/engine.hpp"
 #include "convnet/layers/activation.hpp"
 #include "convnet/layers/conv2d.hpp"
 #include "convnet/layers/dropout.hpp"
@@ -53,20 +58,47 @@ class AtomicFileBuffer final : public std::streambuf {
 
 class Exporter {
  public:
-  Exporter(Executor& executor, onnx::GraphProto& graph) : net_(executor.net()), graph_(graph) {
+  /// `ranges` empty: the f32 graph; else the QDQ graph of the int8 plan with these ranges.
+  Exporter(Executor& executor, onnx::GraphProto& graph, const std::vector<ActivationRange>& ranges)
+      : net_(executor.net()), graph_(graph), ranges_(ranges), consumers_(net_.nodes().size()) {
     for (const auto& [name, tensor] : parameter_tensors(executor)) params_.emplace(name, tensor);
+    for (size_t i = 0; i < net_.nodes().size(); ++i) {
+      for (const int j : net_.node(static_cast<int>(i)).inputs)
+        consumers_[static_cast<size_t>(j)].push_back(static_cast<int>(i));
+    }
+    if (ranges.empty()) return;
+    onednn::Engine engine;
+    PlanOptions options;
+    options.dtype = DType::Int8;
+    options.emulate = true;  // only its choices are read, nothing runs
+    options.ranges = ranges;
+    quant_ = Plan(net_, executor.parameter_store(), engine, options).node_quantization();
   }
 
   void run() {
-    for (int id = 0; id < static_cast<int>(net_.nodes().size()); ++id) {
+    const int count = static_cast<int>(net_.nodes().size());
+    for (int id = 0; id < count; ++id) names_.push_back(id == net_.output() ? kOutputName : net_.node(id).name);
+    for (int id = 0; !quant_.empty() && id < count; ++id) {
+      // A batch norm the int8 plan folds into the convolution before it: the conv writes its output.
       const Node& node = net_.node(id);
-      const std::string out = id == net_.output() ? kOutputName : node.name;
-      names_.push_back(out);
+      if (node.layer->kind() != "batchnorm") continue;
+      const int conv = node.inputs.at(0);
+      if (!weight_scales(conv).empty() && same_value(conv, id)) {
+        folded_bn_[conv] = id;
+        names_[static_cast<size_t>(conv)] = names_[static_cast<size_t>(id)];
+      }
+    }
+    for (int id = 0; id < count; ++id) {
+      const Node& node = net_.node(id);
       if (node.layer->kind() == "input") {
         add_value_info(graph_.add_input(), node.name, node.output);
-        continue;
+      } else if (!is_folded_bn(id)) {
+        export_node(id, names_[static_cast<size_t>(id)]);
       }
-      export_node(node, out);
+      if (stored_quantized(id)) {
+        const NodeQuantization& q = quant_[static_cast<size_t>(id)];
+        names_[static_cast<size_t>(id)] = quantize(names_[static_cast<size_t>(id)], node.name, q.is_unsigned, q.scale);
+      }
     }
     add_value_info(graph_.add_output(), kOutputName, net_.node(net_.output()).output);
   }
@@ -113,17 +145,33 @@ class Exporter {
     for (const int64_t v : values) a->add_ints(v);
   }
 
-  // An initializer holding parameter `name` as stored (float32).
-  std::string initializer(const std::string& name) {
+  const Tensor& parameter(const std::string& name) const {
     const auto it = params_.find(name);
     if (it == params_.end()) throw SpecError("export: the parameter " + name + " is missing");
+    return *it->second;
+  }
+
+  // An initializer of `type` (FLOAT, INT8, UINT8) holding `bytes` (little-endian) with `dims`.
+  std::string raw_initializer(const std::string& name, int type, const std::vector<int64_t>& dims, const void* bytes,
+                              size_t size) {
     onnx::TensorProto* t = graph_.add_initializer();
     t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    for (const int64_t d : it->second->dims()) t->add_dims(d);
-    const int64_t n = checked_product(it->second->dims(), "a parameter's size");
-    t->set_raw_data(it->second->data(), static_cast<size_t>(checked_mul(n, 4, "a parameter's bytes")));
+    t->set_data_type(type);
+    for (const int64_t d : dims) t->add_dims(d);
+    t->set_raw_data(bytes, size);
     return name;
+  }
+
+  std::string float_initializer(const std::string& name, const std::vector<int64_t>& dims, const float* values) {
+    const int64_t n = checked_product(dims, "a parameter's size");
+    return raw_initializer(name, onnx::TensorProto::FLOAT, dims, values,
+                           static_cast<size_t>(checked_mul(n, 4, "a parameter's bytes")));
+  }
+
+  // An initializer holding parameter `name` as stored (float32).
+  std::string initializer(const std::string& name) {
+    const Tensor& t = parameter(name);
+    return float_initializer(name, t.dims(), t.data());
   }
 
   std::string int64_initializer(const std::string& name, const std::vector<int64_t>& values) {
@@ -158,15 +206,106 @@ class Exporter {
     if (dilation) set_ints(n, "dilations", {w.dilation.h, w.dilation.w});
   }
 
-  void export_node(const Node& node, const std::string& out) {
+  // ----- QDQ (an int8 plan's choices) -----
+
+  [[nodiscard]] const std::vector<float>& weight_scales(int id) const {
+    static const std::vector<float> kNone;
+    return quant_.empty() ? kNone : quant_[static_cast<size_t>(id)].weight_scales;
+  }
+  [[nodiscard]] bool same_value(int a, int b) const {
+    const int v = quant_[static_cast<size_t>(a)].value;
+    return v >= 0 && v == quant_[static_cast<size_t>(b)].value;
+  }
+  [[nodiscard]] bool is_folded_bn(int id) const {
+    return std::any_of(folded_bn_.begin(), folded_bn_.end(), [&](const auto& f) { return f.second == id; });
+  }
+
+  // True when the plan stores node `id`'s output as u8 / s8 and no node reading it shares that value
+  // (the inner nodes of a fused op and what a dropout passes on are quantized where the value ends).
+  [[nodiscard]] bool stored_quantized(int id) const {
+    if (quant_.empty() || id == net_.output() || !quant_[static_cast<size_t>(id)].quantized) return false;
+    const std::vector<int>& readers = consumers_[static_cast<size_t>(id)];
+    return !std::all_of(readers.begin(), readers.end(), [&](int r) { return same_value(id, r); });
+  }
+
+  // QuantizeLinear then DequantizeLinear of `tensor` (zero point 0, u8 or s8); returns the result.
+  std::string quantize(const std::string& tensor, const std::string& base, bool is_unsigned, float scale) {
+    const int8_t zero = 0;
+    const std::vector<std::string> params{
+        float_initializer(base + "/scale", {}, &scale),
+        raw_initializer(base + "/zero_point", is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8, {},
+                        &zero, 1)};
+    add_node("QuantizeLinear", base + "/quantize", {tensor, params[0], params[1]}, base + "/quantized");
+    add_node("DequantizeLinear", base + "/dequantize", {base + "/quantized", params[0], params[1]},
+             base + "/dequantized");
+    return base + "/dequantized";
+  }
+
+  // A weight layer's data input: quantized on the way in where the plan quantizes an f32 value
+  // (the network's input, a standalone tanh's output) with that node's calibrated range.
+  std::string weight_layer_input(const Node& node) {
+    const int p = node.inputs.at(0);
+    if (quant_.empty() || quant_[static_cast<size_t>(p)].quantized) return input_of(node);
+    if (const auto it = quantized_inputs_.find(p); it != quantized_inputs_.end()) return it->second;
+    const ActivationRange& r = ranges_.at(static_cast<size_t>(p));
+    return quantized_inputs_[p] =
+               quantize(names_[static_cast<size_t>(p)], net_.node(p).name, quantized_unsigned(r), activation_scale(r));
+  }
+
+  // The inputs of conv / fc node `id`: data, weight, bias. In a QDQ graph the weight is s8 (per
+  // output channel, the plan's scales, after folding the batch norm the plan folds) read through a
+  // DequantizeLinear, and the bias f32 as the plan keeps it.
+  std::vector<std::string> weight_layer_inputs(int id, bool bias) {
+    const Node& node = net_.node(id);
+    const std::string& name = node.name;
+    const std::vector<float>& scales = weight_scales(id);
+    if (scales.empty()) {
+      std::vector<std::string> inputs{input_of(node), initializer(name + ".weight")};
+      if (bias) inputs.push_back(initializer(name + ".bias"));
+      return inputs;
+    }
+    const Tensor& weight = parameter(name + ".weight");
+    const int64_t outputs = weight.dims().at(0);
+    const int64_t per_output = weight.numel() / outputs;
+    std::vector<float> w(weight.data(), weight.data() + weight.numel());
+    std::vector<float> b(static_cast<size_t>(outputs), 0.0F);
+    if (bias) std::copy_n(parameter(name + ".bias").data(), outputs, b.begin());
+    const auto bn = folded_bn_.find(id);
+    if (bn != folded_bn_.end()) {
+      const Node& norm = net_.node(bn->second);
+      const std::string& n = norm.name;
+      fold_batch_norm(w.data(), b.data(), outputs, per_output, parameter(n + ".weight").data(),
+                      parameter(n + ".bias").data(), parameter(n + ".running_mean").data(),
+                      parameter(n + ".running_var").data(), dynamic_cast<const BatchNorm&>(*norm.layer).options().eps);
+    }
+    std::vector<int8_t> q(w.size());
+    for (int64_t k = 0; k < outputs; ++k) {
+      for (int64_t i = 0; i < per_output; ++i) {
+        q[static_cast<size_t>(k * per_output + i)] =
+            quantize_weight(w[static_cast<size_t>(k * per_output + i)], scales[static_cast<size_t>(k)]);
+      }
+    }
+    const std::vector<int8_t> zeros(static_cast<size_t>(outputs), 0);
+    onnx::NodeProto* dq = add_node(
+        "DequantizeLinear", name + "/weight_dequantize",
+        {raw_initializer(name + ".weight_quantized", onnx::TensorProto::INT8, weight.dims(), q.data(), q.size()),
+         float_initializer(name + ".weight_scale", {outputs}, scales.data()),
+         raw_initializer(name + ".weight_zero_point", onnx::TensorProto::INT8, {outputs}, zeros.data(), zeros.size())},
+        name + ".weight");
+    set_int(dq, "axis", 0);
+    std::vector<std::string> inputs{weight_layer_input(node), name + ".weight"};
+    if (bias || bn != folded_bn_.end()) inputs.push_back(float_initializer(name + ".bias", {outputs}, b.data()));
+    return inputs;
+  }
+
+  void export_node(int id, const std::string& out) {
+    const Node& node = net_.node(id);
     const std::string kind = node.layer->kind();
     const Shape& in = net_.node(node.inputs.at(0)).output;
     const std::string& name = node.name;
     if (kind == "conv") {
       const Conv2dOptions& o = dynamic_cast<const Conv2d&>(*node.layer).options();
-      std::vector<std::string> inputs{input_of(node), initializer(name + ".weight")};
-      if (o.bias) inputs.push_back(initializer(name + ".bias"));
-      onnx::NodeProto* n = add_node("Conv", name, inputs, out);
+      onnx::NodeProto* n = add_node("Conv", name, weight_layer_inputs(id, o.bias), out);
       set_window(n, o.window, explicit_pads(o.window, in, node.output), true);
       set_int(n, "group", o.groups);
     } else if (kind == "maxpool") {
@@ -178,13 +317,11 @@ class Exporter {
       add_node("GlobalAveragePool", name, {input_of(node)}, out);
     } else if (kind == "fc") {
       const LinearOptions& o = dynamic_cast<const Linear&>(*node.layer).options();
-      std::string x = input_of(node);
+      std::vector<std::string> inputs = weight_layer_inputs(id, o.bias);
       if (in.rank() != 1) {
-        set_int(add_node("Flatten", name + "/flatten", {x}, name + "/flatten"), "axis", 1);
-        x = name + "/flatten";
+        set_int(add_node("Flatten", name + "/flatten", {inputs[0]}, name + "/flatten"), "axis", 1);
+        inputs[0] = name + "/flatten";
       }
-      std::vector<std::string> inputs{x, initializer(name + ".weight")};
-      if (o.bias) inputs.push_back(initializer(name + ".bias"));
       set_int(add_node("Gemm", name, inputs, out), "transB", 1);
     } else if (kind == "flatten") {
       set_int(add_node("Flatten", name, {input_of(node)}, out), "axis", 1);
@@ -283,15 +420,21 @@ class Exporter {
 
   const Net& net_;
   onnx::GraphProto& graph_;
+  std::vector<ActivationRange> ranges_;
+  std::vector<std::vector<int>> consumers_;  // per node, the nodes reading it
   std::unordered_map<std::string, const Tensor*> params_;
-  std::vector<std::string> names_;  // each node's output tensor, by node id
+  std::vector<std::string> names_;                         // each node's output tensor, by node id
+  std::vector<NodeQuantization> quant_;                    // QDQ: the int8 plan's choices per node (else empty)
+  std::unordered_map<int, int> folded_bn_;                 // conv -> the batch norm the int8 plan folds into it
+  std::unordered_map<int, std::string> quantized_inputs_;  // node -> its output quantized on the way in
 };
 
 }  // namespace
 
 bool is_onnx_path(const std::string& path) { return path.size() > 5 && path.ends_with(".onnx"); }
 
-void export_onnx(Executor& executor, const std::string& path, const std::map<std::string, std::string>& metadata) {
+void export_onnx(Executor& executor, const std::string& path, const std::map<std::string, std::string>& metadata,
+                 const std::vector<ActivationRange>& int8_ranges) {
   onnx::ModelProto model;
   model.set_ir_version(7);  // the IR of opset 13 (ONNX 1.8)
   model.set_producer_name("convnet");
@@ -306,7 +449,7 @@ void export_onnx(Executor& executor, const std::string& path, const std::map<std
   }
   onnx::GraphProto* graph = model.mutable_graph();
   graph->set_name(executor.net().name());
-  Exporter(executor, *graph).run();
+  Exporter(executor, *graph, int8_ranges).run();
   AtomicFile file(path);
   AtomicFileBuffer buffer(file);
   std::ostream stream(&buffer);

@@ -35,6 +35,7 @@ Constant decode_tensor(const onnx::TensorProto& t, const std::string& what, cons
     fail("its data is in an external file, which convnet does not read; save the model with its data inside");
   }
   Constant c;
+  c.type = t.data_type();
   for (const int64_t d : t.dims()) {
     if (d < 0) fail("dimension " + std::to_string(d) + " is negative");
     c.dims.push_back(d);
@@ -55,8 +56,13 @@ Constant decode_tensor(const onnx::TensorProto& t, const std::string& what, cons
     case onnx::TensorProto::INT32:
       width = 4, typed = t.int32_data_size(), c.integer = true;
       break;
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT8:  // QDQ weights and zero points (typed data in int32_data)
+      width = 1, typed = t.int32_data_size();
+      break;
     default:
-      fail("data type " + std::to_string(t.data_type()) + " is not one convnet reads (float, double, int64, int32)");
+      fail("data type " + std::to_string(t.data_type()) +
+           " is not one convnet reads (float, double, int64, int32, int8, uint8)");
   }
   const bool raw = t.has_raw_data();
   const int64_t held = raw ? static_cast<int64_t>(t.raw_data().size()) : typed;
@@ -80,6 +86,15 @@ Constant decode_tensor(const onnx::TensorProto& t, const std::string& what, cons
     case onnx::TensorProto::INT64:
       c.values =
           raw ? raw_values<int64_t>(t.raw_data()) : std::vector<double>(t.int64_data().begin(), t.int64_data().end());
+      break;
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT8:
+      if (!raw) {
+        c.values.assign(t.int32_data().begin(), t.int32_data().end());
+      } else {
+        c.values =
+            c.type == onnx::TensorProto::INT8 ? raw_values<int8_t>(t.raw_data()) : raw_values<uint8_t>(t.raw_data());
+      }
       break;
     default:
       c.values =

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "convnet/engine/plan.hpp"
+
 namespace convnet::onnx_interop {
 
 /// A constant tensor (an initializer or a Constant node), converted to double.
@@ -17,6 +19,7 @@ struct Constant {
   std::vector<int64_t> dims;
   std::vector<double> values;
   bool integer = false;  // INT64 or INT32 data (shapes, indices)
+  int32_t type = 0;      // onnx::TensorProto::DataType
 };
 
 /// A parsed and checked ONNX graph.
@@ -38,6 +41,18 @@ struct OnnxGraph {
 /// an unsupported opset, a graph without exactly one data input and one output, an initializer
 /// whose data does not match its dims, a tensor computed twice, a cycle, or an input no one computes.
 [[nodiscard]] OnnxGraph read_onnx_graph(const std::string& path);
+
+/// A QDQ graph's quantization taken out: every DequantizeLinear of a constant (int8 weights, int32
+/// biases) becomes an f32 constant under its output's name, and every QuantizeLinear whose readers
+/// are all DequantizeLinear is removed with them: their outputs alias the quantized tensor, whose
+/// scale s becomes a range the int8 plan gives the same scale back ([0, 255 s] for uint8, [-127 s,
+/// 127 s] for int8). Other uses of the two operators, a zero point other than 0 or a scale per
+/// channel on an activation are SpecErrors naming the node.
+struct QdqFold {
+  std::map<std::string, std::string> aliases;     // a removed DequantizeLinear's output -> the tensor
+  std::map<std::string, ActivationRange> ranges;  // a quantized tensor -> its range
+};
+[[nodiscard]] QdqFold fold_quantization(OnnxGraph& g);
 
 /// Attribute accessors; `fallback` when absent. A present attribute of another type is a SpecError.
 [[nodiscard]] int64_t int_attribute(const OnnxGraph& g, const onnx::NodeProto& node, const char* name,

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -39,7 +41,8 @@ std::string pair(int64_t h, int64_t w) {
 
 class Translator {
  public:
-  explicit Translator(const OnnxGraph& g) : g_(g) {
+  Translator(const OnnxGraph& g, const QdqFold& fold) : g_(g) {
+    aliases_.insert(fold.aliases.begin(), fold.aliases.end());  // a dequantized activation is itself
     built_.shapes[g.input] = g.input_shape;
     for (const onnx::NodeProto* n : g.nodes) {
       for (const std::string& in : n->input()) ++readers_[in];
@@ -85,14 +88,43 @@ class Translator {
     return content;
   }
 
+  /// Per node of `net` (built from run()'s text): the range of the tensor it computes where the file
+  /// quantizes it; NaN elsewhere (an int8 plan that needs one of those refuses to compile).
+  [[nodiscard]] std::vector<ActivationRange> ranges(const Net& net,
+                                                    const std::map<std::string, ActivationRange>& quantized) const {
+    std::optional<ActivationRange> input;
+    std::unordered_map<int, ActivationRange> by_line;
+    for (const auto& [tensor, range] : quantized) {
+      const std::string t = resolve(tensor);
+      const auto p = built_.producer.find(t);
+      if (t == g_.input) {
+        input = range;
+      } else if (p != built_.producer.end() && lines_of_.count(static_cast<size_t>(p->second))) {
+        by_line[lines_of_.at(static_cast<size_t>(p->second))] = range;
+      } else {
+        throw SpecError(g_.file + ": the quantized tensor '" + shown(tensor) +
+                        "' is not one the translated network computes");
+      }
+    }
+    constexpr float kUnknown = std::numeric_limits<float>::quiet_NaN();
+    std::vector<ActivationRange> out(net.nodes().size(), ActivationRange{kUnknown, kUnknown});
+    for (size_t i = 0; i < out.size(); ++i) {
+      const Node& node = net.node(static_cast<int>(i));
+      if (node.inputs.empty() && input) out[i] = *input;
+      if (const auto it = by_line.find(node.where.line); !node.inputs.empty() && it != by_line.end())
+        out[i] = it->second;
+    }
+    return out;
+  }
+
  private:
   [[noreturn]] void fail(const onnx::NodeProto& n, const std::string& why) const {
     throw SpecError(g_.file + ": " + OnnxGraph::describe(n) + ": " + why);
   }
 
-  std::string resolve(const std::string& t) const {
-    const auto it = aliases_.find(t);
-    return it == aliases_.end() ? t : it->second;
+  std::string resolve(std::string t) const {
+    for (auto it = aliases_.find(t); it != aliases_.end(); it = aliases_.find(t)) t = it->second;
+    return t;
   }
 
   const Constant& constant(const onnx::NodeProto& n, int i) const {
@@ -536,14 +568,22 @@ class Translator {
 }  // namespace
 
 Import import_onnx_file(const std::string& path) {
-  const OnnxGraph g = read_onnx_graph(path);
-  Translator translator(g);
+  OnnxGraph g = read_onnx_graph(path);
+  const QdqFold fold = fold_quantization(g);
+  Translator translator(g, fold);
   Import result;
   result.model_text = translator.run();
   const Net net = load_model_text(result.model_text, path + " (translated)");
   result.weights = translator.weights(net);
+  if (!fold.ranges.empty()) result.ranges = translator.ranges(net, fold.ranges);
   for (const onnx::StringStringEntryProto& entry : g.model.metadata_props()) result.metadata[entry.key()] = entry.value();
   return result;
+}
+
+bool is_qdq_file(const std::string& path) {
+  const OnnxGraph g = read_onnx_graph(path);
+  return std::any_of(g.nodes.begin(), g.nodes.end(),
+                     [](const onnx::NodeProto* n) { return n->op_type() == "QuantizeLinear"; });
 }
 
 void load_onnx_weights(Executor& executor, const std::string& path) {

@@ -2,6 +2,8 @@
 // volumes, BatchNorm1d on vectors). Neither changes the shape.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <memory>
 
 #include "convnet/kernels/onednn/batch_norm.hpp"
@@ -76,5 +78,16 @@ class BatchNorm final : public Layer {
                              Params grad_params, const GradTarget& grad_input);
   kernels::onednn::BatchNorm onednn_;
 };
+
+/// Folds inference batch norm into the conv or fc before it: per output channel k of w (outputs,
+/// per_output), s = gamma / sqrt(var + eps); w' = s w; b' = s (b - mean) + beta.
+inline void fold_batch_norm(float* w, float* b, int64_t outputs, int64_t per_output, const float* gamma,
+                            const float* beta, const float* mean, const float* var, double eps) {
+  for (int64_t k = 0; k < outputs; ++k) {
+    const float s = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
+    for (int64_t i = 0; i < per_output; ++i) w[k * per_output + i] *= s;
+    b[k] = s * (b[k] - mean[k]) + beta[k];
+  }
+}
 
 }  // namespace convnet

@@ -38,8 +38,10 @@ std::string names_count(size_t n) { return std::to_string(n) + (n == 1 ? " name"
 
 void check_precision(const std::string& path, const ExecutorOptions& run) {
   if (run.precision == DType::Int8 && run.ranges.empty()) {
-    throw SpecError(path + ": int8 needs the activation ranges 'convnet quantize' calibrates for a training folder; "
-                           "use --precision f32 or bf16 for this file");
+    throw SpecError(path +
+                    ": int8 needs the activation ranges 'convnet quantize' calibrates for a training folder "
+                    "(or the scales of a QDQ file 'convnet export' writes from one); use --precision f32 or "
+                    "bf16 for this file");
   }
 }
 
@@ -98,10 +100,12 @@ void read_metadata(const std::map<std::string, std::string>& metadata, const cha
 // An ONNX file: its network and weights (unless --weights replaces them), and what its metadata
 // stores. Returns true when it stores a normalisation.
 bool open_onnx(TrainedModel& m, const std::string& path, const ExecutorOptions& run, const ModelOptions& options) {
-  check_precision(path, run);
   const onnx_interop::Import imported = onnx_interop::import_onnx_file(path);
+  ExecutorOptions executor_options = run;
+  if (run.precision == DType::Int8 && run.ranges.empty()) executor_options.ranges = imported.ranges;  // QDQ scales
+  check_precision(path, executor_options);
   m.net = std::make_unique<Net>(load_model_text(imported.model_text, path + " (translated)"));
-  m.executor = std::make_unique<Executor>(*m.net, run);
+  m.executor = std::make_unique<Executor>(*m.net, executor_options);
   if (options.weights.empty()) {
     load_parameters(imported.weights, *m.executor, path);
   } else {
@@ -180,6 +184,7 @@ bool is_trained_run(const std::string& path) {
 }
 
 DType default_precision(const std::string& path) {
+  if (onnx_interop::is_onnx_path(path)) return onnx_interop::is_qdq_file(path) ? DType::Int8 : DType::F32;
   return is_trained_run(path) && !quantization_file_of(path).empty() ? DType::Int8 : DType::F32;
 }
 

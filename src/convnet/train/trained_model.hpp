@@ -25,6 +25,10 @@ inline constexpr const char* kOnnxNormalizationKey = "convnet.normalization";  /
 inline constexpr const char* kOnnxClassNamesKey = "convnet.class_names";        // ["T-shirt/top", ...]
 inline constexpr const char* kOnnxInputShapeKey = "convnet.input_shape";        // [1, 28, 28]
 inline constexpr const char* kOnnxDataKey = "convnet.data";  // the training data folder (a plain string)
+/// A QDQ file exported from a quantized run (docs/precision.md); eval and predict run it in int8.
+inline constexpr const char* kOnnxQuantizationKey = "convnet.quantization";
+inline constexpr const char* kOnnxQuantizationValue =
+    "int8 QDQ: s8 weights per output channel (max |w| / 127), u8 or s8 activations (zero point 0)";
 
 /// What the command line gives for a model, replacing what its file stores.
 struct ModelOptions {
@@ -49,7 +53,8 @@ struct TrainedModel {
 /// True for what convnet treats as a trained run: a folder, or a file ending in .safetensors.
 [[nodiscard]] bool is_trained_run(const std::string& path);
 
-/// The precision a model runs in unless told otherwise: int8 for a run `convnet quantize` made, else f32.
+/// The precision a model runs in unless told otherwise: int8 for a run `convnet quantize` made and
+/// for a QDQ ONNX file (QuantizeLinear on activations), else f32.
 [[nodiscard]] DType default_precision(const std::string& path);
 
 /// Opens PATH: a checkpoint file or training folder; an ONNX file; a .cfg, .cnet or zoo model with
