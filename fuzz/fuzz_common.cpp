@@ -28,7 +28,8 @@ void expected(const convnet::Error& error) {
 const std::string& scratch_dir() {
   // Never destroyed: remove_scratch runs at exit, after static objects may be gone.
   static const std::string* const dir = [] {
-    auto* path = new std::string((std::filesystem::temp_directory_path() / ("convnet-fuzz-" + std::to_string(getpid()))).string());
+    auto* path = new std::string(
+        (std::filesystem::temp_directory_path() / ("convnet-fuzz-" + std::to_string(getpid()))).string());
     std::filesystem::create_directories(*path);
     return path;
   }();
@@ -39,6 +40,10 @@ const std::string& scratch_dir() {
 
 std::string write_scratch(const std::string& name, const uint8_t* data, size_t size) {
   const std::string path = scratch_dir() + "/" + name;
+  // A new file each time, not the old one truncated: ext4 flushes a file rewritten after a
+  // truncation when it is closed (auto_da_alloc), which made every input wait for the disk.
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   out.close();
