@@ -40,6 +40,7 @@ ROWS = [
     Row("lenet5-train-b64", "LeNet-5 training step b64", "lenet5", 64, train=True),
     Row("lenet5-epoch", "LeNet-5 Fashion-MNIST epoch b64", "lenet5", 64, train=True, epoch=True),
     Row("resnet20-train-b128", "ResNet-20 training step b128", "resnet20", 128, train=True),
+    Row("resnet110sd-train-b128", "ResNet-110 stochastic depth training step b128", "resnet110-sd", 128, train=True),
     Row("alexnet-infer-b1", "AlexNet (lecture) inference b1", "alexnet", 1),
     Row("alexnet-infer-b32", "AlexNet (lecture) inference b32", "alexnet", 32),
     Row("alexnet-train-b32", "AlexNet (lecture) training step b32", "alexnet", 32, train=True),

@@ -1,6 +1,7 @@
 # PyTorch definitions of the convnet zoo networks that bench/compare times (src/convnet/zoo/models/*.cnet).
 # torchvision supplies resnet18, resnet50 and vgg16; lenet5 and resnet20's basic block come from the golden
-# fixtures' generator (tests/golden/generate.py); resnet20's stages and the lecture AlexNet are defined here.
+# fixtures' generator (tests/golden/generate.py); resnet20's stages, ResNet-110 with stochastic depth and the
+# lecture AlexNet are defined here.
 # bench/compare checks every net against `convnet summary NAME --json` (total and per-layer parameter counts,
 # input shape) and refuses to compare a net that differs.
 import os
@@ -16,6 +17,7 @@ import generate as golden  # noqa: E402  LeNet5 and BasicBlock, already checked 
 INPUT_SHAPES = {
     "lenet5": (1, 28, 28),
     "resnet20": (1, 28, 28),
+    "resnet110-sd": (3, 32, 32),
     "alexnet": (3, 227, 227),
     "vgg16": (3, 224, 224),
     "resnet18": (3, 224, 224),
@@ -49,6 +51,55 @@ class ResNet20(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class DropPath(nn.Module):
+    """convnet's droppath: in training each sample's input is zeroed with probability p, else scaled by
+    1/(1 - p); the identity in evaluation."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = (torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= self.p).to(x.dtype)
+        return x * keep / (1 - self.p)
+
+
+class StochasticBlock(golden.BasicBlock):
+    """The basic block with its residual branch ending in drop path, as resnet110-sd.cnet's block."""
+
+    def __init__(self, cin, width, stride, p):
+        super().__init__(cin, width, stride)
+        self.drop = DropPath(p)
+
+    def forward(self, x):
+        out = self.drop(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return torch.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet110SD(nn.Module):
+    """resnet110-sd.cnet: 3 stages of 18 basic blocks (16-32-64) on 3x32x32, block l of 54 dropping its
+    residual branch with probability 0.5 * l / 54, 10 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, cin, l = [], 16, 0
+        for width in (16, 32, 64):
+            for i in range(18):
+                l += 1
+                blocks.append(StochasticBlock(cin, width, 2 if i == 0 and width != 16 else 1, 0.5 * l / 54))
+                cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.blocks(torch.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(x.mean((2, 3)), 1))
 
 
 def alexnet():
@@ -86,7 +137,7 @@ def resnet50():
     return torchvision.models.resnet50(weights=None)
 
 
-BUILDERS = {"lenet5": lenet5, "resnet20": ResNet20, "alexnet": alexnet, "vgg16": vgg16,
+BUILDERS = {"lenet5": lenet5, "resnet20": ResNet20, "resnet110-sd": ResNet110SD, "alexnet": alexnet, "vgg16": vgg16,
             "resnet18": resnet18, "resnet50": resnet50}
 
 

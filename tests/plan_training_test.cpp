@@ -88,6 +88,9 @@ const char* kTrainNets[] = {
     "network e\ninput 4x6x6\nlrn size 3\nx conv 8 3x3 pad 1\nd droppath 0.5\ns add d x\nflatten\ndropout p 0.3\nfc 8\n"
     "dropout p 0\nfc 3\n",
     "network f\ninput 3x8x8\nconv 4 3x3 pad 1\navgpool 3x3 stride 2 round ceil\nflatten\nfc 3\n",
+    // drop path on channel counts a 16-channel block pads (12) and fills (16), then global pooling
+    "network g\ninput 3x6x6\nx conv 12 3x3 pad 1\nd droppath 0.5\ns add d x\nconv 16 3x3 pad 1\n"
+    "droppath 0.3\nglobalavgpool\nflatten\nfc 3\n",
 };
 
 TEST(TrainingPlan, SmallNetsEqualTheReferenceKernels) {

@@ -350,8 +350,10 @@ void Lowerer::train_pool(int n) {
     const Node& self = net_.node(n);
     const int g = grad(n);
     if (g < 0 || net_.node(self.inputs[0]).inputs.empty()) return;
-    const dnnl::pooling_backward::desc bdesc(geo.alg, any_desc(geo.src, dt_), any_desc(geo.dst, dt_), geo.strides,
-                                             geo.kernel, geo.pad_l, geo.pad_r);
+    // The forward's layouts: left to choose ("any"), oneDNN may pick one only its reference kernel
+    // runs (global average pooling of nChw16c in 2.6).
+    const dnnl::pooling_backward::desc bdesc(geo.alg, src_desc, retype(pd.dst_desc(), dt_), geo.strides, geo.kernel,
+                                             geo.pad_l, geo.pad_r);
     const dnnl::pooling_backward::primitive_desc bpd(bdesc, scratchpad_attr(), c_.engine, pd);
     const int dx = new_value(bpd.diff_src_desc());
     std::vector<std::pair<int, int>> bvalues{{DNNL_ARG_DIFF_DST, convert(g, bpd.diff_dst_desc(), n)},
@@ -435,6 +437,24 @@ void Lowerer::train_flatten(int n) {
   });
 }
 
+namespace {
+
+/// The bytes of one sample when `desc` stores samples one after another (N outermost, as in
+/// NCHW, NHWC and nChw16c), else 0.
+int64_t sample_bytes(const Desc& desc) {
+  const auto& blk = desc.data.format_desc.blocking;
+  if (desc.data.format_kind != dnnl_blocked || desc.data.ndims < 2 || desc.data.dims[0] <= 0) return 0;
+  for (int i = 0; i < blk.inner_nblks; ++i) {
+    if (blk.inner_idxs[i] == 0) return 0;
+  }
+  const auto bytes = static_cast<int64_t>(desc.get_size());
+  const int64_t per_sample = bytes / desc.data.dims[0];
+  const int64_t element = static_cast<int64_t>(dnnl::memory::data_type_size(desc.data_type()));
+  return per_sample * desc.data.dims[0] == bytes && blk.strides[0] * element == per_sample ? per_sample : 0;
+}
+
+}  // namespace
+
 void Lowerer::train_dropout(int n) {
   // y = x s, s = 1/(1 - p) kept or 0 dropped, drawn per element (dropout) or per sample (drop path)
   // in plain order from the run's generator, as the layer-by-layer path draws.  dL/dx = s dL/dy
@@ -452,10 +472,26 @@ void Lowerer::train_dropout(int n) {
     return;
   }
   if (o_.rng == nullptr) throw Error("plan: " + node.name + " needs a generator for its masks (PlanOptions::rng)");
-  const int x = plain(c_.value_of[static_cast<size_t>(input)], batched(input), n);
+  // Drop path keeps x's layout and type: x's memory seen as (1, N, bytes of a sample), the mask as
+  // (1, N, 1), a per-channel broadcast oneDNN's JIT binary kernel runs. Dropout (and a layout
+  // that interleaves samples) multiplies in plain f32, the mask in plain order.
+  const int64_t chunk = per_sample ? sample_bytes(retype(value(input).desc, dt_)) : 0;
+  const int x = chunk > 0 ? in_plan_type(c_.value_of[static_cast<size_t>(input)], n)
+                          : plain(c_.value_of[static_cast<size_t>(input)], batched(input), n);
   const Desc x_desc = c_.values[static_cast<size_t>(x)].desc;
+  const int64_t batch = o_.batch;
   Dims scale_dims = batched(n);
-  if (per_sample) std::fill(scale_dims.begin() + 1, scale_dims.end(), 1);
+  Desc view = x_desc;  // how the binary kernel sees x, y, dL/dy and dL/dx
+  if (chunk > 0) {
+    const auto element = static_cast<int64_t>(dnnl::memory::data_type_size(x_desc.data_type()));
+    scale_dims = {1, batch, 1};
+    view = Desc({1, batch, chunk / element}, x_desc.data_type(), Tag::abc);
+  } else if (per_sample) {
+    std::fill(scale_dims.begin() + 1, scale_dims.end(), 1);
+  }
+  const auto as_view = [=, this](int v) {
+    return chunk > 0 ? new_value(view, c_.values[static_cast<size_t>(v)].storage) : v;
+  };
   const int scale = new_value(plain_desc(scale_dims));
   Op draw;
   draw.node = n;
@@ -465,18 +501,18 @@ void Lowerer::train_dropout(int n) {
     kernels::reference::dropout_scales(views[0].numel(), p, views[0].data(), *rng);
   };
   add_op(std::move(draw));
-  const dnnl::binary::desc desc(algorithm::binary_mul, x_desc, plain_desc(scale_dims), x_desc);
+  const dnnl::binary::desc desc(algorithm::binary_mul, view, plain_desc(scale_dims), view);
   const dnnl::binary::primitive_desc pd(desc, scratchpad_attr(), c_.engine);
   const int dst = new_value(x_desc);
   add_primitive(pd, n, node.name, node.layer->kind(),
-                {{DNNL_ARG_SRC_0, x}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, dst}});
+                {{DNNL_ARG_SRC_0, as_view(x)}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, as_view(dst)}});
   bind_node(n, dst);
   backward_.push_back([=, this] {
     const int g = grad(n);
     if (g < 0 || net_.node(input).inputs.empty()) return;
     const int dx = new_value(x_desc);
     add_primitive(pd, n, net_.node(n).name + " (gradient)", net_.node(n).layer->kind() + " backward",
-                  {{DNNL_ARG_SRC_0, convert(g, x_desc, n)}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, dx}});
+                  {{DNNL_ARG_SRC_0, as_view(convert(g, x_desc, n))}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, as_view(dx)}});
     add_grad(input, dx);
   });
 }
