@@ -511,8 +511,9 @@ void Lowerer::train_dropout(int n) {
     const int g = grad(n);
     if (g < 0 || net_.node(input).inputs.empty()) return;
     const int dx = new_value(x_desc);
-    add_primitive(pd, n, net_.node(n).name + " (gradient)", net_.node(n).layer->kind() + " backward",
-                  {{DNNL_ARG_SRC_0, as_view(convert(g, x_desc, n))}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, as_view(dx)}});
+    add_primitive(
+        pd, n, net_.node(n).name + " (gradient)", net_.node(n).layer->kind() + " backward",
+        {{DNNL_ARG_SRC_0, as_view(convert(g, x_desc, n))}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, as_view(dx)}});
     add_grad(input, dx);
   });
 }
