@@ -110,6 +110,11 @@ TEST(Plan, EachFusionAndFallbackEqualsTheReference) {
       Plan plan(net, planned.parameter_store(), engine, o);
       const Tensor* inputs[] = {&input};
       EXPECT_LT(relative_error(plan.forward(inputs), expected), 1e-5) << net.name() << (fuse ? " fused" : " unfused");
+      if (net.name() != "b" || !fuse) continue;
+      const std::vector<PlanStep> steps = plan.describe();
+      EXPECT_TRUE(std::any_of(steps.begin(), steps.end(), [](const PlanStep& step) {
+        return step.kind == "conv" && step.label == "c1 + 2 + b1 + d + s + 6";
+      })) << "net b: conv, dropout, batch norm, drop path, add and relu are one step";
     }
   }
 }

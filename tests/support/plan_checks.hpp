@@ -92,7 +92,9 @@ inline double relative_error(const Tensor& a, const Tensor& b) {
 // window reaches (host fallback).
 inline const char* const kFusionNets[] = {
     "network a\ninput 3x9x9\nconv 8 3x3 pad 1\nbatchnorm\nrelu\nconv 16 3x3 stride 2\nbatchnorm\nfc 5\nrelu\nfc 3\n",
-    "network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\nb1 batchnorm\ns add b1 x\nrelu\n",
+    // inference absorbs dropout and drop path (the identity) into the chain: conv + bn + add + relu
+    "network b\ninput 8x8x8\nx conv 8 3x3 pad 1\nc1 conv 8 3x3 pad 1 bias false\ndropout p 0.2\nb1 batchnorm\n"
+    "d droppath 0.3\ns add d x\nrelu\n",
     "network c\ninput 8x8x8\nx relu\nc1 conv 8 3x3 pad 1\ns add c1 x\nt add s x\nsoftmax_in flatten\nfc 4\nsoftmax\n",
     "network d\ninput 4x8x8\nbatchnorm\nrelu\nlrn size 3\nmaxpool 3x3 stride 2 round ceil\nmaxout 2\nconv 6 1x1\n"
     "lrn size 2\n",

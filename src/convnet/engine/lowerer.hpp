@@ -344,7 +344,8 @@ class Lowerer {
   }
 
   /// The chain a weight layer absorbs: [batch norm], [add of an already computed value],
-  /// [activation], each only when the previous node is its only reader.
+  /// [activation], each only when the previous node is its only reader; in inference also the
+  /// dropout and drop path layers (the identity there) before the add.
   struct Chain {
     int end;
     int bn = -1;
@@ -358,11 +359,21 @@ class Lowerer {
     Chain ch{.end = head, .nodes = {}};
     ch.nodes.push_back(head);
     int next = sole_consumer(ch.end);
+    const auto absorb_identities = [&] {
+      while (!o_.training && next >= 0 &&
+             (net_.node(next).layer->kind() == "dropout" || net_.node(next).layer->kind() == "droppath")) {
+        ch.end = next;
+        ch.nodes.push_back(next);
+        next = sole_consumer(ch.end);
+      }
+    };
+    absorb_identities();
     if (allow_bn && next >= 0 && net_.node(next).layer->kind() == "batchnorm") {
       ch.bn = ch.end = next;
       ch.nodes.push_back(next);
       next = sole_consumer(ch.end);
     }
+    absorb_identities();
     if (allow_add && next >= 0 && net_.node(next).layer->kind() == "add" && net_.node(next).inputs.size() == 2) {
       const auto& ins = net_.node(next).inputs;
       const int other = ins[0] == ch.end ? ins[1] : ins[0];
