@@ -314,7 +314,69 @@ TEST(OnnxImport, BadFilesAreOneClearError) {
   });
   EXPECT_EQ(import_error(p4), p4 + ": operators convnet does not import: Selu (/Relu); Upsample (/Add)");
 
+  // A node without outputs (found by fuzz_onnx: an unknown operator's was named by its first
+  // output), of an operator convnet imports and of one it does not, named or not.
+  for (const char* op : {"Relu", "Selu"}) {
+    for (const bool named : {true, false}) {
+      const testing::TempFile outputs(".onnx");
+      int index = 0;
+      const std::string p5 = edited_fixture(outputs, [&](onnx::ModelProto& m) {
+        index = m.graph().node_size();
+        onnx::NodeProto* n = m.mutable_graph()->add_node();
+        n->set_op_type(op);
+        n->add_input("/Relu_output_0");
+        if (named) n->set_name("dangling");
+      });
+      const std::string who = named ? std::string("node dangling (") + op + ")"
+                                    : "node " + std::to_string(index) + " (" + op + ", unnamed)";
+      EXPECT_EQ(import_error(p5), p5 + ": " + who + " has no output");
+    }
+  }
+
   EXPECT_EQ(import_error(kData + "missing.onnx").rfind(kData + "missing.onnx", 0), 0u);
+}
+
+// Every node of exported files that hold each imported operator (and a PyTorch one), with fewer
+// inputs than it has or without outputs: import refuses it with a message naming the file, or
+// imports what is left, and never crashes (protobuf's accessors abort on a missing index).
+TEST(OnnxImport, NodesMissingInputsOrOutputsAreErrorsNotCrashes) {
+  std::vector<onnx::ModelProto> models{read_model(kData + "small.onnx")};
+  for (const char* cnet : {"mix.cnet", "extras.cnet"}) {
+    Net net = load_model(kData + cnet);
+    Executor executor(net, {.backend = Backend::Reference});
+    const testing::TempFile file(".onnx");
+    models.push_back(read_model(exported(executor, file)));
+  }
+  int refused = 0;
+  for (const onnx::ModelProto& model : models) {
+    for (int k = 0; k < model.graph().node_size(); ++k) {
+      const onnx::NodeProto& node = model.graph().node(k);
+      for (int keep = -1; keep < node.input_size(); ++keep) {  // -1: every input kept, no output
+        onnx::ModelProto edited = model;
+        onnx::NodeProto* n = edited.mutable_graph()->mutable_node(k);
+        if (keep < 0) {
+          n->clear_output();
+        } else {
+          while (n->input_size() > keep) n->mutable_input()->RemoveLast();
+        }
+        const testing::TempFile file(".onnx");
+        {
+          std::ofstream out(file.path(), std::ios::binary);
+          edited.SerializeToOstream(&out);
+        }
+        const std::string error = import_error(file.path().string());
+        SCOPED_TRACE(node.op_type() + " " + std::to_string(keep));
+        if (keep < 0) {
+          EXPECT_NE(error.find(" has no output"), std::string::npos) << error;
+        }
+        if (!error.empty()) {
+          EXPECT_EQ(error.rfind(file.path().string() + ": ", 0), 0u) << error;
+          ++refused;
+        }
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
 }
 
 TEST(OnnxCli, ExportImportAndCommandsReadingOnnx) {

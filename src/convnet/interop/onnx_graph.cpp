@@ -262,6 +262,14 @@ OnnxGraph read_onnx_graph(const std::string& path) {
       throw SpecError(path + ": initializer " + t.name() + " is given twice");
     }
   }
+  for (int i = 0; i < g.model.graph().node_size(); ++i) {  // every operator's first output is required
+    const onnx::NodeProto& n = g.model.graph().node(i);
+    if (n.output_size() == 0 || n.output(0).empty()) {
+      const std::string who =
+          n.name().empty() ? "node " + std::to_string(i) + " (" + n.op_type() + ", unnamed)" : OnnxGraph::describe(n);
+      throw SpecError(path + ": " + who + " has no output");
+    }
+  }
   for (const onnx::NodeProto& n : g.model.graph().node()) {
     if (n.op_type() != "Constant") continue;
     if (n.output_size() != 1 || !g.constants.emplace(n.output(0), constant_value(g, n)).second) {
