@@ -164,11 +164,12 @@ TEST(PlanBf16Training, StepEqualsAnF32StepWithBf16RoundingAppliedByHand) {
 }
 
 TEST(PlanBf16Training, ZooNetsTrainingStepsStayCloseToF32) {
-  // A whole step of residual, concatenating and LRN nets: bf16 gradients against the f32 plan's.
+  // A whole step of residual, concatenating, LRN and drop path nets: bf16 gradients against the f32 plan's.
   if (!can_run_bf16()) GTEST_SKIP() << "oneDNN runs bf16 only with AVX-512: " << cpu_features().describe();
   const std::string branches =
       "network branches\ninput 3x16x16\nconv 8 3x3 pad 1\nrelu\nlrn size 5\nconcat\n  conv 4 1x1\n  sequential\n"
-      "    conv 4 3x3 pad 1\n    relu\n  end\nend\nmaxpool 2x2\ndropout p 0.5\nflatten\nfc 10\n";
+      "    conv 4 3x3 pad 1\n    relu\n  end\nend\nmaxpool 2x2\nx conv 8 1x1\nd droppath 0.3\ns add d x\n"
+      "dropout p 0.5\nflatten\nfc 10\n";
   for (const std::string& name : {std::string("lenet5"), std::string("resnet20"), branches}) {
     SCOPED_TRACE(name);
     Net net = name == branches ? load_model_text(name, "branches.cnet") : load_model(name);
