@@ -23,7 +23,7 @@ void Lowerer::train_node(int n) {
   if (kind == "add") return train_add(n);
   if (kind == "concat") return train_concat(n);
   if (kind == "flatten") return train_flatten(n);
-  if (kind == "dropout" || kind == "droppath") return train_dropout(n);
+  if (is_dropout(*node.layer)) return train_dropout(n);
   if (kind == "lrn" && dynamic_cast<const LocalResponseNorm&>(*node.layer).options().size % 2 == 1) return train_lrn(n);
   throw PlanUnsupported("plan: " + node.name + " (" + kind + ") has no training lowering yet");
 }

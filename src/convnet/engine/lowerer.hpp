@@ -71,6 +71,12 @@ inline std::optional<Activation> activation_of(const Layer& layer) {
   return std::nullopt;
 }
 
+/// Dropout and drop path: random masks in training, the identity at inference.
+inline bool is_dropout(const Layer& layer) {
+  const std::string kind = layer.kind();
+  return kind == "dropout" || kind == "droppath";
+}
+
 inline std::string format_string(const Desc& d) {
   const auto& blk = d.data.format_desc.blocking;
   std::string out;
@@ -323,7 +329,7 @@ class Lowerer {
     // oneDNN centres an even LRN window one channel off PyTorch's: the reference kernel instead.
     if (kind == "lrn") return dynamic_cast<const LocalResponseNorm&>(*node.layer).options().size % 2 == 0 ? lower_fallback(n) : lower_lrn(n);
     if (kind == "softmax") return lower_softmax(n);
-    if (kind == "dropout" || kind == "droppath") return bind_node(n, c_.value_of[static_cast<size_t>(node.inputs[0])]);
+    if (is_dropout(*node.layer)) return bind_node(n, c_.value_of[static_cast<size_t>(node.inputs[0])]);
     if (kind == "flatten") return lower_flatten(n);
     lower_fallback(n);
   }
@@ -360,8 +366,7 @@ class Lowerer {
     ch.nodes.push_back(head);
     int next = sole_consumer(ch.end);
     const auto absorb_identities = [&] {
-      while (!o_.training && next >= 0 &&
-             (net_.node(next).layer->kind() == "dropout" || net_.node(next).layer->kind() == "droppath")) {
+      while (!o_.training && next >= 0 && is_dropout(*net_.node(next).layer)) {
         ch.end = next;
         ch.nodes.push_back(next);
         next = sole_consumer(ch.end);
