@@ -94,9 +94,10 @@ const Tensor& Executor::forward(std::span<const Tensor* const> inputs, bool trai
     const auto& shape = node.output.dims();
     if (batch < 1 || dims.size() != shape.size() + 1 || dims[0] != batch ||
         !std::equal(shape.begin(), shape.end(), dims.begin() + 1)) {  // compared without allocating
-      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " +
-                       dims_string(batched(batch, node.output)) + " (N x " + node.output.chw_string() + "), got " +
-                       dims_string(dims));
+      const std::string expected =
+          batch < 1 ? "N x " + node.output.chw_string() + " with N at least 1"
+                    : dims_string(batched(batch, node.output)) + " (N x " + node.output.chw_string() + ")";
+      throw ShapeError(net_.name() + ": input '" + node.name + "' must be " + expected + ", got " + dims_string(dims));
     }
     values_[static_cast<size_t>(net_.inputs()[k])] = inputs[k];
   }

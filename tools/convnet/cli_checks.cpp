@@ -1,15 +1,16 @@
-// Readable CLI11 validators, the --precision options, and messages for foreign exceptions.
+// Readable CLI11 validators, the --precision options, output file checks, and messages for foreign exceptions.
 #include "cli_checks.hpp"
 
 #include <omp.h>
 
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <charconv>
+#include <dnnl.hpp>
 #include <filesystem>
 #include <new>
 #include <string>
+
+#include "convnet/error.hpp"
 
 namespace convnet {
 
@@ -60,6 +61,17 @@ CLI::Validator thread_count() {
         return "";
       },
       "0 to " + std::to_string(most));
+}
+
+void check_output_file(const std::string& out, const std::string& extension, const std::vector<std::string>& inputs) {
+  if (!out.ends_with(extension)) throw SpecError("-o " + out + ": the output must end in " + extension);
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (!input.empty() && std::filesystem::equivalent(input, out, ec)) {
+      throw SpecError("-o " + out + ": is also what this command reads (" + input +
+                      "); writing it would replace it: choose another output");
+    }
+  }
 }
 
 std::string describe_exception(std::exception_ptr error, const std::string& command) {

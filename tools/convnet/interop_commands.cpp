@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli_checks.hpp"
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
 #include "convnet/interop/darknet.hpp"
@@ -30,6 +31,7 @@ struct ImportArgs {
 struct ExportArgs {
   std::string source, weights, input, out;
   uint64_t seed = 0;
+  bool seed_given = false;
 };
 
 int run_import(const ImportArgs& a) {
@@ -56,10 +58,15 @@ int run_import(const ImportArgs& a) {
   fs::create_directories(a.out, ec);
   if (ec || !fs::is_directory(a.out)) throw IoError("import: cannot create the folder '" + a.out + "'");
   const std::string model_path = (fs::path(a.out) / "model.cnet").string();
-  if (onnx || !a.weights.empty()) {
+  const std::string weights_path = (fs::path(a.out) / "weights.safetensors").string();
+  const bool with_weights = onnx || !a.weights.empty();
+  // Both outputs checked before the first is written: a folder in model.cnet's place must not
+  // leave the old weights replaced and the model not.
+  (void)replaceable_target(model_path);
+  if (with_weights) (void)replaceable_target(weights_path);
+  if (with_weights) {
     Executor executor(net, {.backend = Backend::Reference});
     load_parameters(weights, executor, onnx ? a.source : a.weights);
-    const std::string weights_path = (fs::path(a.out) / "weights.safetensors").string();
     save_weights(executor, weights_path);
     std::cout << "wrote " << weights_path << " ("
               << with_commas(static_cast<int64_t>(executor.named_parameters().size())) << " tensors from "
@@ -72,7 +79,12 @@ int run_import(const ImportArgs& a) {
 }
 
 int run_export(const ExportArgs& a) {
-  if (!onnx_interop::is_onnx_path(a.out)) throw SpecError("export: the output '" + a.out + "' must end in .onnx");
+  check_output_file(a.out, ".onnx", {a.source, a.weights});
+  const bool onnx_source = onnx_interop::is_onnx_path(a.source);
+  if (a.seed_given && (is_trained_run(a.source) || onnx_source || !a.weights.empty())) {
+    throw SpecError("export: --seed initialises a model's weights; '" + a.source + "'" +
+                    (a.weights.empty() ? " has its own" : " takes them from --weights"));
+  }
   if (is_trained_run(a.source)) {
     if (!a.input.empty() || !a.weights.empty()) {
       throw SpecError("export: --input and --weights apply to a model, not a trained run (it has both)");
@@ -89,6 +101,20 @@ int run_export(const ExportArgs& a) {
     onnx_interop::export_onnx(*m.executor, a.out, metadata, ranges);
     if (!ranges.empty())
       std::cout << "int8 as QDQ (QuantizeLinear/DequantizeLinear), scales from " << quantization << "\n";
+  } else if (onnx_source && a.input.empty()) {
+    // Another ONNX file: its metadata (a run's preprocessing and class names) goes along, and for a
+    // QDQ file its scales, unless --weights replaces the weights they were calibrated for.
+    onnx_interop::Import imported = onnx_interop::import_onnx_file(a.source);
+    Net net = load_model_text(imported.model_text, a.source + " (translated)");
+    Executor executor(net, {.backend = Backend::Reference});
+    if (a.weights.empty()) {
+      load_parameters(imported.weights, executor, a.source);
+    } else {
+      darknet::load_network_weights(executor, a.source, a.weights);
+      imported.ranges.clear();
+      imported.metadata.erase(kOnnxQuantizationKey);
+    }
+    onnx_interop::export_onnx(executor, a.out, imported.metadata, imported.ranges);
   } else {
     LoadOptions options;
     if (!a.input.empty()) options.input_shape = parse_input_option(a.input);
@@ -96,7 +122,7 @@ int run_export(const ExportArgs& a) {
     Executor executor(net, {.backend = Backend::Reference, .seed = a.seed});
     if (!a.weights.empty()) {
       darknet::load_network_weights(executor, a.source, a.weights);
-    } else if (onnx_interop::is_onnx_path(a.source)) {
+    } else if (onnx_source) {
       onnx_interop::load_onnx_weights(executor, a.source);
     }
     onnx_interop::export_onnx(executor, a.out);
@@ -128,7 +154,9 @@ std::function<int()> add_interop_commands(CLI::App& app) {
   exp->add_option("--seed", e->seed, "seed of the He initialisation (default 0)");
   return [=]() -> int {
     if (import->parsed()) return run_import(*a);
-    return exp->parsed() ? run_export(*e) : -1;
+    if (!exp->parsed()) return -1;
+    e->seed_given = exp->get_option("--seed")->count() > 0;
+    return run_export(*e);
   };
 }
 

@@ -37,6 +37,10 @@ int run_quantize(const QuantizeArgs& a) {
   if (const std::string why = dtype_unsupported_reason(DType::Int8); !why.empty() && !a.emulate) {
     throw SpecError("quantize: " + why + "; add --emulate to run it anyway");
   }
+  if (!is_trained_run(a.checkpoint)) {
+    throw SpecError("quantize: '" + a.checkpoint +
+                    "' is not a training folder or checkpoint (.safetensors); quantize calibrates a trained run");
+  }
   std::error_code ec;
   const std::string source =
       fs::is_directory(a.checkpoint, ec) ? (fs::path(a.checkpoint) / kCheckpointFile).string() : a.checkpoint;
@@ -45,7 +49,7 @@ int run_quantize(const QuantizeArgs& a) {
   if (fs::exists(out / kCheckpointFile, ec) || fs::exists(out / kQuantizationFile, ec)) {
     throw SpecError("quantize: " + a.out + " already holds a model; choose another -o");
   }
-  const std::string data_path = !a.data.empty() ? a.data : m.meta.value("data", std::string(kDefaultDataPath));
+  const std::string data_path = !a.data.empty() ? a.data : recorded_data_path(m);
   const DataSplits data = load_dataset(data_path);
   const Shape& input = m.net->node(m.net->inputs().at(0)).output;
   if (data.train.image_shape != input || data.test.image_shape != input) {

@@ -239,7 +239,12 @@ int run_eval(const EvalArgs& a) {
     precisions.push_back(a.precision.dtype(default_precision(path)));
     models.push_back(open_model(path, {.precision = precisions.back(), .emulate = a.precision.emulate}, a.model.options));
   }
-  const std::string data_path = !a.data.empty() ? a.data : models.front().meta.value("data", std::string(kDefaultDataPath));
+  if (a.agreement && std::all_of(precisions.begin(), precisions.end(), [](DType d) { return d == DType::F32; })) {
+    throw SpecError(
+        "eval --agreement compares bf16 or int8 inference with f32, and these models run in f32; add "
+        "--precision bf16 or int8");
+  }
+  const std::string data_path = !a.data.empty() ? a.data : recorded_data_path(models.front());
   const DataSplits data = load_dataset(data_path);
   for (TrainedModel& m : models) complete_model(m, &data.train);  // class names, a computed normalisation
   const auto classes = static_cast<int64_t>(models.front().class_names.size());

@@ -3,20 +3,22 @@
 // an image the way `predict` does, runs one analysis from convnet/visualize and writes PNGs.
 #include "visualize_commands.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli_checks.hpp"
-#include "model_options.hpp"
 #include "convnet/error.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/model/model.hpp"
-#include "convnet/train/trained_model.hpp"
 #include "convnet/train/evaluate.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/visualize/plot.hpp"
 #include "convnet/visualize/report.hpp"
 #include "convnet/visualize/views.hpp"
+#include "model_options.hpp"
 
 namespace convnet {
 namespace {
@@ -71,37 +73,72 @@ std::string file_safe(std::string name) {
   return name;
 }
 
+// The PNG a command writes: not the model, its weights or the image it reads.
+void check_output(const VisualizeArgs& a, const std::string& out) {
+  check_output_file(out, ".png", {a.checkpoint, a.model.options.weights, a.image});
+}
+
 int run_filters(const VisualizeArgs& a) {
-  const TrainedModel m = open_model(a.checkpoint, {}, a.model.options);  // filters need no preprocessing
   const std::string out = a.out.empty() ? "filters-" + file_safe(a.layer) + ".png" : a.out;
+  check_output(a, out);
+  const TrainedModel m = open_model(a.checkpoint, {}, a.model.options);  // filters need no preprocessing
   draw_filters(*m.net, *m.executor, a.layer).save_png(out);
   wrote(out);
   return 0;
 }
 
 int run_activations(const VisualizeArgs& a) {
+  for (const std::string& layer : a.layers) {
+    if (layer.empty() || layer.starts_with('-')) {
+      throw SpecError("--layers: '" + layer + "' is not a layer name (give names separated by commas: --layers c1,s2)");
+    }
+  }
   TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
-  const std::string dir = a.out.empty() ? "activations" : a.out;
+  const fs::path dir = a.out.empty() ? "activations" : a.out;
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  const bool created = fs::create_directories(dir, ec);
   if (!fs::is_directory(dir))
-    throw IoError(dir + ": cannot create the output folder" + (ec ? ": " + ec.message() : ""));
+    throw IoError(dir.string() + ": cannot create the output folder" + (ec ? ": " + ec.message() : ""));
+  // Drawn into a staging folder, then moved into place once every picture is written, so that a
+  // failure (an unknown layer, a full disk, a folder in a picture's place) leaves the output folder
+  // as it was (and removes it if this command created it).
+  const fs::path staging = dir / (".staging-" + std::to_string(::getpid()));
+  struct Cleanup {
+    fs::path staging, dir;
+    bool created;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(staging, ignored);
+      if (created) fs::remove(dir, ignored);  // only when empty
+    }
+  } cleanup{staging, dir, created};
+  fs::create_directory(staging, ec);
+  if (ec) throw IoError(staging.string() + ": cannot create: " + ec.message());
   // Numbered in drawing order, with as many digits as the largest number needs (so they sort).
   const size_t count = a.layers.empty() ? m.net->nodes().size() : a.layers.size();
   const int digits = std::max<int>(2, static_cast<int>(std::to_string(count).size()));
-  int index = 0;
+  std::vector<std::string> names;
   draw_activations(*m.net, *m.executor, image, a.layers, [&](const ActivationView& v) {
     char prefix[32];
-    std::snprintf(prefix, sizeof prefix, "%0*d-", digits, index++);
-    const std::string path = (fs::path(dir) / (prefix + file_safe(v.name) + "-" + v.shape + ".png")).string();
-    v.picture.save_png(path);
-    wrote(path);
+    std::snprintf(prefix, sizeof prefix, "%0*d-", digits, static_cast<int>(names.size()));
+    names.push_back(prefix + file_safe(v.name) + "-" + v.shape + ".png");
+    v.picture.save_png((staging / names.back()).string());
   });
+  std::vector<std::string> targets;
+  for (const std::string& name : names) targets.push_back(replaceable_target((dir / name).string()));
+  for (size_t i = 0; i < names.size(); ++i) {
+    fs::rename(staging / names[i], targets[i], ec);
+    if (ec) throw IoError(targets[i] + ": cannot replace: " + ec.message());
+    wrote((dir / names[i]).string());
+  }
+  cleanup.created = false;
   return 0;
 }
 
 int run_occlusion(const VisualizeArgs& a) {
+  const std::string out = a.out.empty() ? "occlusion.png" : a.out;
+  check_output(a, out);
   TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const OcclusionMap r = occlusion(
@@ -110,7 +147,6 @@ int run_occlusion(const VisualizeArgs& a) {
   char title[256];
   std::snprintf(title, sizeof title, "p(%s) with a %lldx%lld grey patch: %.3f whole, lowest %.3f", name.c_str(),
                 static_cast<long long>(r.patch), static_cast<long long>(r.patch), r.unoccluded, r.lowest);
-  const std::string out = a.out.empty() ? "occlusion.png" : a.out;
   draw_heat_map(image, r.per_pixel, title, "p 0", "p 1").save_png(out);
   std::printf("%s\n", title);
   wrote(out);
@@ -118,6 +154,8 @@ int run_occlusion(const VisualizeArgs& a) {
 }
 
 int run_saliency(const VisualizeArgs& a) {
+  const std::string out = a.out.empty() ? "saliency.png" : a.out;
+  check_output(a, out);
   TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   int64_t target = class_index(a.target, m.class_names);
@@ -127,18 +165,18 @@ int run_saliency(const VisualizeArgs& a) {
   normalize_min_max(map);
   const std::string title = std::string(a.guided ? "guided backpropagation" : "saliency") + ": |d score(" +
                             class_name(target, m.class_names) + ") / d pixel|, max over channels";
-  const std::string out = a.out.empty() ? "saliency.png" : a.out;
   draw_heat_map(image, map, title, "0", "max").save_png(out);
   wrote(out);
   return 0;
 }
 
 int run_deconv(const VisualizeArgs& a) {
+  const std::string out = a.out.empty() ? "deconv-" + file_safe(a.layer) + ".png" : a.out;
+  check_output(a, out);
   TrainedModel m = a.model.open(a.checkpoint, {});
   const ViewImage image = open_image(m, a.image);
   const std::vector<Projection> p = deconv_projections(*m.net, *m.executor, image, a.layer, a.top);
   if (p.empty()) throw Error("no activation of '" + a.layer + "' is above zero for this image: nothing to project");
-  const std::string out = a.out.empty() ? "deconv-" + file_safe(a.layer) + ".png" : a.out;
   draw_projections(image, p,
                    "deconvnet: the strongest activation of " + std::to_string(p.size()) + " channels of " + a.layer +
                        ", projected to pixels")
@@ -152,7 +190,8 @@ struct ReportArgs {
   int64_t batch = 1;
 };
 
-/// The run's parts of the report; what cannot be read (a dataset moved away) is left out with a note.
+/// The run's parts of the report; a dataset it cannot use is an error when --data names it, and
+/// else (the run's own data moved away) left out with a note.
 ReportRun report_run(TrainedModel& m, const std::string& source, const std::string& data_given) {
   ReportRun r;
   const fs::path folder = fs::is_directory(source) ? fs::path(source) : fs::path(source).parent_path();
@@ -165,9 +204,13 @@ ReportRun report_run(TrainedModel& m, const std::string& source, const std::stri
       break;
     }
   }
-  const std::string data = !data_given.empty() ? data_given : m.meta.value("data", std::string(kDefaultDataPath));
+  const std::string data = !data_given.empty() ? data_given : recorded_data_path(m);
   try {
     const Dataset test = load_dataset(data).test;
+    if (const Shape& input = m.net->node(m.net->inputs().at(0)).output; test.image_shape != input) {
+      throw SpecError(data + ": its images are " + test.image_shape.chw_string() + " but " + source + " takes " +
+                      input.chw_string());
+    }
     r.evaluation = evaluate(*m.executor, test, m.normalization, 256, true);
     const int64_t classes = static_cast<int64_t>(r.evaluation.probabilities.size()) / test.size();
     for (int64_t i = 0; i < std::min<int64_t>(12, test.size()); ++i) {
@@ -179,12 +222,15 @@ ReportRun report_run(TrainedModel& m, const std::string& source, const std::stri
                             class_name(best, m.class_names), p[best]});
     }
   } catch (const Error& e) {  // unreadable, or not data this network reads
+    if (!data_given.empty()) throw SpecError(std::string("--data ") + e.what());
     std::fprintf(stderr, "convnet report: note: %s; the confusion matrix and examples are left out\n", e.what());
   }
   return r;
 }
 
 int run_report(const ReportArgs& a) {
+  const std::string out = a.out.empty() ? "report.html" : a.out;
+  check_output_file(out, ".html", {a.source});
   std::string html;
   if (is_trained_run(a.source)) {
     if (!a.input.empty()) throw Error("--input applies to a model, not a trained run (its input is fixed)");
@@ -196,7 +242,6 @@ int run_report(const ReportArgs& a) {
     if (!a.input.empty()) options.input_shape = parse_input_option(a.input);
     html = report_html(load_model(a.source, options), nullptr, a.batch);
   }
-  const std::string out = a.out.empty() ? "report.html" : a.out;
   write_file_atomically(out, html);
   wrote(out);
   return 0;

@@ -2,6 +2,7 @@
 // cfg order, read into convnet's parameters by the names the cfg translation chose.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 
 #include "convnet/checked.hpp"
 #include "convnet/error.hpp"
@@ -118,6 +119,10 @@ SafetensorsContent read_weights(const Translation& translation, const std::strin
 }
 
 void load_network_weights(Executor& executor, const std::string& model_source, const std::string& weights_path) {
+  if (std::filesystem::path(weights_path).extension() == ".onnx") {
+    throw SpecError("--weights " + weights_path +
+                    ": an ONNX file holds a network with its weights; give it in place of the model, not as --weights");
+  }
   if (!is_weights_path(weights_path)) {
     load_weights(executor, weights_path);
     return;

@@ -13,8 +13,26 @@
 
 namespace convnet {
 
+std::string replaceable_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status link = fs::symlink_status(path, ec);
+  if (ec || !fs::exists(link)) return path;
+  const fs::file_status target = fs::status(path, ec);
+  if (fs::is_regular_file(target) && !fs::is_symlink(link)) return path;
+  if (fs::is_regular_file(target)) {
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) throw IoError(path + ": cannot follow the symbolic link: " + ec.message());
+    return real.string();
+  }
+  if (fs::is_directory(target)) throw IoError(path + ": is a folder; give a file name to write");
+  if (fs::is_symlink(link) && !fs::exists(target))
+    throw IoError(path + ": is a symbolic link to nothing; not replaced");
+  throw IoError(path + ": is not a regular file (a device, FIFO or socket); not replaced");
+}
+
 AtomicFile::AtomicFile(std::string path)
-    : path_(std::move(path)), temp_(path_ + "." + std::to_string(::getpid()) + ".tmp") {  // unique per process
+    : path_(replaceable_target(path)), temp_(path_ + "." + std::to_string(::getpid()) + ".tmp") {  // unique per process
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd_ < 0) throw IoError(temp_ + ": cannot create: " + std::strerror(errno));
 }

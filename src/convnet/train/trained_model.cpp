@@ -268,6 +268,14 @@ TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& 
   return m;
 }
 
+std::string recorded_data_path(const TrainedModel& m) {
+  if (m.meta.is_object()) {
+    if (const auto data = m.meta.find("data"); data != m.meta.end() && data->is_string())
+      return data->get<std::string>();
+  }
+  return kDefaultDataPath;
+}
+
 std::map<std::string, std::string> onnx_metadata(const TrainedModel& m) {
   std::map<std::string, std::string> metadata{
       {kOnnxClassNamesKey, nlohmann::json(m.class_names).dump()},

@@ -75,6 +75,10 @@ void complete_model(TrainedModel& model, const Dataset* train);
 [[nodiscard]] TrainedModel open_trained_model(const std::string& path, const ExecutorOptions& run,
                                               const ModelOptions& options = {});
 
+/// The dataset `model` was trained on as its file records it (a run's checkpoint, an ONNX file
+/// `convnet export` wrote from a run), else Fashion-MNIST's Debian folder, the default of `train`.
+[[nodiscard]] std::string recorded_data_path(const TrainedModel& model);
+
 /// The metadata_props `convnet export` writes for a trained model (the kOnnx*Key entries).
 [[nodiscard]] std::map<std::string, std::string> onnx_metadata(const TrainedModel& model);
 

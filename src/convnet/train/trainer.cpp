@@ -15,9 +15,10 @@
 #include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/data_parallel.hpp"
-#include "convnet/train/tower_training.hpp"
 #include "convnet/train/evaluate.hpp"
+#include "convnet/train/quantize.hpp"
 #include "convnet/train/run_checks.hpp"
+#include "convnet/train/tower_training.hpp"
 #include "convnet/visualize/plot.hpp"
 
 namespace convnet {
@@ -166,6 +167,11 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   }
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw IoError(given.out_dir + ": exists and is not a folder");
   if (given.resume && !fs::is_regular_file(checkpoint_path, ec)) throw IoError(checkpoint + ": no checkpoint to resume");
+  if (given.resume && fs::exists(dir / kQuantizationFile, ec)) {
+    throw IoError(given.out_dir + ": holds a quantized model (" + kQuantizationFile +
+                  " from 'convnet quantize'), whose scales fit these weights only; resume the run it was quantized "
+                  "from instead");
+  }
 
   // Everything that can fail on bad input happens before the first write.
   nlohmann::json meta;
