@@ -9,15 +9,16 @@
 #include <sstream>
 
 #include "convnet/error.hpp"
+#include "convnet/finite.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/loss.hpp"
 #include "convnet/model/model.hpp"
 #include "convnet/train/checkpoint.hpp"
 #include "convnet/train/data_parallel.hpp"
-#include "convnet/train/tower_training.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/run_checks.hpp"
+#include "convnet/train/tower_training.hpp"
 #include "convnet/visualize/plot.hpp"
 
 namespace convnet {
@@ -298,6 +299,17 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     parallel.average_buffers();
     if (towers) towers->gather_parameters();
     synced_at = optimizer->steps();
+    // A step can leave a finite loss and weights beyond f32 (the next step's loss would show it):
+    // stop before they are evaluated or written over the last good checkpoint. Every rank holds the
+    // same parameters, so every rank stops here.
+    for (const NamedParameter& p : executor.named_parameters()) {
+      if (const int64_t i = first_non_finite({p.value->data(), static_cast<size_t>(p.value->numel())}); i >= 0) {
+        throw CollectiveError("training diverged: parameter '" + p.name + "' holds " +
+                              std::to_string(p.value->data()[i]) + " (index " + std::to_string(i) + ") after step " +
+                              std::to_string(optimizer->steps()) + "; the last good checkpoint is kept in " +
+                              o.out_dir + "; try a lower --lr");
+      }
+    }
   };
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
     sync_model();
