@@ -50,7 +50,8 @@ void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& row
   }
   write_file_atomically((dir / "metrics.csv").string(), text.str());
   if (!rows.empty()) {
-    plot_curves({rows, eval_name}, dir.filename().string() + ": " + std::to_string(rows.size()) + " epochs")
+    plot_curves({rows, eval_name, (dir / "metrics.csv").string()},
+                dir.filename().string() + ": " + std::to_string(rows.size()) + " epochs")
         .save_png((dir / "curves.png").string());
   }
 }
