@@ -94,9 +94,11 @@ TEST_F(HardenOutputs, ASymbolicLinkIsWrittenThrough) {
 TEST_F(HardenOutputs, AnOutputThatIsAnInputIsRefused) {
   const std::string checkpoint = path("run/checkpoint.safetensors");
   const std::string before = read_file(checkpoint), onnx_before = read_file(root_ / "run.onnx"),
-                    image_before = read_file(root_ / "image.png");
+                    image_before = read_file(root_ / "image.png"),
+                    metrics_before = read_file(root_ / "run/metrics.csv");
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
       {{"report", path("run"), "-o", checkpoint}, "the output must end in .html"},
+      {{"plot", path("run"), "-o", path("run/metrics.csv")}, "the output must end in .png"},
       {{"visualize", "filters", checkpoint, "c1", "-o", checkpoint}, "the output must end in .png"},
       {{"visualize", "occlusion", path("run"), path("image.png"), "-o", path("image.png")},
        "is also what this command reads"},
@@ -111,6 +113,7 @@ TEST_F(HardenOutputs, AnOutputThatIsAnInputIsRefused) {
   EXPECT_EQ(read_file(checkpoint), before);
   EXPECT_EQ(read_file(root_ / "run.onnx"), onnx_before);
   EXPECT_EQ(read_file(root_ / "image.png"), image_before);
+  EXPECT_EQ(read_file(root_ / "run/metrics.csv"), metrics_before);
 }
 
 TEST_F(HardenOutputs, ExportingAnOnnxFileKeepsItsMetadata) {

@@ -228,6 +228,16 @@ TEST(OnnxQdqImport, PatternsConvnetDoesNotTakeAreOneClearError) {
                     initializer(m, "r1/zero_point").set_raw_data(std::string(2, '\0'));
                   }),
                   "quantizes an activation with 2 scales; convnet's int8 has one scale per activation");
+  // Scales whose range gives no int8 scale of convnet's own (quantization.json's bounds): a denormal
+  // and a huge one, both finite and above 0.
+  for (const float scale : {1e-40F, 1e30F}) {
+    const std::string message = import_error_after([&](onnx::ModelProto& m) {
+      initializer(m, "r1/scale").set_raw_data(std::string(reinterpret_cast<const char*>(&scale), 4));
+    });
+    EXPECT_CONTAINS(message, "node r1/quantize (QuantizeLinear): its scale gives the range [");
+    EXPECT_CONTAINS(
+        message, "an int8 scale needs a largest magnitude of 0 (a layer that is always 0) or between 1e-15 and 1e+15");
+  }
 }
 
 TEST(OnnxQdqImport, AValueTheInt8PlanQuantizesWithoutAPairIsRefusedInInt8) {

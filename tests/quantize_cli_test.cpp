@@ -82,7 +82,7 @@ TEST_F(QuantizeCli, BadOrMissingQuantizationIsAClearError) {
   write_file(root_ / "q" / "quantization.json", meta.dump());
   const Result inverted = run({"eval", (root_ / "q").string(), "--emulate"});
   expect_one_line_error(inverted);
-  EXPECT_CONTAINS(inverted.err, "the range of 'f6' is not finite with min <= max");
+  EXPECT_CONTAINS(inverted.err, "the range of 'f6' [3, -1] is not finite with min <= max");
 
   write_file(root_ / "q" / "quantization.json", "{\"format\": \"something else\"}");
   const Result foreign = run({"eval", (root_ / "q").string(), "--emulate"});

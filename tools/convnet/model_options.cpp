@@ -26,8 +26,10 @@ void ModelArgs::add_preprocessing(CLI::App* command, bool with_data) {
                       "(e.g. 0.485,0.456,0.406), replacing the model's own preprocessing")
       ->delimiter(',')
       ->allow_extra_args(false);
-  command->add_option("--std", options.std, "per-channel std that divides, one value or one per channel "
-                                            "(e.g. 0.229,0.224,0.225); with --mean or alone")
+  command
+      ->add_option("--std", options.std,
+                   "per-channel std that divides, one value or one per channel "
+                   "(e.g. 0.229,0.224,0.225), each at least 1e-6; with --mean or alone")
       ->delimiter(',')
       ->allow_extra_args(false);
   if (with_data) {

@@ -8,22 +8,21 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <numeric>
 
 #include "cli_checks.hpp"
-#include "model_options.hpp"
 #include "convnet/data/dataset.hpp"
 #include "convnet/distributed/communicator.hpp"
 #include "convnet/error.hpp"
-#include "convnet/kernels/reference/softmax.hpp"
-#include "convnet/train/trained_model.hpp"
+#include "convnet/train/data_parallel.hpp"
 #include "convnet/train/evaluate.hpp"
 #include "convnet/train/quantize.hpp"
-#include "convnet/train/data_parallel.hpp"
+#include "convnet/train/trained_model.hpp"
 #include "convnet/train/trainer.hpp"
+#include "model_options.hpp"
 
 namespace convnet {
 namespace {
@@ -301,7 +300,7 @@ int run_predict(const PredictArgs& a) {
     normalized_image(image, 0, m.normalization, input.data());
     const Tensor& logits = m.executor->forward(input, false);
     std::vector<float> p(static_cast<size_t>(logits.numel()));
-    kernels::reference::softmax_forward<float>({1, logits.numel(), 1}, logits.data(), p.data());
+    class_probabilities(logits, p.data(), [&](int64_t) { return path; });
     std::vector<size_t> order(p.size());
     std::iota(order.begin(), order.end(), 0);
     const size_t k = std::min<size_t>(static_cast<size_t>(a.top), p.size());

@@ -250,10 +250,15 @@ int run_report(const ReportArgs& a) {
 int run_plot(const std::string& run, const std::string& out_given) {
   const MetricsTable table = read_metrics_csv(run);
   const std::string out =
-      out_given.empty() ? (fs::is_directory(run) ? (fs::path(run) / "curves.png").string() : "curves.png") : out_given;
-  plot_curves(table, fs::path(run).filename().string() + ": " + std::to_string(table.rows.size()) + " epochs")
-      .save_png(out);
+      out_given.empty() ? (fs::path(table.file).parent_path() / "curves.png").string() : out_given;  // beside it
+  check_output_file(out, ".png", {table.file});
+  const std::string run_name = fs::absolute(table.file).parent_path().filename().string();
+  plot_curves(table, run_name + ": " + std::to_string(table.rows.size()) + " epochs").save_png(out);
   wrote(out);
+  for (const std::string& values : non_finite_values(table)) {
+    std::fprintf(stderr, "convnet plot: note: %s: not drawn (NaN or infinite): %s\n", table.file.c_str(),
+                 values.c_str());
+  }
   return 0;
 }
 
@@ -320,7 +325,7 @@ std::function<int()> add_visualize_commands(CLI::App& app) {
                                   "training curves (loss, accuracy, learning "
                                   "rate) from a run's metrics.csv");
   plot->add_option("RUN", *plot_run, "a training folder or its metrics.csv")->required();
-  plot->add_option("-o,--out", *plot_out, "PNG to write (default RUN/curves.png)");
+  plot->add_option("-o,--out", *plot_out, "PNG to write (default RUN/curves.png, beside the metrics.csv)");
 
   auto r = std::make_shared<ReportArgs>();
   auto* report =

@@ -32,13 +32,23 @@ struct Normalization {
   [[nodiscard]] static Normalization from_json(const nlohmann::json& j);  // throws IoError on bad content
 };
 
+/// The smallest std a normalisation divides by. Pixels are in [0, 1] units, so a real channel's
+/// std is far above it; a smaller one (a denormal like 1e-45 above all) blows the image up to
+/// values no network was trained on, or to infinities.
+inline constexpr float kMinStd = 1e-6F;
+
+/// Why `std` cannot divide images ("1.4e-45 of channel 0 is below 1e-06, ..."), or "" when
+/// every value is finite and at least kMinStd. Callers prefix the source (option, file, field).
+[[nodiscard]] std::string std_problem(const std::vector<float>& std);
+
 /// The mode named on a command line (--normalize): "none", "mean-image" or "per-channel"; SpecError
 /// naming `option` otherwise.
 [[nodiscard]] Normalization::Mode parse_normalization_mode(const std::string& text, const std::string& option);
 
 /// Computes the mean (and, with `divide_by_std`, the per-channel std) over a training set, in
 /// double. The std is the population std of pixel/255 minus the mean in use (the channel mean, or
-/// the mean image's pixel), over all images and positions of the channel; a constant channel gets 1.
+/// the mean image's pixel), over all images and positions of the channel; a channel whose std is
+/// below kMinStd (constant, or all but constant) gets 1.
 [[nodiscard]] Normalization compute_normalization(const Dataset& train, Normalization::Mode mode, bool divide_by_std);
 
 /// Throws ShapeError when `norm` does not fit images of `image_shape` (C, H, W).

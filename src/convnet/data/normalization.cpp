@@ -1,6 +1,7 @@
 // Input normalisation: its JSON form (stored with a model), its computation over a training set
 // (in double, two passes), and its application to one image.
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -71,14 +72,32 @@ Normalization Normalization::from_json(const nlohmann::json& j) {
     return norm;
   }
   if (norm.mean.empty()) throw IoError("normalization: \"mean\" is empty");
-  for (float s : norm.std)
-    if (!(s > 0.0f)) throw IoError("normalization: \"std\" holds a value that is not positive");
+  if (const std::string problem = std_problem(norm.std); !problem.empty()) {
+    throw IoError("normalization: \"std\": " + problem);
+  }
   const bool std_fits = norm.std.empty() || (norm.mode == Mode::PerChannel ? norm.std.size() == norm.mean.size()
                                                                             : norm.mean.size() % norm.std.size() == 0);
   if (!std_fits)
     throw IoError("normalization: " + std::to_string(norm.std.size()) + " std values do not fit " +
                   std::to_string(norm.mean.size()) + " mean values");
   return norm;
+}
+
+std::string std_problem(const std::vector<float>& std) {
+  for (size_t c = 0; c < std.size(); ++c) {
+    if (std::isfinite(std[c]) && std[c] >= kMinStd) continue;
+    char text[160];
+    if (std::isfinite(std[c])) {
+      std::snprintf(text, sizeof text,
+                    "%g of channel %zu is below %g, the smallest std an image is divided by "
+                    "(pixels are in [0, 1])",
+                    static_cast<double>(std[c]), c, static_cast<double>(kMinStd));
+    } else {
+      std::snprintf(text, sizeof text, "%g of channel %zu is not a finite number", static_cast<double>(std[c]), c);
+    }
+    return text;
+  }
+  return "";
 }
 
 Normalization::Mode parse_normalization_mode(const std::string& text, const std::string& option) {
@@ -152,7 +171,7 @@ Normalization compute_normalization(const Dataset& train, Normalization::Mode mo
   }
   for (int64_t c = 0; c < channels; ++c) {
     const double s = std::sqrt(squares[c] / static_cast<double>(n * plane));
-    norm.std.push_back(s > 1e-8 ? static_cast<float>(s) : 1.0f);
+    norm.std.push_back(static_cast<float>(s) >= kMinStd ? static_cast<float>(s) : 1.0f);
   }
   return norm;
 }

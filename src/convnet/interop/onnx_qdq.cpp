@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "convnet/engine/quantization.hpp"
 #include "convnet/error.hpp"
 #include "convnet/interop/onnx_graph.hpp"
 
@@ -144,6 +145,9 @@ QdqFold fold_quantization(OnnxGraph& g) {
     const auto s = static_cast<float>(q.scale->values[0]);
     const ActivationRange range =
         q.is_unsigned ? ActivationRange{0.0F, 255.0F * s} : ActivationRange{-127.0F * s, 127.0F * s};
+    if (const std::string problem = range_problem(range); !problem.empty()) {
+      fail(g, *n, "its scale gives the range " + problem);
+    }
     const auto [it, inserted] = fold.ranges.emplace(resolve(n->input(0)), range);
     if (!inserted && (it->second.min != range.min || it->second.max != range.max)) {
       fail(g, *n, "quantizes " + n->input(0) + " with another scale or type than an earlier QuantizeLinear");

@@ -11,6 +11,7 @@
 
 #include "convnet/checked.hpp"
 #include "convnet/error.hpp"
+#include "convnet/finite.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/io/input_file.hpp"
 
@@ -251,6 +252,14 @@ void save_weights(Executor& executor, const std::string& path) {
   write_safetensors(path, parameter_tensors(executor), {{"format", "pt"}, {"network", executor.net().name()}});
 }
 
+void require_finite(std::span<const float> values, const std::string& name, const std::string& source) {
+  if (const int64_t i = first_non_finite(values); i >= 0) {
+    throw IoError(source + ": tensor '" + name + "' holds " + std::to_string(values[static_cast<size_t>(i)]) +
+                  " at index " + std::to_string(i) +
+                  ", not a finite number (a corrupted file, or a training that diverged)");
+  }
+}
+
 void load_parameters(const SafetensorsContent& content, Executor& executor, const std::string& source,
                      const std::string& other_prefix) {
   std::vector<std::string> problems;
@@ -283,6 +292,11 @@ void load_parameters(const SafetensorsContent& content, Executor& executor, cons
                           std::to_string(problems.size()) + " problem(s)): ";
     for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
     throw IoError(message);
+  }
+  for (const NamedParameter& p : params) {  // a NaN or infinity would make every output NaN
+    auto it = content.tensors.find(p.name);
+    if (it == content.tensors.end()) continue;
+    require_finite(it->second.values, p.name, source);
   }
   for (const NamedParameter& p : params) {
     auto it = content.tensors.find(p.name);

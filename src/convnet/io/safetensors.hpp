@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,9 +46,14 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
 /// Every parameter and buffer of the executor with its torchvision-style name, for writing.
 [[nodiscard]] std::vector<std::pair<std::string, const Tensor*>> parameter_tensors(Executor& executor);
 
+/// Throws IoError naming `source`, the tensor `name` and the index of the first NaN or infinity
+/// in `values`, which a network cannot compute with.
+void require_finite(std::span<const float> values, const std::string& name, const std::string& source);
+
 /// Checks every name, shape and dtype of `content` against the executor's parameters (tensors
 /// whose names start with `other_prefix` belong to someone else and are skipped), reports all
-/// mismatches in one IoError naming `source`, and only then copies the values in. Floating-point
+/// mismatches in one IoError naming `source`, then refuses a NaN or infinity (IoError naming
+/// `source`, the tensor and the index of the first), and only then copies the values in. Floating-point
 /// dtypes are all accepted (converted on reading), I64 for buffers; a missing `num_batches_tracked`
 /// (common in converted torchvision weights) is set to 0, as PyTorch does.
 void load_parameters(const SafetensorsContent& content, Executor& executor, const std::string& source,
@@ -58,7 +64,7 @@ void save_weights(Executor& executor, const std::string& path);
 
 /// Loads weights by name, from a weights file or a training checkpoint (its optimiser state is
 /// ignored). Every name, shape and dtype is checked first and all mismatches are reported in one
-/// IoError; on error no parameter is changed.
+/// IoError, then every value must be finite; on error no parameter is changed.
 void load_weights(Executor& executor, const std::string& path);
 
 }  // namespace convnet

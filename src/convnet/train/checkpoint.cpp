@@ -51,6 +51,7 @@ void load_checkpoint_tensors(const std::string& path, Executor& executor, Optimi
       if (it->second.shape != p.value->dims()) {
         throw IoError(path + ": optimiser state '" + it->first + "' does not have its parameter's shape");
       }
+      require_finite(it->second.values, it->first, path);
       Tensor t(it->second.shape);
       std::copy(it->second.values.begin(), it->second.values.end(), t.data());
       optimizer->restore(std::string(kind) + "." + p.name, std::move(t));

@@ -219,7 +219,13 @@ Evaluation DataParallel::evaluate(const Dataset& data, const Normalization& norm
   share.pixels.assign(data.pixels.begin() + begin * data.image_size(), data.pixels.begin() + end * data.image_size());
   share.labels.assign(data.labels.begin() + begin, data.labels.begin() + end);
   Evaluation e;
-  if (share.size() > 0) e = convnet::evaluate(executor_, share, norm, batch);
+  std::string error;  // a rank's failure (outputs that are not finite) stops every rank
+  try {
+    if (share.size() > 0) e = convnet::evaluate(executor_, share, norm, batch);
+  } catch (const Error& failure) {
+    error = failure.what();
+  }
+  comm_.agree(error);
   const auto n = static_cast<double>(e.count);
   double sums[4] = {n, e.loss * n, std::round(e.top1 * n), std::round(e.top5 * n)};
   comm_.sum(std::span<double>(sums, 4));

@@ -1,4 +1,4 @@
-// Evaluation: softmax probabilities per batch, then scoring.
+// Evaluation: softmax probabilities per batch (outputs that are not finite refused), then scoring.
 #include "convnet/train/evaluate.hpp"
 
 #include <algorithm>
@@ -6,9 +6,23 @@
 #include <cstdio>
 
 #include "convnet/error.hpp"
+#include "convnet/finite.hpp"
 #include "convnet/kernels/reference/softmax.hpp"
 
 namespace convnet {
+
+void check_finite_output(const Tensor& output, const std::function<std::string(int64_t)>& image) {
+  const int64_t i = first_non_finite({output.data(), static_cast<size_t>(output.numel())});
+  if (i < 0) return;
+  throw Error("the network's output for " + image(i / (output.numel() / output.dim(0))) +
+              " is not finite (NaN or Inf): its weights or preprocessing overflow f32");
+}
+
+void class_probabilities(const Tensor& logits, float* probabilities, const std::function<std::string(int64_t)>& image) {
+  check_finite_output(logits, image);
+  const int64_t batch = logits.dim(0);
+  kernels::reference::softmax_forward<float>({batch, logits.numel() / batch, 1}, logits.data(), probabilities);
+}
 
 Evaluation evaluate(Executor& executor, const Dataset& data, const Normalization& norm, int64_t batch,
                     bool keep_probabilities) {
@@ -23,7 +37,9 @@ Evaluation evaluate(Executor& executor, const Dataset& data, const Normalization
     classes = logits.numel() / logits.dim(0);
     const size_t offset = probabilities.size();
     probabilities.resize(offset + static_cast<size_t>(logits.numel()));
-    kernels::reference::softmax_forward<float>({logits.dim(0), classes, 1}, logits.data(), probabilities.data() + offset);
+    const auto first = static_cast<int64_t>(offset) / classes;
+    class_probabilities(logits, probabilities.data() + offset,
+                        [&](int64_t row) { return "image " + std::to_string(first + row) + " of " + data.name; });
   }
   Evaluation e = score_probabilities(probabilities, data.labels, classes);
   if (keep_probabilities) e.probabilities = std::move(probabilities);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,17 @@ struct Evaluation {
   std::vector<float> probabilities;  // (N, classes), kept when asked
 };
 
-/// Runs `data` through the executor in inference mode, `batch` images at a time.
+/// Throws Error "the network's output for IMAGE is not finite (NaN or Inf): ..." for the first row
+/// of `output` (N, ...) holding a NaN or an infinity, IMAGE being `image(row)`: a probability, a
+/// loss or a picture computed from such a row would mean nothing.
+void check_finite_output(const Tensor& output, const std::function<std::string(int64_t)>& image);
+
+/// Softmax over each row of `logits` (N, classes) into `probabilities` (N * classes values), after
+/// check_finite_output.
+void class_probabilities(const Tensor& logits, float* probabilities, const std::function<std::string(int64_t)>& image);
+
+/// Runs `data` through the executor in inference mode, `batch` images at a time; an output that is
+/// not finite is an Error naming the image (check_finite_output).
 [[nodiscard]] Evaluation evaluate(Executor& executor, const Dataset& data, const Normalization& norm, int64_t batch,
                                   bool keep_probabilities = false);
 

@@ -7,10 +7,22 @@
 #include <filesystem>
 #include <limits>
 
+#include "convnet/engine/quantization.hpp"
 #include "convnet/error.hpp"
 #include "convnet/io/input_file.hpp"
 
 namespace convnet {
+namespace {
+
+// A JSON number as f32: beyond its range, an infinity (which range_problem refuses).
+float as_float(double v) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  return v > kMax    ? std::numeric_limits<float>::infinity()
+         : v < -kMax ? -std::numeric_limits<float>::infinity()
+                     : static_cast<float>(v);
+}
+
+}  // namespace
 
 void observe_ranges(Executor& executor, const Tensor& input, std::vector<ActivationRange>& ranges) {
   const Net& net = executor.net();
@@ -37,7 +49,8 @@ void observe_ranges(Executor& executor, const Tensor& input, std::vector<Activat
   }
   executor.set_input_gradients(false);
   for (ActivationRange& r : ranges) {
-    if (r.min > r.max) r = {};  // a node without an output of its own: scale 1
+    // A node without an output of its own, or whose outputs all round to 0 in int8 anyway: scale 1.
+    if (r.min > r.max || std::max(std::fabs(r.min), std::fabs(r.max)) < kMinRangeMagnitude) r = {};
   }
 }
 
@@ -57,6 +70,12 @@ std::vector<ActivationRange> calibrate(Executor& executor, const Dataset& data, 
       normalized_image(data, index, norm, input.data() + i * size);
     }
     observe_ranges(executor, input, ranges);
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (const std::string problem = range_problem(ranges[i]); !problem.empty()) {
+      throw Error("calibration: the outputs of layer '" + executor.net().node(static_cast<int>(i)).name + "' on " +
+                  std::to_string(count) + " training images: " + problem);
+    }
   }
   return ranges;
 }
@@ -95,9 +114,9 @@ std::vector<ActivationRange> read_quantization(const std::string& file, const Ne
     if (!it->is_array() || it->size() != 2 || !(*it)[0].is_number() || !(*it)[1].is_number()) {
       throw IoError(file + ": the range of '" + name + "' is not [min, max]");
     }
-    ranges[i] = {(*it)[0].get<float>(), (*it)[1].get<float>()};
-    if (!std::isfinite(ranges[i].min) || !std::isfinite(ranges[i].max) || ranges[i].min > ranges[i].max) {
-      throw IoError(file + ": the range of '" + name + "' is not finite with min <= max");
+    ranges[i] = {as_float((*it)[0].get<double>()), as_float((*it)[1].get<double>())};
+    if (const std::string problem = range_problem(ranges[i]); !problem.empty()) {
+      throw IoError(file + ": the range of '" + name + "' " + problem);
     }
   }
   if (j["ranges"].size() != ranges.size()) {

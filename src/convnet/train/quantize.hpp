@@ -18,10 +18,13 @@ namespace convnet {
 inline constexpr const char* kQuantizationFile = "quantization.json";
 
 /// Widens `ranges` (one per node; empty to start) by every node's output for `input` (batch,
-/// ...input shape), computed in f32 layer by layer (also by an executor of another precision).
+/// ...input shape), computed in f32 layer by layer (also by an executor of another precision). A
+/// range whose largest magnitude stays below kMinRangeMagnitude becomes [0, 0] (int8 rounds such
+/// values to 0 anyway).
 void observe_ranges(Executor& executor, const Tensor& input, std::vector<ActivationRange>& ranges);
 
 /// Every node's range over `count` images of `data` spread evenly over it (every class seen).
+/// Throws Error naming the layer whose range gives no int8 scale (range_problem).
 [[nodiscard]] std::vector<ActivationRange> calibrate(Executor& executor, const Dataset& data, const Normalization& norm,
                                                      int64_t count, int64_t batch = 64);
 
@@ -29,7 +32,8 @@ void observe_ranges(Executor& executor, const Tensor& input, std::vector<Activat
 [[nodiscard]] nlohmann::json quantization_json(const Net& net, const std::vector<ActivationRange>& ranges,
                                                const nlohmann::json& meta);
 
-/// The ranges of a quantization file for `net`; IoError naming `file` when it does not match.
+/// The ranges of a quantization file for `net`; IoError naming `file` and the layer when it does
+/// not match, or a range gives no int8 scale (range_problem).
 [[nodiscard]] std::vector<ActivationRange> read_quantization(const std::string& file, const Net& net);
 
 /// The quantization file of a model folder or checkpoint (empty if it has none).

@@ -60,6 +60,8 @@ bool open_checkpoint(TrainedModel& m, const std::string& path, const ExecutorOpt
     m.class_names = m.meta.at("class_names").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw IoError(file + ": corrupted checkpoint metadata: " + e.what());
+  } catch (const Error& e) {  // a normalisation that cannot be applied
+    throw IoError(file + ": checkpoint field " + e.what());
   }
   m.net = std::make_unique<Net>(load_model_text(m.meta["model"].get<std::string>(), file + " (model)", options));
   if (output_count(*m.net) != static_cast<int64_t>(m.class_names.size())) {
@@ -170,9 +172,7 @@ Normalization given_normalization(const ModelOptions& options, int64_t channels)
   norm.mean = options.mean.empty() ? std::vector<float>(static_cast<size_t>(channels), 0.0f)
                                    : per_channel(options.mean, "--mean", channels);
   if (!options.std.empty()) norm.std = per_channel(options.std, "--std", channels);
-  for (const float s : norm.std) {
-    if (!(s > 0.0f)) throw SpecError("--std: every value must be above 0");
-  }
+  if (const std::string problem = std_problem(norm.std); !problem.empty()) throw SpecError("--std: " + problem);
   return norm;
 }
 

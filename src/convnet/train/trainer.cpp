@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "convnet/error.hpp"
+#include "convnet/finite.hpp"
 #include "convnet/io/atomic_file.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/loss.hpp"
@@ -50,7 +51,8 @@ void write_metrics_csv(const fs::path& dir, const std::vector<EpochMetrics>& row
   }
   write_file_atomically((dir / "metrics.csv").string(), text.str());
   if (!rows.empty()) {
-    plot_curves({rows, eval_name}, dir.filename().string() + ": " + std::to_string(rows.size()) + " epochs")
+    plot_curves({rows, eval_name, (dir / "metrics.csv").string()},
+                dir.filename().string() + ": " + std::to_string(rows.size()) + " epochs")
         .save_png((dir / "curves.png").string());
   }
 }
@@ -304,6 +306,17 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
     parallel.average_buffers();
     if (towers) towers->gather_parameters();
     synced_at = optimizer->steps();
+    // A step can leave a finite loss and weights beyond f32 (the next step's loss would show it):
+    // stop before they are evaluated or written over the last good checkpoint. Every rank holds the
+    // same parameters, so every rank stops here.
+    for (const NamedParameter& p : executor.named_parameters()) {
+      if (const int64_t i = first_non_finite({p.value->data(), static_cast<size_t>(p.value->numel())}); i >= 0) {
+        throw CollectiveError("training diverged: parameter '" + p.name + "' holds " +
+                              std::to_string(p.value->data()[i]) + " (index " + std::to_string(i) + ") after step " +
+                              std::to_string(optimizer->steps()) + "; the last good checkpoint is kept in " +
+                              o.out_dir + "; try a lower --lr");
+      }
+    }
   };
   auto save = [&](int64_t at_epoch, int64_t at_batch) {
     sync_model();

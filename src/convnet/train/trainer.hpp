@@ -94,9 +94,11 @@ struct TrainResult {
 
 /// Runs training as configured. Every check (options, data, checkpoint, output folder) runs before
 /// the first step and throws Error (IoError, SpecError, ...) before anything in the output folder
-/// is written; a diverging loss (NaN/Inf) throws Error naming the step, leaving the last good
-/// checkpoint in place. The per-epoch evaluation uses the validation split (the test set only with
-/// validation 0); the test set is evaluated once, after the last epoch.
+/// is written; a diverging loss (NaN/Inf) throws Error naming the step, and so do parameters that
+/// are no longer finite before an evaluation or a checkpoint (and outputs that are not finite in
+/// an evaluation), leaving the last good checkpoint and metrics.csv in place. The per-epoch
+/// evaluation uses the validation split (the test set only with validation 0); the test set is
+/// evaluated once, after the last epoch.
 /// `on_ready` runs once setup has succeeded (data read, network built, folder locked).
 TrainResult train(const TrainOptions& options, const std::function<void(const RunInfo&)>& on_ready,
                   const std::function<void(const Progress&)>& on_progress,

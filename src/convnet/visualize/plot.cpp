@@ -1,10 +1,11 @@
-// metrics.csv reading and the three training-curve charts.
+// metrics.csv reading, the three training-curve charts, and the values they cannot draw.
 #include "convnet/visualize/plot.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "convnet/error.hpp"
@@ -57,10 +58,20 @@ struct Series {
   std::vector<double> values;
 };
 
-// One chart: a frame at (x, y) of w x h, a y range from the data, epochs 1..n along x.
+// Positions on an axis from lo to hi without overflow, though hi - lo may exceed double's range
+// (a loss of 1e308 beside a negative value): through halves.
+double fraction_of(double v, double lo, double hi) { return (v / 2 - lo / 2) / (hi / 2 - lo / 2); }
+double point_at(double lo, double hi, double t) { return lo * (1 - t) + hi * t; }
+double finite_or_max(double v) {
+  return std::clamp(v, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+}
+
+// One chart: a frame at (x, y) of w x h, a y range from the finite values (NaN and infinities are
+// left out: a diverged epoch leaves a gap), epochs 1..n along x; without a finite value, the frame
+// says so instead of inventing an axis.
 void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std::string& title,
                 const std::vector<Series>& series, int64_t epochs) {
-  double lo = INFINITY, hi = -INFINITY;  // over the finite values: a diverged epoch leaves a gap
+  double lo = INFINITY, hi = -INFINITY;
   for (const Series& s : series) {
     for (double v : s.values) {
       if (!std::isfinite(v)) continue;
@@ -68,15 +79,16 @@ void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std
       hi = std::max(hi, v);
     }
   }
-  if (lo > hi) lo = hi = 0;                             // nothing finite to draw
-  if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {  // flat: a band around the value
+  const bool drawable = lo <= hi;
+  if (!drawable) lo = 0, hi = 1;
+  if (hi / 2 - lo / 2 < 0.5e-12 * std::max(1.0, std::abs(hi))) {  // flat: a band around the value
     const double pad = std::max(std::abs(hi) * 0.1, 1e-6);
-    lo -= pad;
-    hi += pad;
+    lo = finite_or_max(lo - pad);
+    hi = finite_or_max(hi + pad);
   }
-  const double margin = (hi - lo) * 0.05;
-  lo = lo >= 0 ? std::max(0.0, lo - margin) : lo - margin;  // no negative axis for values that cannot be
-  hi += margin;
+  const double margin = (hi / 2 - lo / 2) * 0.1;                           // 5% of the span
+  lo = lo >= 0 ? std::max(0.0, lo - margin) : finite_or_max(lo - margin);  // no negative axis for values that cannot be
+  hi = finite_or_max(hi + margin);
   const int64_t label_w = 7 * 4 * kScale + 8;  // room for "-0.0123" on the left
   const int64_t fx = x + label_w, fy = y + 5 * kScale + 8, fw = w - label_w - 8,
                 fh = h - (5 * kScale + 8) - 5 * kScale - 10;
@@ -87,13 +99,17 @@ void draw_chart(Canvas& c, int64_t x, int64_t y, int64_t w, int64_t h, const std
                                                                 static_cast<double>(epochs - 1))));
   };
   auto py = [&](double v) {
-    return fy + fh - static_cast<int64_t>(std::lround((v - lo) / (hi - lo) * static_cast<double>(fh)));
+    return fy + fh - static_cast<int64_t>(std::lround(fraction_of(v, lo, hi) * static_cast<double>(fh)));
   };
-  for (int k = 0; k <= 4; ++k) {  // horizontal grid lines with their values
-    const double v = lo + (hi - lo) * k / 4;
+  for (int k = 0; drawable && k <= 4; ++k) {  // horizontal grid lines with their values
+    const double v = point_at(lo, hi, k / 4.0);
     c.draw_line(fx, py(v), fx + fw, py(v), kGrid);
     const std::string t = tick_label(v);
     c.draw_text(fx - 6 - Canvas::text_width(t, kScale), py(v) - 5 * kScale / 2, t, kInk, kScale);
+  }
+  if (!drawable) {
+    const std::string note = "no finite value to draw (NaN or infinite)";
+    c.draw_text(fx + (fw - Canvas::text_width(note, kScale)) / 2, fy + fh / 2 - 5 * kScale / 2, note, kInk, kScale);
   }
   const int64_t step = std::max<int64_t>(1, (epochs + 9) / 10);
   for (int64_t e = 1; e <= epochs; e += step) {
@@ -133,6 +149,7 @@ MetricsTable read_metrics_csv(const std::string& path) {
   std::string line;
   if (!std::getline(text, line)) throw IoError(file + ": empty (expected the header written by convnet train)");
   MetricsTable t;
+  t.file = file;
   if (line == metrics_csv_header("test")) t.eval_name = "test";
   if (line != metrics_csv_header(t.eval_name)) {
     throw IoError(file +
@@ -157,8 +174,32 @@ MetricsTable read_metrics_csv(const std::string& path) {
   return t;
 }
 
+std::vector<std::string> non_finite_values(const MetricsTable& table) {
+  const std::string& e = table.eval_name;
+  const std::vector<std::pair<std::string, double EpochMetrics::*>> columns{{"train_loss", &EpochMetrics::train_loss},
+                                                                            {e + "_loss", &EpochMetrics::eval_loss},
+                                                                            {"train_top1", &EpochMetrics::train_top1},
+                                                                            {e + "_top1", &EpochMetrics::eval_top1},
+                                                                            {"lr", &EpochMetrics::lr}};
+  std::vector<std::string> notes;
+  for (const auto& [name, field] : columns) {
+    std::string epochs;  // "2-4, 7": runs of consecutive epochs
+    int count = 0;
+    for (size_t i = 0; i < table.rows.size(); ++i) {
+      const auto bad = [&](size_t k) { return k < table.rows.size() && !std::isfinite(table.rows[k].*field); };
+      if (!bad(i) || (i > 0 && bad(i - 1))) continue;
+      size_t last = i;
+      while (bad(last + 1)) ++last;
+      count += static_cast<int>(last - i + 1);
+      epochs += (epochs.empty() ? "" : ", ") + std::to_string(i + 1) + (last > i ? "-" + std::to_string(last + 1) : "");
+    }
+    if (count > 0) notes.push_back(name + " at epoch" + (count > 1 ? "s " : " ") + epochs);
+  }
+  return notes;
+}
+
 Canvas plot_curves(const MetricsTable& table, const std::string& title) {
-  if (table.rows.empty()) throw Error("no epochs to plot yet");
+  if (table.rows.empty()) throw Error((table.file.empty() ? "" : table.file + ": ") + "no epochs to plot yet");
   const auto epochs = static_cast<int64_t>(table.rows.size());
   Series train_loss{"train", kTrain, {}}, eval_loss{table.eval_name, kEval, {}};
   Series train_top1{"train", kTrain, {}}, eval_top1{table.eval_name, kEval, {}};

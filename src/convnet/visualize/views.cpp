@@ -7,7 +7,8 @@
 #include <numeric>
 
 #include "convnet/error.hpp"
-#include "convnet/kernels/reference/softmax.hpp"
+#include "convnet/finite.hpp"
+#include "convnet/train/evaluate.hpp"
 
 namespace convnet {
 namespace {
@@ -45,11 +46,9 @@ class InspectMode {
   Executor& e_;
 };
 
-std::vector<float> probabilities(const Tensor& logits) {
-  const int64_t batch = logits.dim(0);
-  const int64_t classes = logits.numel() / batch;
+std::vector<float> probabilities(const Tensor& logits, const std::function<std::string(int64_t)>& image) {
   std::vector<float> p(static_cast<size_t>(logits.numel()));
-  kernels::reference::softmax_forward<float>({batch, classes, 1}, logits.data(), p.data());
+  class_probabilities(logits, p.data(), image);
   return p;
 }
 
@@ -95,6 +94,7 @@ ViewImage view_image(const Dataset& data, int64_t index, const Normalization& no
   v.channels = shape.channels();
   v.height = shape.height();
   v.width = shape.width();
+  v.name = data.size() == 1 ? data.name : "image " + std::to_string(index) + " of " + data.name;
   v.input = Tensor({1, v.channels, v.height, v.width});
   normalized_image(data, index, norm, v.input.data());
   const uint8_t* raw = data.pixels.data() + index * data.image_size();
@@ -232,7 +232,8 @@ OcclusionMap occlusion(Executor& executor, const ViewImage& image, const Occlusi
                 std::to_string(r.patch) + " would leave pixels never covered: use a stride of at most the patch");
   }
   if (options.batch < 1) throw Error("occlusion batch must be at least 1");
-  const std::vector<float> base = probabilities(executor.forward(image.input, false));
+  const std::vector<float> base =
+      probabilities(executor.forward(image.input, false), [&](int64_t) { return image.name; });
   const auto classes = static_cast<int64_t>(base.size());
   r.target = options.target >= 0 ? checked_target(options.target, classes) : argmax(base.data(), classes);
   r.unoccluded = base[static_cast<size_t>(r.target)];
@@ -263,7 +264,10 @@ OcclusionMap occlusion(Executor& executor, const ViewImage& image, const Occlusi
         for (int64_t y = py; y < py + r.patch; ++y) std::fill_n(dst + c * plane + y * W + px, r.patch, 0.0F);
       }
     }
-    const std::vector<float> p = probabilities(executor.forward(batch, false));
+    const std::vector<float> p = probabilities(executor.forward(batch, false), [&](int64_t k) {
+      const auto [py, px] = positions[start + static_cast<size_t>(k)];
+      return image.name + " with the patch at (" + std::to_string(py) + ", " + std::to_string(px) + ")";
+    });
     for (int64_t k = 0; k < b; ++k) {
       const float pk = p[static_cast<size_t>(k * classes + r.target)];
       r.lowest = std::min(r.lowest, pk);
@@ -284,6 +288,7 @@ OcclusionMap occlusion(Executor& executor, const ViewImage& image, const Occlusi
 std::vector<float> input_gradient(Executor& executor, const ViewImage& image, GradientMethod method, int64_t& target) {
   InspectMode inspect(executor);
   const Tensor& scores = executor.forward(image.input, false);
+  check_finite_output(scores, [&](int64_t) { return image.name; });
   const int64_t classes = scores.numel();
   target = target >= 0 ? checked_target(target, classes) : argmax(scores.data(), classes);
   Tensor seed(scores.dims());
@@ -294,6 +299,10 @@ std::vector<float> input_gradient(Executor& executor, const ViewImage& image, Gr
                                                                         : ReluBackward::Deconvnet;
   executor.backward(seed);
   const Tensor& g = executor.input_gradient(0);
+  if (first_non_finite({g.data(), static_cast<size_t>(g.numel())}) >= 0) {
+    throw Error("the gradient of class " + std::to_string(target) + "'s score for " + image.name +
+                " is not finite (NaN or Inf): the network's weights overflow f32");
+  }
   return {g.data(), g.data() + g.numel()};
 }
 

@@ -24,6 +24,7 @@ struct ViewImage {
   Tensor input;               // (1, C, H, W), normalised as in training
   std::vector<float> pixels;  // (C, H, W) in [0, 1], for drawing
   int64_t channels = 0, height = 0, width = 0;
+  std::string name;  // for messages: the file's name, or "image N of DATASET"
 };
 
 /// Image `index` of `data`, normalised with `norm` for the network.
@@ -67,7 +68,8 @@ struct OcclusionMap {
 
 /// ZFNet's occlusion experiment: the image with a patch of the training mean (0 after
 /// normalisation; black for a model trained without normalisation) at each position, p(target) for
-/// each. Throws Error on a bad class or patch, or a stride above the patch (pixels never covered).
+/// each. Throws Error on a bad class or patch, a stride above the patch (pixels never covered), or
+/// outputs that are not finite (check_finite_output).
 [[nodiscard]] OcclusionMap occlusion(Executor& executor, const ViewImage& image, const OcclusionOptions& options);
 
 enum class GradientMethod {
@@ -80,7 +82,7 @@ enum class GradientMethod {
 
 /// d(score of `target`, a node's output before any softmax) / d(input) for one image, (C, H, W),
 /// with ReLU's backward chosen by `method`. target < 0: the predicted class. Sets `target` to the
-/// class used.
+/// class used. Throws Error when the scores or the gradient are not finite (NaN or Inf).
 [[nodiscard]] std::vector<float> input_gradient(Executor& executor, const ViewImage& image, GradientMethod method,
                                                 int64_t& target);
 
