@@ -2,7 +2,8 @@
 // pass over visualize, report, export, import and quantize): an output that is a device, FIFO,
 // folder or dangling link is refused and left as it is, a symbolic link is written through, an
 // output that is one of the command's inputs is refused, a failing command leaves existing files
-// as they were, a quantized folder is not resumed, and options that would change nothing are errors.
+// as they were, a quantized folder is not resumed, a checkpoint's normalisation must fit its input,
+// and options that would change nothing are errors.
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
 #include <sys/stat.h>
@@ -218,6 +219,20 @@ TEST_F(HardenOutputs, OptionsThatWouldChangeNothingAreRefused) {
   }
   EXPECT_FALSE(fs::exists(root_ / "seeded.onnx"));
   EXPECT_FALSE(fs::exists(root_ / "q2"));
+}
+
+TEST_F(HardenOutputs, ACheckpointsNormalisationMustFitItsInput) {
+  fs::create_directories(root_ / "three-means");
+  const fs::path checkpoint = root_ / "three-means" / "checkpoint.safetensors";
+  fs::copy_file(root_ / "run" / "checkpoint.safetensors", checkpoint);
+  nlohmann::json meta = checkpoint_meta(checkpoint);
+  meta["normalization"]["mean"] = {0.1, 0.2, 0.3};
+  meta["normalization"]["std"] = {0.3, 0.3, 0.3};
+  set_checkpoint_meta(checkpoint, meta);
+  const Result r = run({"predict", checkpoint.string(), path("image.png")});  // failed later, naming no file
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(
+      r.err, checkpoint.string() + ": corrupted checkpoint: normalization has 3 mean values, images of 1x28x28 need 1");
 }
 
 TEST(HardenOutputsLibrary, TheRecordedDatasetOrTheDefault) {

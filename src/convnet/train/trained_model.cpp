@@ -67,6 +67,11 @@ bool open_checkpoint(TrainedModel& m, const std::string& path, const ExecutorOpt
   if (output_count(*m.net) != static_cast<int64_t>(m.class_names.size())) {
     throw IoError(file + ": corrupted checkpoint: the network's outputs and the class names disagree");
   }
+  try {
+    check_normalization(m.normalization, input_shape(*m.net));
+  } catch (const Error& e) {
+    throw IoError(file + ": corrupted checkpoint: " + e.what());
+  }
   ExecutorOptions executor_options = run;
   if (run.precision == DType::Int8 && run.ranges.empty()) {
     const std::string ranges = quantization_file_of(file);
