@@ -92,20 +92,26 @@ TEST_F(HardenOutputs, ASymbolicLinkIsWrittenThrough) {
   EXPECT_TRUE(is_png(root_ / "real.png"));
 }
 
-TEST_F(HardenOutputs, AnOutputThatIsAnInputIsRefused) {
+TEST_F(HardenOutputs, AnOutputThatIsAnInputOrOfAnotherKindIsRefused) {
   const std::string checkpoint = path("run/checkpoint.safetensors");
+  fs::create_symlink(checkpoint, root_ / "checkpoint-link.png");  // the same file under a picture's name
   const std::string before = read_file(checkpoint), onnx_before = read_file(root_ / "run.onnx"),
                     image_before = read_file(root_ / "image.png"),
                     metrics_before = read_file(root_ / "run/metrics.csv");
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
-      {{"report", path("run"), "-o", checkpoint}, "the output must end in .html"},
-      {{"plot", path("run"), "-o", path("run/metrics.csv")}, "the output must end in .png"},
-      {{"visualize", "filters", checkpoint, "c1", "-o", checkpoint}, "the output must end in .png"},
+      {{"report", path("run"), "-o", checkpoint}, "the output must be a file name ending in .html"},
+      {{"plot", path("run"), "-o", path("run/metrics.csv")}, "the output must be a file name ending in .png"},
+      {{"visualize", "filters", checkpoint, "c1", "-o", checkpoint}, "the output must be a file name ending in .png"},
       {{"visualize", "occlusion", path("run"), path("image.png"), "-o", path("image.png")},
        "is also what this command reads"},
       {{"visualize", "saliency", path("run"), "image.png", "-o", path("image.png")}, "is also what this command reads"},
       {{"export", path("run.onnx"), "-o", path("run.onnx")}, "is also what this command reads"},
-      {{"export", path("run"), "-o", path("run.png")}, "the output must end in .onnx"}};
+      {{"visualize", "filters", checkpoint, "c1", "-o", path("checkpoint-link.png")},
+       "is also what this command reads"},
+      {{"forward", "lenet5", "--weights", checkpoint, "--images", checkpoint, "--out", checkpoint},
+       "is also what this command reads"},
+      {{"visualize", "filters", checkpoint, "c1", "-o", path(".png")}, "must be a file name ending in .png"},
+      {{"export", path("run"), "-o", path("run.png")}, "the output must be a file name ending in .onnx"}};
   for (const auto& [args, message] : cases) {
     const Result r = run(args);
     expect_one_line_error(r);
@@ -136,6 +142,14 @@ TEST_F(HardenOutputs, ExportingAnOnnxFileKeepsItsMetadata) {
     const std::string line = lines_of(run({"eval", path("run")}).out).at(0);
     return line.substr(line.find(" ("));
   }());
+}
+
+TEST_F(HardenOutputs, AQdqFileIsNotReExported) {
+  ASSERT_EQ(run({"export", path("q"), "-o", path("q.onnx")}).code, 0);
+  const Result r = run({"export", path("q.onnx"), "-o", path("q-copy.onnx")});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, "is a QDQ (int8) file, which export does not rewrite; export the quantized run it came from");
+  EXPECT_FALSE(fs::exists(root_ / "q-copy.onnx"));
 }
 
 TEST_F(HardenOutputs, AFileThatRecordsNoDatasetIsEvaluatedOnTheDefaultOne) {

@@ -64,7 +64,10 @@ CLI::Validator thread_count() {
 }
 
 void check_output_file(const std::string& out, const std::string& extension, const std::vector<std::string>& inputs) {
-  if (!out.ends_with(extension)) throw SpecError("-o " + out + ": the output must end in " + extension);
+  const std::string name = std::filesystem::path(out).filename().string();
+  if (name.size() <= extension.size() || !name.ends_with(extension)) {
+    throw SpecError("-o " + out + ": the output must be a file name ending in " + extension);
+  }
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (!input.empty() && std::filesystem::equivalent(input, out, ec)) {

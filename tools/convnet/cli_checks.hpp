@@ -1,7 +1,7 @@
 // Option checks for CLI11 with readable bounds ("a whole number from 1 to 1048576", never
 // DBL_MAX in 300 digits), the thread limit shared by every command that takes --threads, the
-// --precision options, the checks of an output file, and the one-line message for an exception that is not a
-// convnet::Error.
+// --precision options, the checks of an output file, and the one-line message for an exception
+// that is not a convnet::Error.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -34,10 +34,10 @@ struct PrecisionOptions {
 /// --threads: 0 (all cores) to max_threads().
 [[nodiscard]] CLI::Validator thread_count();
 
-/// An output file the command is about to write (-o): it must end in `extension` (".png"), and
-/// must not be one of the files the command reads (`inputs`, empty ones skipped; compared by
-/// identity, so another path to the same file counts): writing it would replace what was read.
-/// Throws SpecError naming the output, before any work is done.
+/// An output file the command is about to write (-o): a file name ending in `extension` (".png",
+/// as the readers name formats: in lower case), not one of the files the command reads (`inputs`, empty ones skipped;
+/// compared by identity, so another path to the same file counts): writing it would replace what was read. Throws
+/// SpecError naming the output, before any work is done.
 void check_output_file(const std::string& out, const std::string& extension, const std::vector<std::string>& inputs);
 
 /// One line for an exception the library did not turn into a convnet::Error, naming `command`:

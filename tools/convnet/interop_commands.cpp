@@ -63,8 +63,8 @@ int run_import(const ImportArgs& a) {
   // Both outputs checked before the first is written: a folder in model.cnet's place must not
   // leave the old weights replaced and the model not.
   (void)replaceable_target(model_path);
-  if (with_weights) (void)replaceable_target(weights_path);
   if (with_weights) {
+    (void)replaceable_target(weights_path);
     Executor executor(net, {.backend = Backend::Reference});
     load_parameters(weights, executor, onnx ? a.source : a.weights);
     save_weights(executor, weights_path);
@@ -102,19 +102,20 @@ int run_export(const ExportArgs& a) {
     if (!ranges.empty())
       std::cout << "int8 as QDQ (QuantizeLinear/DequantizeLinear), scales from " << quantization << "\n";
   } else if (onnx_source && a.input.empty()) {
-    // Another ONNX file: its metadata (a run's preprocessing and class names) goes along, and for a
-    // QDQ file its scales, unless --weights replaces the weights they were calibrated for.
+    // Another ONNX file: its metadata (a run's preprocessing and class names) goes along.
     onnx_interop::Import imported = onnx_interop::import_onnx_file(a.source);
+    if (!imported.ranges.empty()) {
+      throw SpecError("export: " + a.source +
+                      " is a QDQ (int8) file, which export does not rewrite; export the quantized run it came from");
+    }
     Net net = load_model_text(imported.model_text, a.source + " (translated)");
     Executor executor(net, {.backend = Backend::Reference});
     if (a.weights.empty()) {
       load_parameters(imported.weights, executor, a.source);
     } else {
       darknet::load_network_weights(executor, a.source, a.weights);
-      imported.ranges.clear();
-      imported.metadata.erase(kOnnxQuantizationKey);
     }
-    onnx_interop::export_onnx(executor, a.out, imported.metadata, imported.ranges);
+    onnx_interop::export_onnx(executor, a.out, imported.metadata);
   } else {
     LoadOptions options;
     if (!a.input.empty()) options.input_shape = parse_input_option(a.input);

@@ -206,6 +206,7 @@ int main(int argc, char** argv) {
       const Net built = load_model(net, load_options(input));
       std::cout << explain_layer(built, layer_name);
     } else if (forward->parsed()) {
+      check_output_file(out, ".safetensors", {images, weights, net});
       const SafetensorsContent batch = read_safetensors(images);
       auto it = batch.tensors.find("input");
       if (it == batch.tensors.end()) throw IoError(images + ": no tensor named 'input'");

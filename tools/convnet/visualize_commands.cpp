@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "cli_checks.hpp"
@@ -129,6 +130,11 @@ int run_activations(const VisualizeArgs& a) {
   for (const std::string& name : names) targets.push_back(replaceable_target((dir / name).string()));
   for (size_t i = 0; i < names.size(); ++i) {
     fs::rename(staging / names[i], targets[i], ec);
+    if (ec == std::errc::cross_device_link) {  // a link to a picture on another file system
+      ec.clear();
+      std::ifstream picture(staging / names[i], std::ios::binary);
+      write_file_atomically(targets[i], std::string(std::istreambuf_iterator<char>(picture), {}));
+    }
     if (ec) throw IoError(targets[i] + ": cannot replace: " + ec.message());
     wrote((dir / names[i]).string());
   }
@@ -205,25 +211,28 @@ ReportRun report_run(TrainedModel& m, const std::string& source, const std::stri
     }
   }
   const std::string data = !data_given.empty() ? data_given : recorded_data_path(m);
+  Dataset test;
   try {
-    const Dataset test = load_dataset(data).test;
+    test = load_dataset(data).test;
     if (const Shape& input = m.net->node(m.net->inputs().at(0)).output; test.image_shape != input) {
       throw SpecError(data + ": its images are " + test.image_shape.chw_string() + " but " + source + " takes " +
                       input.chw_string());
     }
-    r.evaluation = evaluate(*m.executor, test, m.normalization, 256, true);
-    const int64_t classes = static_cast<int64_t>(r.evaluation.probabilities.size()) / test.size();
-    for (int64_t i = 0; i < std::min<int64_t>(12, test.size()); ++i) {
-      const float* p = r.evaluation.probabilities.data() + i * classes;
-      const int64_t best = std::max_element(p, p + classes) - p;
-      const ViewImage image = view_image(test, i, m.normalization);
-      r.examples.push_back({picture_of(image, std::max<int64_t>(1, 84 / std::max(image.height, image.width))),
-                            class_name(test.labels[static_cast<size_t>(i)], m.class_names),
-                            class_name(best, m.class_names), p[best]});
-    }
+    if (test.size() == 0) throw SpecError(data + ": the test set holds no image");
   } catch (const Error& e) {  // unreadable, or not data this network reads
     if (!data_given.empty()) throw SpecError(std::string("--data ") + e.what());
     std::fprintf(stderr, "convnet report: note: %s; the confusion matrix and examples are left out\n", e.what());
+    return r;
+  }
+  r.evaluation = evaluate(*m.executor, test, m.normalization, 256, true);
+  const int64_t classes = static_cast<int64_t>(r.evaluation.probabilities.size()) / test.size();
+  for (int64_t i = 0; i < std::min<int64_t>(12, test.size()); ++i) {
+    const float* p = r.evaluation.probabilities.data() + i * classes;
+    const int64_t best = std::max_element(p, p + classes) - p;
+    const ViewImage image = view_image(test, i, m.normalization);
+    r.examples.push_back({picture_of(image, std::max<int64_t>(1, 84 / std::max(image.height, image.width))),
+                          class_name(test.labels[static_cast<size_t>(i)], m.class_names),
+                          class_name(best, m.class_names), p[best]});
   }
   return r;
 }
@@ -252,7 +261,8 @@ int run_plot(const std::string& run, const std::string& out_given) {
   const std::string out =
       out_given.empty() ? (fs::path(table.file).parent_path() / "curves.png").string() : out_given;  // beside it
   check_output_file(out, ".png", {table.file});
-  const std::string run_name = fs::absolute(table.file).parent_path().filename().string();
+  std::error_code ec;
+  const std::string run_name = fs::weakly_canonical(fs::absolute(table.file), ec).parent_path().filename().string();
   plot_curves(table, run_name + ": " + std::to_string(table.rows.size()) + " epochs").save_png(out);
   wrote(out);
   for (const std::string& values : non_finite_values(table)) {

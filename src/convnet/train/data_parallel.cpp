@@ -215,7 +215,13 @@ Evaluation DataParallel::evaluate(const Dataset& data, const Normalization& norm
   if (comm_.size() == 1) return convnet::evaluate(executor_, data, norm, batch);
   const int64_t begin = piece_start(data.size(), comm_.rank(), comm_.size());
   const int64_t end = piece_start(data.size(), comm_.rank() + 1, comm_.size());
-  Dataset share{data.name, data.image_shape, {}, {}, data.class_names};
+  // Named so that an error's "image i of NAME" counts within this rank's share.
+  Dataset share{data.name + " (the share of rank " + std::to_string(comm_.rank()) + ": images " +
+                    std::to_string(begin) + " to " + std::to_string(end - 1) + ")",
+                data.image_shape,
+                {},
+                {},
+                data.class_names};
   share.pixels.assign(data.pixels.begin() + begin * data.image_size(), data.pixels.begin() + end * data.image_size());
   share.labels.assign(data.labels.begin() + begin, data.labels.begin() + end);
   Evaluation e;

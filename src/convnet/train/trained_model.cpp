@@ -56,6 +56,12 @@ bool open_checkpoint(TrainedModel& m, const std::string& path, const ExecutorOpt
   LoadOptions options;
   try {
     if (m.meta.contains("input_shape")) options.input_shape = Shape(int_list(m.meta.at("input_shape")));
+  } catch (const Error& e) {  // a dimension below 1, or a volume too large
+    throw IoError(file + ": checkpoint field input_shape: " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(file + ": corrupted checkpoint metadata: " + e.what());
+  }
+  try {
     m.normalization = Normalization::from_json(m.meta.at("normalization"));
     m.class_names = m.meta.at("class_names").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {

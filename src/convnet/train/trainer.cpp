@@ -301,6 +301,12 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   // One model for evaluation and checkpoints: the ranks' running statistics averaged, the towers
   // gathered; once per optimiser step at most (every rank counts the same steps).
   int64_t synced_at = -1;
+  // What a diverged run leaves: its last checkpoint, if one was written (a run stopped in its first
+  // epoch without --checkpoint-every has none).
+  auto kept = [&]() -> std::string {
+    return fs::exists(checkpoint_path, ec) ? "; the last good checkpoint is kept in " + o.out_dir
+                                           : "; nothing was saved";
+  };
   auto sync_model = [&] {
     if (synced_at == optimizer->steps()) return;
     parallel.average_buffers();
@@ -313,8 +319,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
       if (const int64_t i = first_non_finite({p.value->data(), static_cast<size_t>(p.value->numel())}); i >= 0) {
         throw CollectiveError("training diverged: parameter '" + p.name + "' holds " +
                               std::to_string(p.value->data()[i]) + " (index " + std::to_string(i) + ") after step " +
-                              std::to_string(optimizer->steps()) + "; the last good checkpoint is kept in " +
-                              o.out_dir + "; try a lower --lr");
+                              std::to_string(optimizer->steps()) + kept() + "; try a lower --lr");
       }
     }
   };
@@ -371,8 +376,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
       if (!std::isfinite(loss)) {
         throw CollectiveError("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
                               std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (learning rate " +
-                              std::to_string(lr) + "); the last good checkpoint is kept in " + o.out_dir +
-                              "; try a lower --lr");
+                              std::to_string(lr) + ")" + kept() + "; try a lower --lr");
       }
       loss_sum += step.loss_sum;
       correct += step.correct;
