@@ -5,7 +5,6 @@
 // as they were, a quantized folder is not resumed, a checkpoint's normalisation must fit its input,
 // and options that would change nothing are errors.
 #include <gtest/gtest.h>
-#include <stb/stb_image_write.h>
 #include <sys/stat.h>
 
 #include "convnet/data/dataset.hpp"
@@ -26,22 +25,13 @@ using namespace convnet::testing;
 
 bool is_png(const fs::path& path) { return read_file(path).rfind("\x89PNG", 0) == 0; }
 
-// One LeNet-5 run on generated data for the suite, its ONNX export and a quantized copy.
+// One LeNet-5 run on generated data for the suite, its ONNX export and a quantized copy
+// (make_lenet_suite).
 class HardenOutputs : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = fs::temp_directory_path() / ("convnet_harden_outputs_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "data");
-    write_idx_set(root_ / "data", "train", 512, 1);
-    write_idx_set(root_ / "data", "t10k", 100, 2);
-    std::vector<uint8_t> pixels(28 * 28, 90);
-    stbi_write_png((root_ / "image.png").c_str(), 28, 28, 1, pixels.data(), 28);
-    ready_ = run({"train", "lenet5", "--data", (root_ / "data").string(), "--out", path("run"), "--epochs", "1",
-                  "--batch", "32", "--deterministic"})
-                     .code == 0 &&
-             run({"export", path("run"), "-o", path("run.onnx")}).code == 0 &&
-             run({"quantize", path("run"), "-o", path("q"), "--calibrate", "64", "--emulate"}).code == 0;
+    ready_ = make_lenet_suite(root_);
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
   void SetUp() override {

@@ -5,7 +5,6 @@
 // weights beyond f32, and quantization ranges that give no int8 scale (quantization.json, QDQ).
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
-#include <stb/stb_image_write.h>
 
 #include <cstring>
 #include <fstream>
@@ -52,20 +51,7 @@ class HardenValues : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = fs::temp_directory_path() / ("convnet_harden_values_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "data");
-    write_idx_set(root_ / "data", "train", 512, 1);
-    write_idx_set(root_ / "data", "t10k", 100, 2);
-    std::vector<uint8_t> pixels;
-    for (int i = 0; i < 28 * 28; ++i) pixels.push_back(static_cast<uint8_t>(i % 200));
-    stbi_write_png((root_ / "image.png").c_str(), 28, 28, 1, pixels.data(), 28);
-    ready_ =
-        run({"train", "lenet5", "--data", (root_ / "data").string(), "--out", (root_ / "run").string(), "--epochs", "1",
-             "--batch", "32", "--lr", "0.05", "--deterministic"})
-                .code == 0 &&
-        run({"export", (root_ / "run").string(), "-o", (root_ / "run.onnx").string()}).code == 0 &&
-        run({"quantize", (root_ / "run").string(), "-o", (root_ / "q").string(), "--calibrate", "100", "--emulate"})
-                .code == 0;
+    ready_ = make_lenet_suite(root_);
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
   void SetUp() override { ASSERT_TRUE(ready_) << "training, exporting or quantizing the suite's run failed"; }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stb/stb_image_write.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,10 +13,10 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "cli.hpp"
 #include "convnet/io/safetensors.hpp"
@@ -51,6 +52,25 @@ inline void write_idx_set(const fs::path& dir, const std::string& prefix, int co
   }
   write_file(dir / (prefix + "-images-idx3-ubyte"), images);
   write_file(dir / (prefix + "-labels-idx1-ubyte"), labels);
+}
+
+// A suite's shared folder, made once by its SetUpTestSuite: data/ (generated IDX, 512 training and
+// 100 test images), image.png (a 28x28 grey ramp), run/ (LeNet-5 trained one epoch), its ONNX
+// export run.onnx and its int8 copy q/ (ranges of 100 images). True when every command succeeded.
+inline bool make_lenet_suite(const fs::path& root) {
+  fs::remove_all(root);
+  fs::create_directories(root / "data");
+  write_idx_set(root / "data", "train", 512, 1);
+  write_idx_set(root / "data", "t10k", 100, 2);
+  std::vector<uint8_t> pixels;
+  for (int i = 0; i < 28 * 28; ++i) pixels.push_back(static_cast<uint8_t>(i % 200));
+  if (stbi_write_png((root / "image.png").c_str(), 28, 28, 1, pixels.data(), 28) == 0) return false;
+  const std::string run_dir = (root / "run").string();
+  return run({"train", "lenet5", "--data", (root / "data").string(), "--out", run_dir, "--epochs", "1", "--batch", "32",
+              "--lr", "0.05", "--deterministic"})
+                 .code == 0 &&
+         run({"export", run_dir, "-o", (root / "run.onnx").string()}).code == 0 &&
+         run({"quantize", run_dir, "-o", (root / "q").string(), "--calibrate", "100", "--emulate"}).code == 0;
 }
 
 // A folder per test holding data/ (IDX train and t10k sets); removed afterwards.
