@@ -239,6 +239,28 @@ TEST_F(HardenOutputs, ACheckpointsNormalisationMustFitItsInput) {
       r.err, checkpoint.string() + ": corrupted checkpoint: normalization has 3 mean values, images of 1x28x28 need 1");
 }
 
+TEST_F(HardenOutputs, ACheckpointTooSmallForItsNetworkIsRefusedBeforeItsParametersAreMade) {
+  // Found by fuzz_checkpoint: 2.9 kB whose model text declared 42 million parameters took 31 s
+  // (under ASan) to allocate and initialise them before the tensors were found missing.
+  fs::create_directories(root_ / "wide");
+  const fs::path checkpoint = root_ / "wide" / "checkpoint.safetensors";
+  fs::copy_file(root_ / "run" / "checkpoint.safetensors", checkpoint);
+  nlohmann::json meta = checkpoint_meta(checkpoint);
+  std::string model = meta.at("model").get<std::string>();
+  const size_t c5 = model.find("conv 120 5x5");
+  ASSERT_NE(c5, std::string::npos) << model;
+  model.replace(c5, std::string("conv 120").size(), "conv 9000000");  // 3.6 billion weights
+  meta["model"] = model;
+  set_checkpoint_meta(checkpoint, meta);
+  const Result r = run({"eval", checkpoint.string(), "--data", (root_ / "data").string()});
+  expect_one_line_error(r);
+  EXPECT_CONTAINS(r.err, checkpoint.string() + ": its network 'lenet5' has ");
+  EXPECT_CONTAINS(r.err, "bytes can hold: truncated, or not this network's checkpoint");
+  const Result resume = run({"train", "--resume", "--out", (root_ / "wide").string()});
+  expect_one_line_error(resume);
+  EXPECT_CONTAINS(resume.err, "bytes can hold: truncated, or not this network's checkpoint");
+}
+
 TEST(HardenOutputsLibrary, TheRecordedDatasetOrTheDefault) {
   TrainedModel m;
   EXPECT_EQ(recorded_data_path(m), kDefaultDataPath);  // no metadata at all (a .cfg, a foreign ONNX file)

@@ -1,6 +1,9 @@
 // Checkpoint files on top of the safetensors reader and writer.
 #include "convnet/train/checkpoint.hpp"
 
+#include <filesystem>
+
+#include "convnet/checked.hpp"
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/train/run_checks.hpp"
@@ -35,6 +38,23 @@ nlohmann::json read_checkpoint_meta(const std::string& path) {
     return meta;
   } catch (const nlohmann::json::exception& e) {
     throw IoError(path + ": corrupted checkpoint metadata: " + e.what());
+  }
+}
+
+void check_checkpoint_size(const std::string& path, const Net& net) {
+  int64_t values = 0;
+  for (const Node& node : net.nodes()) {
+    for (const ParamSpec& spec : node.params) {
+      if (spec.name != "num_batches_tracked")
+        values = checked_add(values, checked_product(spec.dims), "parameter count");
+    }
+  }
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (!ec && static_cast<uint64_t>(values) > bytes / 2) {
+    throw IoError(path + ": its network '" + net.name() + "' has " + std::to_string(values) +
+                  " parameters, more than the file's " + std::to_string(bytes) +
+                  " bytes can hold: truncated, or not this network's checkpoint");
   }
 }
 

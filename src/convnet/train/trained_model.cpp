@@ -87,6 +87,7 @@ bool open_checkpoint(TrainedModel& m, const std::string& path, const ExecutorOpt
     }
     executor_options.ranges = read_quantization(ranges, *m.net);
   }
+  check_checkpoint_size(file, *m.net);
   m.executor = std::make_unique<Executor>(*m.net, executor_options);
   load_checkpoint_tensors(file, *m.executor, nullptr);
   return true;

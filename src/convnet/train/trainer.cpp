@@ -227,6 +227,7 @@ TrainResult train(const TrainOptions& given, const std::function<void(const RunI
   }
   check_data(o, data, validation, classes);
   check_checkpoint_text(model_text, o.resume ? checkpoint : model_file, data.train.class_names, o.data);
+  if (o.resume) check_checkpoint_size(checkpoint, net);
   Executor executor = with_memory_context("creating " + net.name() + "'s parameters", [&] {
     return Executor(net, {.backend = o.backend,
                           .seed = o.seed,
