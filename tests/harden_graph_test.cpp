@@ -278,6 +278,19 @@ TEST(HardenGraph, SixtyThousandLayersAndThreeThousandUnnamedResidualsBuild) {
   EXPECT_EQ(residuals.find("add1500"), residuals.find("1500") + 1);  // each add follows its relu
 }
 
+// A deep network's memory plans (found by fuzzing: the summary of 7,842 bottleneck blocks, 1.2 kB
+// of text, was stopped after 10 minutes in two quadratic loops of the planner): 3,000 residual
+// blocks give a training plan of 39,001 storages, beyond the greedy arena limit.
+TEST(HardenGraph, ThreeThousandResidualBlocksGetBothMemoryPlans) {
+  const Result r = run_model(
+      "network n\ninput 4x4x4\nblock b()\n residual\n  conv 4 3x3 pad 1 bias false\n"
+      "  batchnorm\n  relu\n end\nend\nb() x3000\nfc 2\n",
+      {"summary"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "inference plan (oneDNN, f32, batch 1)");
+  EXPECT_CONTAINS(r.out, "training plan memory");
+}
+
 TEST(HardenGraph, StructuralNamesSkipNamesTheUserTook) {
   const Net net = load_model_text("network n\ninput 4\nadd1 relu\nresidual\n relu\nend\nresidual\n relu\nend\n", "n.cnet");
   EXPECT_GE(net.find("add"), 0);

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "convnet/error.hpp"
 #include "convnet/executor.hpp"
@@ -334,6 +335,41 @@ TEST(OnnxImport, BadFilesAreOneClearError) {
   }
 
   EXPECT_EQ(import_error(kData + "missing.onnx").rfind(kData + "missing.onnx", 0), 0u);
+}
+
+// Shape arithmetic on int64 constants at the ends of their range (found by fuzz_onnx: INT64_MAX
+// went through a double, which cannot hold it, and back to int64, undefined behaviour that UBSan
+// stops on): every Constant of the fixture's flatten chain set to each extreme imports exactly or
+// is one error naming the file.
+TEST(OnnxImport, Int64ConstantsAtTheEndsOfTheirRangeAreExactOrAnError) {
+  int refused = 0, constants = 0;
+  const onnx::ModelProto fixture = read_model(kData + "small.onnx");
+  for (int k = 0; k < fixture.graph().node_size(); ++k) {
+    const onnx::NodeProto& node = fixture.graph().node(k);
+    if (node.op_type() != "Constant" || node.attribute_size() == 0 ||
+        node.attribute(0).t().data_type() != onnx::TensorProto::INT64) {
+      continue;
+    }
+    ++constants;
+    for (const int64_t extreme :
+         {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(), (int64_t{1} << 53) + 1}) {
+      const testing::TempFile file(".onnx");
+      const std::string path = edited_fixture(file, [&](onnx::ModelProto& m) {
+        onnx::TensorProto* t = m.mutable_graph()->mutable_node(k)->mutable_attribute(0)->mutable_t();
+        int64_t count = 1;
+        for (const int64_t d : t->dims()) count *= d;
+        t->clear_raw_data();
+        t->clear_int64_data();
+        for (int64_t i = 0; i < count; ++i) t->add_int64_data(extreme);
+      });
+      const std::string error = import_error(path);
+      if (error.empty()) continue;
+      ++refused;
+      EXPECT_EQ(error.rfind(path + ": ", 0), 0u) << error;
+    }
+  }
+  EXPECT_GT(constants, 0);
+  EXPECT_GT(refused, 0);
 }
 
 // Every node of exported files that hold each imported operator (and a PyTorch one), with fewer

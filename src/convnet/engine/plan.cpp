@@ -114,16 +114,12 @@ Plan::Plan(const Net& net, ParamStore& params, onednn::Engine& engine, PlanOptio
   // the last of them (or, for a node none is charged to, after the last op of all).
   c.grads_final_after.assign(c.ops.size(), {});
   if (options_.training && !c.ops.empty()) {
+    std::vector<size_t> last(net.nodes().size(), c.ops.size() - 1);  // per node: its last backward op
+    for (size_t i = static_cast<size_t>(c.forward_ops); i < c.ops.size(); ++i) {
+      if (c.ops[i].node >= 0) last[static_cast<size_t>(c.ops[i].node)] = i;
+    }
     for (size_t n = 0; n < net.nodes().size(); ++n) {
-      if (!net.nodes()[n].learnable()) continue;
-      size_t last = c.ops.size() - 1;
-      for (size_t i = c.ops.size(); i-- > static_cast<size_t>(c.forward_ops);) {
-        if (c.ops[i].node == static_cast<int>(n)) {
-          last = i;
-          break;
-        }
-      }
-      c.grads_final_after[last].push_back(static_cast<int>(n));
+      if (net.nodes()[n].learnable()) c.grads_final_after[last[n]].push_back(static_cast<int>(n));
     }
   }
   if (!options_.allocate) return;

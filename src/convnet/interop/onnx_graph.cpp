@@ -18,13 +18,13 @@ namespace {
 
 constexpr uint64_t kMaxOnnxBytes = (uint64_t{1} << 31) - 1;  // protobuf's limit for one message
 
-template <class T>
-std::vector<double> raw_values(const std::string& raw) {
-  std::vector<double> out(raw.size() / sizeof(T));
+template <class T, class Out = double>
+std::vector<Out> raw_values(const std::string& raw) {
+  std::vector<Out> out(raw.size() / sizeof(T));
   for (size_t i = 0; i < out.size(); ++i) {
     T v;
     std::memcpy(&v, raw.data() + i * sizeof(T), sizeof(T));
-    out[i] = static_cast<double>(v);
+    out[i] = static_cast<Out>(v);
   }
   return out;
 }
@@ -84,8 +84,12 @@ Constant decode_tensor(const onnx::TensorProto& t, const std::string& what, cons
           raw ? raw_values<double>(t.raw_data()) : std::vector<double>(t.double_data().begin(), t.double_data().end());
       break;
     case onnx::TensorProto::INT64:
-      c.values =
-          raw ? raw_values<int64_t>(t.raw_data()) : std::vector<double>(t.int64_data().begin(), t.int64_data().end());
+      c.integers = raw ? raw_values<int64_t, int64_t>(t.raw_data())
+                       : std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end());
+      break;
+    case onnx::TensorProto::INT32:
+      c.integers = raw ? raw_values<int32_t, int64_t>(t.raw_data())
+                       : std::vector<int64_t>(t.int32_data().begin(), t.int32_data().end());
       break;
     case onnx::TensorProto::INT8:
     case onnx::TensorProto::UINT8:
@@ -97,9 +101,9 @@ Constant decode_tensor(const onnx::TensorProto& t, const std::string& what, cons
       }
       break;
     default:
-      c.values =
-          raw ? raw_values<int32_t>(t.raw_data()) : std::vector<double>(t.int32_data().begin(), t.int32_data().end());
+      break;
   }
+  if (c.integer) c.values.assign(c.integers.begin(), c.integers.end());
   return c;
 }
 
@@ -120,14 +124,18 @@ Constant constant_value(const OnnxGraph& g, const onnx::NodeProto& node) {
   if (const onnx::AttributeProto* a = find_attribute(node, "value"); a != nullptr && a->has_t()) {
     return decode_tensor(a->t(), what, g.file);
   }
-  if (const onnx::AttributeProto* a = find_attribute(node, "value_float")) return {{}, {a->f()}, false};
-  if (const onnx::AttributeProto* a = find_attribute(node, "value_int"))
-    return {{}, {static_cast<double>(a->i())}, true};
+  if (const onnx::AttributeProto* a = find_attribute(node, "value_float")) return {{}, {a->f()}, {}, false};
+  if (const onnx::AttributeProto* a = find_attribute(node, "value_int")) {
+    return {{}, {static_cast<double>(a->i())}, {a->i()}, true};
+  }
   if (const onnx::AttributeProto* a = find_attribute(node, "value_ints")) {
-    return {{a->ints_size()}, std::vector<double>(a->ints().begin(), a->ints().end()), true};
+    return {{a->ints_size()},
+            std::vector<double>(a->ints().begin(), a->ints().end()),
+            std::vector<int64_t>(a->ints().begin(), a->ints().end()),
+            true};
   }
   if (const onnx::AttributeProto* a = find_attribute(node, "value_floats")) {
-    return {{a->floats_size()}, std::vector<double>(a->floats().begin(), a->floats().end()), false};
+    return {{a->floats_size()}, std::vector<double>(a->floats().begin(), a->floats().end()), {}, false};
   }
   throw SpecError(g.file + ": " + what + ": a Constant without a value convnet reads");
 }

@@ -14,11 +14,14 @@
 
 namespace convnet::onnx_interop {
 
-/// A constant tensor (an initializer or a Constant node), converted to double.
+/// A constant tensor (an initializer or a Constant node), converted to double; integer data is
+/// also kept exactly (a double holds int64 values beyond 2^53, such as Slice's INT64_MAX, only
+/// approximately, and 2^63 itself not at all).
 struct Constant {
   std::vector<int64_t> dims;
   std::vector<double> values;
-  bool integer = false;  // INT64 or INT32 data (shapes, indices)
+  std::vector<int64_t> integers;  // INT64 or INT32 data, exact
+  bool integer = false;           // INT64 or INT32 data (shapes, indices)
   int32_t type = 0;      // onnx::TensorProto::DataType
 };
 

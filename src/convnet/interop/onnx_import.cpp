@@ -145,8 +145,7 @@ class Translator {
     if (const auto it = ints_.find(t); it != ints_.end()) return &it->second;
     const auto c = g_.constants.find(t);
     if (c == g_.constants.end() || !c->second.integer) return nullptr;
-    std::vector<int64_t> v(c->second.values.begin(), c->second.values.end());
-    return &(ints_[t] = std::move(v));
+    return &(ints_[t] = c->second.integers);
   }
 
   static StoredTensor stored(const std::vector<int64_t>& dims, std::vector<float> values) {
