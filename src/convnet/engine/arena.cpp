@@ -20,8 +20,8 @@ constexpr int64_t kAlign = 64;
 
 int64_t aligned_size(int64_t bytes) { return checked_add(bytes, kAlign - 1, "arena size") / kAlign * kAlign; }
 
-// Each buffer, largest first, is checked against every placed one: O(n^2) comparisons, a few
-// seconds at about 30,000 buffers.
+// Each buffer, largest first, is checked against every placed one: O(n^2) comparisons, about a
+// second for 20,000 buffers of a training plan's shape.
 ArenaLayout greedy_by_size(const std::vector<BufferLifetime>& buffers) {
   ArenaLayout layout;
   layout.offsets.assign(buffers.size(), 0);

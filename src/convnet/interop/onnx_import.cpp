@@ -144,8 +144,7 @@ class Translator {
   const std::vector<int64_t>* ints(const std::string& t) {
     if (const auto it = ints_.find(t); it != ints_.end()) return &it->second;
     const auto c = g_.constants.find(t);
-    if (c == g_.constants.end() || !c->second.integer) return nullptr;
-    return &(ints_[t] = c->second.integers);
+    return c == g_.constants.end() || !c->second.integer ? nullptr : &c->second.integers;
   }
 
   static StoredTensor stored(const std::vector<int64_t>& dims, std::vector<float> values) {
