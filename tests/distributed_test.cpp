@@ -1,7 +1,8 @@
 // Distributed training: the backward's gradient-ready hook that the bucketed all-reduce rides
 // on, and `mpirun -np N convnet train` on localhost: deterministic ranks give the single process's
 // checkpoint bit for bit, the fast mode stays close to it, a killed or hung rank stops the job
-// with a message naming it, and the run resumes with another rank count to the same bits.
+// with a message naming it, and the run resumes with another rank count to the same bits; one
+// rank's failure reaches every rank (this binary run by mpirun).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stb/stb_image_write.h>
@@ -144,11 +145,12 @@ TEST(TowerSplit, RefusesWhatDoesNotSplitNamingTheLayer) {
   EXPECT_CONTAINS(refusal("network r\ninput 4x8x8\nc conv 4 3x3 pad 1\nm maxout 2\nf fc 2\n"), "m (maxout): no tower split");
 }
 
-// Runs mpirun with `ranks` copies of `convnet ARGS...` on this host.
-std::vector<std::string> mpirun(int ranks, const std::vector<std::string>& args) {
+// Runs mpirun with `ranks` copies of `PROGRAM ARGS...` (convnet by default) on this host.
+std::vector<std::string> mpirun(int ranks, const std::vector<std::string>& args,
+                                const std::string& program = CONVNET_CLI) {
   std::vector<std::string> command{"--oversubscribe", "-np", std::to_string(ranks)};
   if (::geteuid() == 0) command.insert(command.begin(), "--allow-run-as-root");
-  command.push_back(CONVNET_CLI);
+  command.push_back(program);
   command.insert(command.end(), args.begin(), args.end());
   return command;
 }
@@ -371,6 +373,46 @@ TEST_F(DistributedTraining, DeterministicModeRefusesRankCountsItCannotSplitEvenl
   EXPECT_NE(r.code, 0);
   EXPECT_CONTAINS(r.err, "must be a power of two and a multiple of the ranks (3)");
   EXPECT_FALSE(fs::exists(root_ / "three" / "checkpoint.safetensors"));
+}
+
+// Each rank of `mpirun -np 2 convnet_tests --gtest_filter=MpiRanks.*` (started by the test after
+// it): a failure one rank saw reaches every rank as the same CollectiveError, the lowest failing
+// rank's message wins, and the ranks still talk afterwards. Skipped outside mpirun.
+TEST(MpiRanks, AFailureOfOneRankIsEveryRanksError) {
+  if (!launched_by_mpirun()) GTEST_SKIP() << "runs under mpirun, from MpiRanks.AgreementRunsOnTwoRanks";
+  Communicator& comm = world();
+  ASSERT_EQ(comm.size(), 2);
+  comm.set_timeout(60);
+  EXPECT_NO_THROW(comm.agree(""));
+  const auto message_of = [&](const std::string& mine) -> std::string {
+    try {
+      comm.agree(mine);
+    } catch (const CollectiveError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(message_of(comm.rank() == 1 ? "image 7 is not finite" : ""), "rank 1: image 7 is not finite");
+  EXPECT_EQ(message_of(comm.rank() == 0 ? "bad label" : ""), "bad label");
+  EXPECT_EQ(message_of("failed on rank " + std::to_string(comm.rank())), "failed on rank 0");
+  double value = comm.rank() + 1.0;
+  comm.sum(std::span<double>(&value, 1));
+  EXPECT_EQ(value, 3.0);
+}
+
+TEST(MpiRanks, AgreementRunsOnTwoRanks) {
+  if (!built_with_mpi()) GTEST_SKIP() << "built without MPI (install libopenmpi-dev and openmpi-bin)";
+  ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1);  // OpenMPI's own allocations
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const Result r = run_program(
+      "mpirun", mpirun(2, {"--gtest_color=no", "--gtest_filter=MpiRanks.AFailureOfOneRankIsEveryRanksError"}, self));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  size_t passed = 0;
+  for (size_t at = r.out.find("[       OK ] MpiRanks."); at != std::string::npos;
+       at = r.out.find("[       OK ] MpiRanks.", at + 1)) {
+    ++passed;
+  }
+  EXPECT_EQ(passed, 2u) << r.out;  // one per rank, neither skipped
 }
 
 }  // namespace
