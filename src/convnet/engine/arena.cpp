@@ -58,8 +58,9 @@ ArenaLayout in_birth_order(const std::vector<BufferLifetime>& buffers) {
   std::vector<size_t> order(buffers.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return buffers[a].first < buffers[b].first; });
-  std::map<int64_t, int64_t> free_at;             // offset -> size
+  std::map<int64_t, int64_t> free_at;             // offset -> size, below `end`
   std::set<std::pair<int64_t, int64_t>> by_size;  // (size, offset) of the same regions
+  int64_t end = 0;                                // where the regions in use end now
   auto release = [&](int64_t offset, int64_t size) {
     auto next = free_at.lower_bound(offset);
     if (next != free_at.end() && next->first == offset + size) {
@@ -76,8 +77,8 @@ ArenaLayout in_birth_order(const std::vector<BufferLifetime>& buffers) {
         free_at.erase(before);
       }
     }
-    if (offset + size == layout.bytes) {  // the top of the arena is not a region
-      layout.bytes = offset;
+    if (offset + size == end) {  // what is free at the top is not a region
+      end = offset;
       return;
     }
     free_at.emplace(offset, size);
@@ -85,7 +86,6 @@ ArenaLayout in_birth_order(const std::vector<BufferLifetime>& buffers) {
   };
   using Death = std::pair<int, size_t>;  // (last step, buffer)
   std::priority_queue<Death, std::vector<Death>, std::greater<>> alive;
-  int64_t top = 0;  // the arena's size: the highest end any buffer had
   for (size_t i : order) {
     const BufferLifetime& b = buffers[i];
     while (!alive.empty() && alive.top().first < b.first) {
@@ -105,13 +105,12 @@ ArenaLayout in_birth_order(const std::vector<BufferLifetime>& buffers) {
         by_size.emplace(region - size, offset + size);
       }
     } else {
-      layout.offsets[i] = layout.bytes;
-      layout.bytes = checked_add(layout.bytes, size, "arena size");
+      layout.offsets[i] = end;
+      end = checked_add(end, size, "arena size");
+      layout.bytes = std::max(layout.bytes, end);
     }
-    top = std::max(top, layout.bytes);
     alive.emplace(b.last, i);
   }
-  layout.bytes = top;
   return layout;
 }
 
